@@ -1,0 +1,124 @@
+/**
+ * The one registry of errors sketchnet raises. Every error a user can hit is a
+ * {@link SketchError} whose `code` is one of the `SKETCH_ERR_…` names below; the
+ * message is one line that says what happened and what to do. docs/API.md lists them all.
+ *
+ * Throw them by name: `throw errors.PEER_NOT_FOUND('iopin', 5)`.
+ */
+
+/** Every error code sketchnet can raise, with the exit status the CLI uses for it. */
+export const ERROR_CODES = {
+  /** A command-line option or sketch option has a bad value. CLI exit 2. */
+  SKETCH_ERR_INVALID_OPTION: 2,
+  /** `sketch run NAME`: NAME is neither a built-in sketch nor a file. CLI exit 2. */
+  SKETCH_ERR_UNKNOWN_SKETCH: 2,
+  /** A sketch file exists but could not be read or loaded (syntax error, missing import…). */
+  SKETCH_ERR_SKETCH_FILE: 1,
+  /** A sketch file loaded, but its default export is not a class extending `Sketch`. */
+  SKETCH_ERR_NOT_A_SKETCH: 1,
+  /** The TCP port asked for is already taken by another process. */
+  SKETCH_ERR_PORT_IN_USE: 1,
+  /** Listening failed for another reason (address not available, permission). */
+  SKETCH_ERR_LISTEN: 1,
+  /** No sketch with that instance name answered over mDNS within the discovery timeout. */
+  SKETCH_ERR_PEER_NOT_FOUND: 1,
+  /** A peer could not be reached, or was lost and did not come back after the retries. */
+  SKETCH_ERR_PEER_UNREACHABLE: 1,
+  /** The peer answered a message with an error reply (see `remoteCode`). */
+  SKETCH_ERR_REMOTE: 1,
+  /** A sketch's `loop` threw or rejected; sent to the peer as the error reply. */
+  SKETCH_ERR_LOOP: 1,
+  /** The operation needs mDNS, but the sketch runs with `mdns: false` (`--no-mdns`). */
+  SKETCH_ERR_MDNS_DISABLED: 1,
+  /** The sketch (or peer connection) was closed while the operation was pending. */
+  SKETCH_ERR_CLOSED: 1,
+  /** A message was not valid for the sketch (e.g. the buzzer got something other than 0 or 1). */
+  SKETCH_ERR_BAD_MESSAGE: 1,
+  /** GPIO: the pin number does not exist on the GPIO chip. */
+  SKETCH_ERR_GPIO_PIN_RANGE: 1,
+  /** GPIO: no permission on the sysfs GPIO files (EACCES/EPERM). */
+  SKETCH_ERR_GPIO_PERMISSION: 1,
+  /** GPIO: exporting or driving the pin failed (EINVAL, EBUSY…). */
+  SKETCH_ERR_GPIO_EXPORT: 1,
+  /** GPIO: sysfs backend asked for, but this machine has no accessible sysfs GPIO. */
+  SKETCH_ERR_GPIO_UNAVAILABLE: 1,
+  /** Thermometer: the requested sensor kind is not present on this machine. */
+  SKETCH_ERR_SENSOR_NOT_FOUND: 1,
+  /** Thermometer: a sensor file could not be read or held no valid reading. */
+  SKETCH_ERR_SENSOR_READ: 1,
+} as const;
+
+/** One of the registered `SKETCH_ERR_…` codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * An error sketchnet raises on purpose. `message` is a single line meant for the user;
+ * `code` is stable and documented; `exitCode` is the process exit status the CLI uses.
+ */
+export class SketchError extends Error {
+  /** Stable machine-readable code, one of {@link ERROR_CODES}. */
+  readonly code: ErrorCode;
+  /** For `SKETCH_ERR_REMOTE`: the code the peer sent, when it sent one. */
+  readonly remoteCode?: string;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remoteCode?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SketchError';
+    this.code = code;
+    if (options?.remoteCode !== undefined) this.remoteCode = options.remoteCode;
+  }
+
+  /** Exit status for the CLI: 2 for usage errors, 1 otherwise. */
+  get exitCode(): number {
+    return ERROR_CODES[this.code];
+  }
+}
+
+const s = (seconds: number) => `${Number(seconds.toFixed(3))} s`;
+
+/** Constructors for every error, by name. Each returns (does not throw) a {@link SketchError}. */
+export const errors = {
+  INVALID_OPTION: (message: string) => new SketchError('SKETCH_ERR_INVALID_OPTION', message),
+  UNKNOWN_SKETCH: (name: string, builtins: readonly string[]) =>
+    new SketchError(
+      'SKETCH_ERR_UNKNOWN_SKETCH',
+      `unknown sketch "${name}": use a built-in (${builtins.join(', ')}) or a path to a .ts/.js file`,
+    ),
+  SKETCH_FILE: (file: string, cause: unknown) =>
+    new SketchError('SKETCH_ERR_SKETCH_FILE', `cannot load sketch file ${file}: ${oneLine(cause)}`, { cause }),
+  NOT_A_SKETCH: (file: string) =>
+    new SketchError(
+      'SKETCH_ERR_NOT_A_SKETCH',
+      `${file} has no default export extending Sketch: add "export default class … extends Sketch"`,
+    ),
+  PORT_IN_USE: (host: string, port: number) =>
+    new SketchError(
+      'SKETCH_ERR_PORT_IN_USE',
+      `port ${port} on ${host} is already in use: stop the other process or pick another --port (0 = any free port)`,
+    ),
+  LISTEN: (host: string, port: number, cause: unknown) =>
+    new SketchError('SKETCH_ERR_LISTEN', `cannot listen on ${host}:${port}: ${oneLine(cause)}`, { cause }),
+  PEER_NOT_FOUND: (name: string, timeoutSeconds: number) =>
+    new SketchError(
+      'SKETCH_ERR_PEER_NOT_FOUND',
+      `no sketch named "${name}" answered over mDNS within ${s(timeoutSeconds)}: is it running? "sketch ls" lists the sketches on the network, or pass --to ws://HOST:PORT`,
+    ),
+  PEER_UNREACHABLE: (peer: string, detail: string, cause?: unknown) =>
+    new SketchError('SKETCH_ERR_PEER_UNREACHABLE', `peer ${peer} unreachable: ${detail}`, { cause }),
+  REMOTE: (peer: string, remoteCode: string, message: string) =>
+    new SketchError('SKETCH_ERR_REMOTE', `${peer} replied with an error (${remoteCode}): ${message}`, { remoteCode }),
+  LOOP: (cause: unknown) => new SketchError('SKETCH_ERR_LOOP', oneLine(cause), { cause }),
+  MDNS_DISABLED: (name: string) =>
+    new SketchError(
+      'SKETCH_ERR_MDNS_DISABLED',
+      `cannot look up "${name}": mDNS is off (--no-mdns); pass a ws://HOST:PORT URL instead`,
+    ),
+  CLOSED: (what: string) => new SketchError('SKETCH_ERR_CLOSED', `${what} was closed`),
+  BAD_MESSAGE: (message: string) => new SketchError('SKETCH_ERR_BAD_MESSAGE', message),
+};
+
+/** The first line of an error's message (or of `String(value)` for non-errors). */
+export function oneLine(value: unknown): string {
+  const text = value instanceof Error ? value.message : String(value);
+  return text.split('\n', 1)[0] ?? '';
+}

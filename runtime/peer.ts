@@ -1,0 +1,254 @@
+import WebSocket from 'ws';
+import { errors, oneLine, SketchError } from './errors.js';
+import { decodeReply, SUBPROTOCOL } from './protocol.js';
+import type { Discovery } from './discovery.js';
+
+/** Options of {@link Peer}. */
+export interface PeerOptions {
+  /** Resolves instance names; required for names, unused for `ws://` URLs. */
+  discovery?: Discovery | false;
+  /** How long to look for a peer by name, in ms. Default 5000. */
+  discoverTimeout?: number;
+  /** Connection attempts after the first fails or the connection drops. Default 4. */
+  retries?: number;
+  /** Delay before the first retry, in ms; doubles on each further retry. Default 200. */
+  backoff?: number;
+  /** Opening-handshake timeout, in ms. Default 5000. */
+  handshakeTimeout?: number;
+  /**
+   * Ask for the `sketchnet.v1` subprotocol (error replies with codes). A server that does
+   * not speak it (the Python original) is retried once without it. Default true.
+   */
+  subprotocol?: boolean;
+  /** Called with one line whenever the connection is lost, retried or restored. */
+  log?: (line: string) => void;
+}
+
+interface Pending {
+  text: string;
+  resolve: (ack: string) => void;
+  reject: (err: Error) => void;
+}
+
+const NO_SUBPROTOCOL = 'Server sent no subprotocol';
+
+/**
+ * One client connection to another sketch (or any WebSocket server that acknowledges each
+ * text frame with one text frame), used by `Sketch.stream()`.
+ *
+ * - `send()` may be called many times without waiting: frames go out at once and
+ *   acknowledgements are matched to messages in order (pipelining).
+ * - Delivery is at-least-once: when the connection drops, every message not yet acknowledged
+ *   is sent again on the new connection, so a peer may see a message twice.
+ * - A name is resolved over mDNS on every (re)connect, so a peer restarted on another port
+ *   is found again.
+ */
+export class Peer {
+  /** The peer as given: an instance name or a `ws://` / `wss://` URL. */
+  readonly target: string;
+  /** Messages per connection before the socket stops reading replies is not limited; this is how many wait unacknowledged. */
+  get inFlight(): number {
+    return this.#pending.length;
+  }
+
+  readonly #options: Required<Omit<PeerOptions, 'discovery'>> & { discovery: Discovery | false };
+  #ws?: WebSocket;
+  #open = false;
+  #connecting?: Promise<void>;
+  #pending: Pending[] = [];
+  /** Index in #pending of the first message not yet written to the current socket. */
+  #sent = 0;
+  #plain = false;
+  #closed = false;
+  #url = '';
+
+  constructor(target: string, options: PeerOptions = {}) {
+    this.target = target;
+    this.#options = {
+      discovery: false,
+      discoverTimeout: 5000,
+      retries: 4,
+      backoff: 200,
+      handshakeTimeout: 5000,
+      subprotocol: true,
+      log: () => {},
+      ...options,
+    };
+    this.#plain = !this.#options.subprotocol;
+  }
+
+  /** The URL of the current (or last) connection; `''` before the first. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /**
+   * Sends one text message; resolves with the peer's acknowledgement.
+   * @throws SketchError `SKETCH_ERR_PEER_NOT_FOUND`, `SKETCH_ERR_PEER_UNREACHABLE` (after the
+   *   retries), `SKETCH_ERR_REMOTE` (the peer replied with an error, `sketchnet.v1` only),
+   *   `SKETCH_ERR_CLOSED` (this peer was closed first).
+   */
+  send(text: string): Promise<string> {
+    if (this.#closed) return Promise.reject(errors.CLOSED(`connection to ${this.target}`));
+    return new Promise<string>((resolve, reject) => {
+      this.#pending.push({ text, resolve, reject });
+      if (this.#open) this.#flush();
+      else this.#connect();
+    });
+  }
+
+  #flush(): void {
+    const ws = this.#ws!;
+    while (this.#sent < this.#pending.length) ws.send(this.#pending[this.#sent++]!.text);
+  }
+
+  #connect(): void {
+    if (this.#connecting) return;
+    this.#connecting = this.#connectWithRetries()
+      .then(() => {
+        this.#connecting = undefined;
+        this.#flush();
+      })
+      .catch((err: Error) => {
+        this.#connecting = undefined;
+        this.#failAll(err);
+      });
+  }
+
+  async #connectWithRetries(): Promise<void> {
+    let delay = this.#options.backoff;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#open1(attempt > 0);
+        if (attempt > 0) this.#options.log(`reconnected to ${this.target} (${this.#url})`);
+        return;
+      } catch (err) {
+        if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
+        if (err instanceof SketchError && err.code === 'SKETCH_ERR_PEER_NOT_FOUND' && attempt === 0) throw err;
+        if (attempt >= this.#options.retries) {
+          throw err instanceof SketchError
+            ? err
+            : errors.PEER_UNREACHABLE(this.target, `${oneLine(err)} (gave up after ${attempt + 1} attempts)`, err);
+        }
+        this.#options.log(`cannot reach ${this.target}: ${oneLine(err)}; retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  /** On retries a name is looked up for at most 1 s: a vanished peer should fail fast. */
+  async #resolveUrl(retry: boolean): Promise<string> {
+    if (/^wss?:\/\//i.test(this.target)) return this.target;
+    const d = this.#options.discovery;
+    if (!d) throw errors.MDNS_DISABLED(this.target);
+    const timeout = retry ? Math.min(this.#options.discoverTimeout, 1000) : this.#options.discoverTimeout;
+    return (await d.resolve(this.target, timeout)).url;
+  }
+
+  /** One connection attempt; resolves when open. */
+  async #open1(retry: boolean): Promise<void> {
+    const url = await this.#resolveUrl(retry);
+    if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
+    this.#url = url;
+    const ws = await new Promise<WebSocket>((resolve, reject) => {
+      const protocols = this.#plain ? [] : [SUBPROTOCOL];
+      const ws = new WebSocket(url, protocols, {
+        handshakeTimeout: this.#options.handshakeTimeout,
+        perMessageDeflate: false,
+      });
+      const onError = (err: Error) => {
+        ws.removeListener('open', onOpen);
+        ws.on('error', () => {});
+        ws.terminate();
+        if (err.message === NO_SUBPROTOCOL && !this.#plain) {
+          this.#plain = true; // a plain server (the Python original): speak plain text
+          this.#open1(retry).then(() => resolve(this.#ws!), reject);
+          return;
+        }
+        reject(err);
+      };
+      const onOpen = () => {
+        ws.removeListener('error', onError);
+        resolve(ws);
+      };
+      ws.once('error', onError);
+      ws.once('open', onOpen);
+    });
+    if (ws === this.#ws) return; // opened by the plain-text retry above
+    this.#attach(ws);
+  }
+
+  #attach(ws: WebSocket): void {
+    this.#ws = ws;
+    this.#open = true;
+    this.#sent = 0;
+    const v1 = ws.protocol === SUBPROTOCOL;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = data.toString();
+      if (v1) {
+        let reply;
+        try {
+          reply = decodeReply(frame);
+        } catch {
+          return;
+        }
+        if ('push' in reply) return;
+        const p = this.#pending.shift();
+        if (!p) return;
+        this.#sent--;
+        if ('ack' in reply) p.resolve(reply.ack);
+        else p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
+        return;
+      }
+      const p = this.#pending.shift();
+      if (!p) return;
+      this.#sent--;
+      p.resolve(frame);
+    });
+    ws.on('error', () => {}); // 'close' follows and decides
+    ws.on('close', (code, reason) => {
+      if (this.#ws !== ws) return;
+      this.#open = false;
+      this.#ws = undefined;
+      if (this.#closed) return;
+      if (this.#pending.length === 0) return; // reconnect lazily on the next send
+      const why = code === 1005 || code === 1006 ? `connection lost (${code})` : `closed ${code} ${reason.toString()}`.trim();
+      this.#options.log(`${this.target}: ${why}; ${this.#pending.length} message(s) unacknowledged, reconnecting`);
+      this.#connect();
+    });
+  }
+
+  #failAll(err: Error): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#sent = 0;
+    for (const p of pending) p.reject(err);
+  }
+
+  /**
+   * Closes the connection with 1000 (normal closure). Messages still waiting are rejected
+   * with `SKETCH_ERR_CLOSED`. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(errors.CLOSED(`connection to ${this.target}`));
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#open = false;
+    if (!ws) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000);
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      ws.close(1000);
+    });
+  }
+}
