@@ -21,6 +21,11 @@ export interface SketchConfig {
    * nothing is announced and peers must be `ws://` URLs.
    */
   discovery?: Discovery | false;
+  /**
+   * The peer this sketch talks to (`--to`): an instance name or a `ws://` URL. Default: the
+   * class's `defaultTo` (the clock's is `iopin`), else none.
+   */
+  to?: string;
   /** How long `stream()` looks for a peer by name, in ms. Default 5000. */
   discoverTimeout?: number;
   /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
@@ -63,6 +68,8 @@ export interface SketchClass {
   description?: string;
   /** The sketch's own options (become `--flags`). */
   options?: OptionSchema;
+  /** Default for `SketchConfig.to` (`--to`). */
+  defaultTo?: string;
   readonly name: string;
 }
 
@@ -76,14 +83,25 @@ export interface SketchClass {
  * `rename` `(newName: string, oldName: string)` when mDNS forced a new instance name.
  */
 export class Sketch<O extends Record<string, unknown> = Record<string, unknown>> extends EventEmitter {
+  /** Sketch kind, announced in the TXT record (`kind=`). Default: the class name in lower case. */
+  static kind?: string;
+  /** One-line description shown by `sketch run --help`. */
+  static description?: string;
+  /** The sketch's option schema; each entry becomes a `--flag`. Default: none. */
+  static options?: OptionSchema;
+  /** Default peer for `--to`. Default: none. */
+  static defaultTo?: string;
+
   /** Resolved options (defaults spread first, then validated), available from `setup()` on. */
   readonly options: O;
   /** Current instance name (announced over mDNS unless disabled). */
   name: string;
   /** The sketch kind (TXT `kind=`). */
   readonly kind: string;
+  /** The peer given with `to` (`--to`), or the class's `defaultTo`; undefined when neither. */
+  readonly to: string | undefined;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to'>> & {
     peer: SketchConfig['peer'];
   };
   readonly #discovery: Discovery | false;
@@ -105,6 +123,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const cls = this.constructor as SketchClass;
     this.kind = cls.kind ?? cls.name.toLowerCase();
     this.name = config.name ?? this.kind;
+    this.to = config.to ?? cls.defaultTo;
     this.options = resolveOptions(cls.options ?? {}, config.options) as O;
     this.#config = {
       discoverTimeout: 5000,

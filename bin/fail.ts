@@ -1,0 +1,16 @@
+import { SketchError } from '../runtime/index.js';
+
+/**
+ * Prints one line for `err` on stderr and exits: a SketchError's own message and exit code;
+ * anything else as an unexpected error (exit 1), with the stack only when SKETCH_DEBUG is set.
+ */
+export function die(err: unknown): never {
+  if (err instanceof SketchError) {
+    console.error(`sketch: ${err.message}`);
+    process.exit(err.exitCode);
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  console.error(`sketch: unexpected error: ${e.message.split('\n')[0]} (set SKETCH_DEBUG=1 to see where)`);
+  if (process.env.SKETCH_DEBUG) console.error(e.stack);
+  process.exit(1);
+}

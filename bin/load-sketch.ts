@@ -1,0 +1,69 @@
+import { access, constants } from 'node:fs/promises';
+import Module, { register } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { errors, Sketch, type SketchClass } from '../runtime/index.js';
+import { BUILTINS } from '../sketches/index.js';
+
+/** URL of the runtime's entry point, which `import … from 'sketchnet'` in a user's file resolves to. */
+const RUNTIME_URL = new URL('../runtime/index.js', import.meta.url).href;
+
+let hooked = false;
+
+/**
+ * Makes `import { Sketch } from 'sketchnet'` in a user's sketch file resolve to this very
+ * runtime (one module instance, so `instanceof Sketch` holds), wherever the file lives, and
+ * registers tsx so TypeScript files load without a build step.
+ */
+async function installHooks(): Promise<void> {
+  if (hooked) return;
+  hooked = true;
+  register(
+    'data:text/javascript,' +
+      encodeURIComponent(
+        `export async function resolve(s, c, next) { return s === 'sketchnet' ? { url: ${JSON.stringify(RUNTIME_URL)}, shortCircuit: true } : next(s, c); }`,
+      ),
+  );
+  const M = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const original = M._resolveFilename;
+  const runtimeFile = new URL(RUNTIME_URL).pathname;
+  M._resolveFilename = function (request: string, ...rest: unknown[]) {
+    return request === 'sketchnet' ? runtimeFile : original.call(this, request, ...rest);
+  };
+  (await import('tsx/esm/api')).register();
+  (await import('tsx/cjs/api')).register();
+}
+
+/**
+ * Loads the sketch class for `sketch run SPEC`: a built-in name (`clock`, `iopin`…) or a
+ * path to a `.ts`/`.js` file whose default export extends `Sketch`.
+ * @throws SketchError `SKETCH_ERR_UNKNOWN_SKETCH` (neither a built-in nor a file),
+ *   `SKETCH_ERR_SKETCH_FILE` (unreadable or fails to load), `SKETCH_ERR_NOT_A_SKETCH`.
+ */
+export async function loadSketch(spec: string): Promise<SketchClass> {
+  const builtin = BUILTINS[spec];
+  if (builtin) return builtin();
+  const looksLikeFile = spec.includes('/') || spec.includes(path.sep) || /\.[cm]?[jt]sx?$/.test(spec);
+  const file = path.resolve(spec);
+  try {
+    await access(file, constants.R_OK);
+  } catch (err) {
+    if (!looksLikeFile && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw errors.UNKNOWN_SKETCH(spec, Object.keys(BUILTINS));
+    }
+    throw errors.SKETCH_FILE(spec, err);
+  }
+  await installHooks();
+  let mod: { default?: unknown };
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (err) {
+    throw errors.SKETCH_FILE(spec, err);
+  }
+  const cls = mod.default;
+  if (typeof cls !== 'function' || !(cls.prototype instanceof Sketch)) throw errors.NOT_A_SKETCH(spec);
+  return cls as SketchClass;
+}
+
+/** Names of the built-in sketches. */
+export const builtinNames = (): string[] => Object.keys(BUILTINS);

@@ -1,0 +1,77 @@
+import type { Argv, CommandModule } from 'yargs';
+import { errors, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
+import { COMMON_RUN_OPTIONS, pick, yargsOptions } from './cli-options.js';
+import { die } from './fail.js';
+import { builtinNames } from './load-sketch.js';
+
+/** Longest a graceful stop may take after SIGINT/SIGTERM before the process exits anyway, in ms. */
+const STOP_DEADLINE_MS = 2000;
+
+/**
+ * `sketch run <sketch> [options]`. `cls` is the sketch class, loaded before parsing so that
+ * its own options become flags (and show in `--help`); undefined when no sketch was named.
+ */
+export function runCommand(cls: SketchClass | undefined): CommandModule {
+  return {
+    command: 'run <sketch>',
+    describe: `run a sketch: a built-in (${builtinNames().join(', ')}) or a .ts/.js file`,
+    builder: (y: Argv) => {
+      y.positional('sketch', { type: 'string', describe: 'built-in sketch name or path to a sketch file' });
+      const common = yargsOptions(COMMON_RUN_OPTIONS, 'Common options:');
+      if (cls?.defaultTo) common.to = { ...common.to, default: cls.defaultTo };
+      y.options(common);
+      if (cls) {
+        const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
+        y.options(yargsOptions(cls.options ?? {}, title));
+      }
+      // Bad values: one line plus usage, exit 2 (through the parser's fail handler).
+      return y.check((argv) => {
+        resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
+        if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
+        return true;
+      });
+    },
+    handler: async (argv) => {
+      if (!cls) die(errors.UNKNOWN_SKETCH(String(argv.sketch), builtinNames()));
+      const common = resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
+      const sketch = new cls({
+        name: common.name,
+        to: common.to,
+        options: pick(cls.options ?? {}, argv),
+        discovery: common.mdns ? undefined : false,
+        discoverTimeout: common.discoverTimeout * 1000,
+      });
+      stopOnSignals(sketch);
+      try {
+        await sketch.run({ host: common.host, port: common.port });
+        if (!sketch.main) return; // serve until a signal
+        await sketch.main();
+      } catch (err) {
+        await sketch.close().catch(() => {});
+        die(err);
+      }
+      await sketch.close();
+      process.exit(0);
+    },
+  };
+}
+
+/** SIGINT/SIGTERM: close with 1001 and an mDNS goodbye, then exit 0; hard exit after 2 s. */
+function stopOnSignals(sketch: Sketch): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    sketch.out(`${signal}: stopping`);
+    setTimeout(() => {
+      sketch.out(`did not stop within ${STOP_DEADLINE_MS} ms: exiting anyway`);
+      process.exit(0);
+    }, STOP_DEADLINE_MS).unref();
+    sketch.close().then(
+      () => process.exit(0),
+      () => process.exit(0),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,7 @@
+import type { SketchClass } from '../runtime/index.js';
+
+/** The built-in sketches `sketch run NAME` knows, each loaded on demand. */
+export const BUILTINS: Record<string, () => Promise<SketchClass>> = {
+  clock: async () => (await import('./clock.js')).default,
+  iopin: async () => (await import('./iopin.js')).default,
+};
