@@ -115,6 +115,30 @@ export const errors = {
     ),
   CLOSED: (what: string) => new SketchError('SKETCH_ERR_CLOSED', `${what} was closed`),
   BAD_MESSAGE: (message: string) => new SketchError('SKETCH_ERR_BAD_MESSAGE', message),
+  GPIO_PIN_RANGE: (pin: number, chip?: { label: string; ngpio: number }) =>
+    new SketchError(
+      'SKETCH_ERR_GPIO_PIN_RANGE',
+      chip
+        ? `GPIO ${pin} does not exist on ${chip.label} (${chip.ngpio} lines): use a BCM number from 0 to ${chip.ngpio - 1}`
+        : `GPIO ${pin} is not a pin number: use a BCM number (a whole number from 0 up)`,
+    ),
+  GPIO_PERMISSION: (pin: number, cause: unknown) =>
+    new SketchError(
+      'SKETCH_ERR_GPIO_PERMISSION',
+      `no permission to use GPIO ${pin} (${oneLine(cause)}): add your user to the gpio group ("sudo adduser $USER gpio", then log in again) or run as root`,
+      { cause },
+    ),
+  GPIO_EXPORT: (pin: number, detail: string, cause?: unknown) =>
+    new SketchError('SKETCH_ERR_GPIO_EXPORT', `cannot export GPIO ${pin}: ${detail}`, { cause }),
+  GPIO_UNAVAILABLE: (detail: string) =>
+    new SketchError(
+      'SKETCH_ERR_GPIO_UNAVAILABLE',
+      `sysfs GPIO is not available: ${detail}; use --gpio virtual to simulate the pins`,
+    ),
+  SENSOR_NOT_FOUND: (what: string, where: string, hint: string) =>
+    new SketchError('SKETCH_ERR_SENSOR_NOT_FOUND', `no ${what} under ${where}: ${hint}`),
+  SENSOR_READ: (sensor: string, file: string, detail: string, cause?: unknown) =>
+    new SketchError('SKETCH_ERR_SENSOR_READ', `cannot read ${sensor} from ${file}: ${detail}`, { cause }),
 };
 
 /** The first line of an error's message (or of `String(value)` for non-errors). */

@@ -192,7 +192,7 @@ export class Peer {
         try {
           reply = decodeReply(frame);
         } catch {
-          return;
+          reply = { ack: frame }; // a server that accepted any subprotocol but answers in plain text
         }
         if ('push' in reply) return;
         const p = this.#pending.shift();

@@ -1,0 +1,186 @@
+/**
+ * Cases 4 and 5: the real CLI (`node dist/bin/sketch.js`) as users start it, timed from
+ * spawn to the line it prints. Needs multicast on loopback (the sandbox provides it).
+ */
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { cpuProfArgs, ROOT, SKETCH_BIN, spawnSketch, type Ctx } from '../lib/env.js';
+import { spawnChild, stopAll, type Child } from '../lib/proc.js';
+import { fmtMs, goalCell, judge, section, table, type Section } from '../lib/report.js';
+import { median, percentile } from '../lib/stats.js';
+
+const CLOCK = ['run', 'clock', '--tacks', '1', '--delay', '0'];
+const LINE_TIMEOUT_MS = 15_000;
+
+/** Waits for a child to exit on its own for at most `ms`, then stops it. */
+async function reap(child: Child, ms = 5000): Promise<void> {
+  await Promise.race([child.exited, new Promise((r) => setTimeout(r, ms))]);
+  await child.stop();
+}
+
+/** One clock run: ms from spawn to its `serving on` line (listening + announced) and to its first acknowledgement. */
+async function clockOnce(): Promise<{ serving: number; ack: number }> {
+  const clock = spawnSketch('clock', CLOCK);
+  try {
+    const [serving, ack] = await Promise.all([clock.line(/serving on/, LINE_TIMEOUT_MS), clock.line(/\[ Clock \] < /, LINE_TIMEOUT_MS)]);
+    return { serving: serving.at - clock.startedAt, ack: ack.at - clock.startedAt };
+  } finally {
+    await reap(clock);
+  }
+}
+
+async function startIopin(): Promise<{ child: Child; ms: number }> {
+  const child = spawnSketch('iopin', ['run', 'iopin']);
+  const { at } = await child.line(/serving on/, LINE_TIMEOUT_MS);
+  return { child, ms: at - child.startedAt };
+}
+
+const dist = (xs: number[]) =>
+  xs.length ? [String(xs.length), fmtMs(median(xs)), fmtMs(percentile(xs, 99)), `${fmtMs(Math.min(...xs))}–${fmtMs(Math.max(...xs))}`] : ['0', '–', '–', '–'];
+
+export async function discovery(ctx: Ctx): Promise<Section> {
+  const { discoveryWarmRuns: warmRuns, discoveryColdRuns: coldRuns } = ctx.counts;
+  const s = section(
+    '4. Discovery to first acknowledgement',
+    `\`node dist/bin/sketch.js run clock --tacks 1 --delay 0\`, timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening + announced" column is the clock's own \`serving on\` line, which comes before it looks for the iopin.`,
+  );
+  const warm: Array<{ serving: number; ack: number }> = [];
+  const cold: Array<{ serving: number; ack: number }> = [];
+  const errors: string[] = [];
+  try {
+    const iopin = await startIopin();
+    for (let i = 0; i < warmRuns; i++) {
+      try {
+        warm.push(await clockOnce());
+      } catch (err) {
+        errors.push(`warm run ${i + 1}: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    await iopin.child.stop();
+    for (let i = 0; i < coldRuns; i++) {
+      const iopin2 = spawnSketch('iopin', ['run', 'iopin']);
+      try {
+        cold.push(await clockOnce());
+      } catch (err) {
+        errors.push(`cold run ${i + 1}: ${(err as Error).message.split('\n')[0]}`);
+      } finally {
+        await iopin2.stop();
+      }
+    }
+  } catch (err) {
+    errors.push((err as Error).message.split('\n')[0]!);
+  } finally {
+    await stopAll();
+  }
+  const wp50 = warm.length ? median(warm.map((r) => r.ack)) : undefined;
+  const wp99 = warm.length ? percentile(warm.map((r) => r.ack), 99) : undefined;
+  const g50 = judge(wp50, '≤', 150);
+  const g99 = judge(wp99, '≤', 300);
+  s.goals.push({ goal: 'warm p50 ≤ 150 ms', figure: fmtMs(wp50 ?? NaN), met: g50 });
+  s.goals.push({ goal: 'warm p99 ≤ 300 ms', figure: fmtMs(wp99 ?? NaN), met: g99 });
+  s.figures += warm.length + cold.length;
+  s.blocks.push(
+    table(
+      ['scenario', 'runs', 'p50 to first ack', 'p99', 'min–max', 'goal', 'clock listening + announced (p50)'],
+      [
+        ['warm (iopin already announced)', ...dist(warm.map((r) => r.ack)), `${goalCell('p50 ≤ 150 ms', g50)}; ${goalCell('p99 ≤ 300 ms', g99)}`, fmtMs(median(warm.map((r) => r.serving)))],
+        ['cold (both started together)', ...dist(cold.map((r) => r.ack)), '', fmtMs(median(cold.map((r) => r.serving)))],
+      ],
+    ),
+  );
+  for (const e of errors) s.notes.push(`error: ${e}`);
+  for (const [name, rs] of [['warm', warm], ['cold', cold]] as const) ctx.log(`  ${name}: ${dist(rs.map((r) => r.ack)).join('  ')}`);
+  return s;
+}
+
+export async function startup(ctx: Ctx): Promise<Section> {
+  const runs = ctx.counts.startupRuns;
+  const s = section(
+    '5. Start-up',
+    `Wall time from spawn: to the \`serving on\` line of \`sketch run iopin\` (printed once listening and announced over mDNS), and for \`sketch --help\` to exit. \`node -e 0\` is the floor any Node CLI pays. ${runs} run(s) each.`,
+  );
+  const serving: number[] = [];
+  const help: number[] = [];
+  const bare: number[] = [];
+  const errors: string[] = [];
+  const timeExit = async (child: Child): Promise<number> => {
+    await Promise.race([child.exited, new Promise((r) => setTimeout(r, LINE_TIMEOUT_MS))]);
+    if (child.exitCode !== 0) throw new Error(`${child.name} did not exit 0 (${child.exitCode})`);
+    return performance.now() - child.startedAt;
+  };
+  try {
+    for (let i = 0; i < runs; i++) {
+      try {
+        const iopin = await startIopin();
+        serving.push(iopin.ms);
+        await iopin.child.stop();
+        help.push(await timeExit(spawnSketch('sketch --help', ['--help'])));
+        bare.push(await timeExit(spawnChild('node -e 0', process.execPath, ['-e', '0'])));
+      } catch (err) {
+        errors.push((err as Error).message.split('\n')[0]!);
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+  const med = serving.length ? median(serving) : undefined;
+  const met = judge(med, '≤', 300);
+  s.goals.push({ goal: '≤ 300 ms to listening + announced (median)', figure: fmtMs(med ?? NaN), met });
+  s.figures += serving.length + help.length;
+  s.blocks.push(
+    table(
+      ['what', 'runs', 'median', 'p99', 'min–max', 'goal'],
+      [
+        ['`sketch run iopin` → listening + announced', ...dist(serving), goalCell('≤ 300 ms', met)],
+        ['`sketch --help`', ...dist(help), ''],
+        ['`node -e 0` (reference)', ...dist(bare), ''],
+      ],
+    ),
+  );
+  for (const e of errors) s.notes.push(`error: ${e}`);
+  ctx.log(`  iopin serving: ${dist(serving).join('  ')}; --help: ${dist(help).join('  ')}`);
+  return s;
+}
+
+/** Median wall time of `node --input-type=module -e "await import(SPEC)"` over `runs`, in ms. */
+async function importCost(spec: string, runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const child = spawnChild(`import ${spec}`, process.execPath, ['--input-type=module', '-e', spec ? `await import(${JSON.stringify(spec)})` : '']);
+    times.push(await Promise.race([child.exited, new Promise((r) => setTimeout(r, LINE_TIMEOUT_MS))]).then(() => performance.now() - child.startedAt));
+    await child.stop();
+  }
+  return median(times);
+}
+
+/**
+ * `--profile` for cases 4 and 5: what importing each dependency costs, and CPU profiles of
+ * `sketch --help`, `sketch run iopin` up to `serving on`, and a warm `sketch run clock`.
+ */
+export async function profileCli(): Promise<string[]> {
+  const out = ['Import cost: median wall time of `node -e "await import(X)"` (5 runs) minus `node -e ""`:'];
+  const floor = await importCost('', 5);
+  out.push(`  node alone: ${fmtMs(floor)}`);
+  const dist = (p: string) => pathToFileURL(path.join(ROOT, 'dist', p)).href;
+  for (const spec of ['ws', 'yargs', 'bonjour-service', 'tsx/esm/api', dist('runtime/index.js'), dist('sketches/iopin.js'), dist('bin/run.js')]) {
+    out.push(`  ${spec.replace(pathToFileURL(ROOT).href + '/', '')}: +${fmtMs((await importCost(spec, 5)) - floor)}`);
+  }
+  const prof = cpuProfArgs;
+  try {
+    const help = spawnChild('help', process.execPath, [...prof('cli-help'), SKETCH_BIN, '--help'], { cwd: ROOT });
+    await Promise.race([help.exited, new Promise((r) => setTimeout(r, LINE_TIMEOUT_MS))]);
+    const iopin = spawnChild('iopin', process.execPath, [...prof('cli-run-iopin'), SKETCH_BIN, 'run', 'iopin'], { cwd: ROOT });
+    const { at } = await iopin.line(/serving on/, LINE_TIMEOUT_MS);
+    out.push(`\nprofiled \`sketch run iopin\`: serving on after ${fmtMs(at - iopin.startedAt)}`);
+    const clock = spawnChild('clock', process.execPath, [...prof('cli-run-clock-warm'), SKETCH_BIN, ...CLOCK], { cwd: ROOT });
+    const serving = await clock.line(/serving on/, LINE_TIMEOUT_MS);
+    const ack = await clock.line(/\[ Clock \] < /, LINE_TIMEOUT_MS);
+    out.push(`profiled warm \`sketch run clock\`: serving on after ${fmtMs(serving.at - clock.startedAt)}, first ack after ${fmtMs(ack.at - clock.startedAt)}`);
+    await reap(clock);
+    await iopin.stop(5000);
+  } finally {
+    await stopAll();
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+/**
+ * Acknowledged-message client: keeps `--window` messages in flight against one server and
+ * measures acknowledgements per second, over a warm-up then `--rounds` rounds.
+ *
+ *   --via peer         sketchnet's own client path: `Peer` (what `Sketch.stream()` uses)
+ *   --via ws           a bare `ws` client: send a text frame, count reply frames
+ *   --via mqtt-puback  mqtt.js QoS 1 publish, acknowledged by the broker's PUBACK
+ *   --via mqtt-e2e     mqtt.js QoS 1 request on one topic, acknowledged by a responder's
+ *                      QoS 1 reply on another (bench/servers/mqtt-responder.ts)
+ *
+ * Protocol: connects and prints `{"ready":…}`; on `warm` runs the warm-up and prints
+ * `{"warm":…}`; then on each `go` (at most MAX_ROUNDS) runs one round and prints
+ * `{"round":{acks,ms,cpuUs}}`. Rounds are driven one at a time by the orchestrator so that
+ * rounds of different clients interleave. Exits when stdin closes.
+ */
+import WebSocket from 'ws';
+import { Peer } from '../../dist/runtime/index.js';
+import { args, command, fail, report } from '../lib/child.js';
+import { WindowedLoad, type Round } from '../lib/load.js';
+import { MQTT_REPLY_TOPIC, MQTT_REQUEST_TOPIC, noDelay } from '../lib/mqtt.js';
+
+const a = args({ url: '', via: 'ws', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000' });
+const MAX_ROUNDS = 100;
+const payload = 'x'.repeat(Number(a.payload));
+const window = Number(a.window);
+
+/** Connects and returns a load driver plus a closer. */
+async function connect(): Promise<{ load: WindowedLoad; close: () => Promise<void> }> {
+  switch (a.via) {
+    case 'peer': {
+      const peer = new Peer(a.url!, { retries: 0 });
+      const load: WindowedLoad = new WindowedLoad(
+        () => peer.send(payload).then(() => load.ack(), (err: Error) => load.fail(err)),
+        window,
+      );
+      await peer.send('hello'); // open the connection (and negotiate) before timing anything
+      return { load, close: () => peer.close() };
+    }
+    case 'ws': {
+      const ws = new WebSocket(a.url!, { perMessageDeflate: false });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const load = new WindowedLoad(() => ws.send(payload), window);
+      ws.on('message', () => load.ack());
+      ws.on('close', (code) => load.fail(new Error(`server closed the connection (${code})`)));
+      return { load, close: async () => ws.close() };
+    }
+    case 'mqtt-puback':
+    case 'mqtt-e2e': {
+      const mqtt = await import('mqtt');
+      const client = await mqtt.connectAsync(a.url!, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+      noDelay(client);
+      let load: WindowedLoad | undefined;
+      client.on('error', (err) => load?.fail(err));
+      client.on('close', () => load?.fail(new Error('broker closed the connection')));
+      if (a.via === 'mqtt-puback') {
+        // mqtt.js has no cap on outgoing QoS 1 publishes in flight: the window is ours.
+        load = new WindowedLoad(
+          () => client.publish(`${MQTT_REQUEST_TOPIC}/puback`, payload, { qos: 1 }, (err) => (err ? load!.fail(err) : load!.ack())),
+          window,
+        );
+      } else {
+        await client.subscribeAsync(MQTT_REPLY_TOPIC, { qos: 1 });
+        load = new WindowedLoad(() => client.publish(MQTT_REQUEST_TOPIC, payload, { qos: 1 }), window);
+        client.on('message', () => load!.ack());
+      }
+      return { load, close: () => client.endAsync() };
+    }
+    default:
+      throw new Error(`unknown --via ${a.via}`);
+  }
+}
+
+try {
+  const { load, close } = await connect();
+  report('ready', { via: a.via });
+  await command('warm');
+  await load.round(Number(a.warmup), Number(a.max));
+  report('warm', { via: a.via });
+  for (let i = 0; i < MAX_ROUNDS; i++) {
+    await command('go');
+    report('round', (await load.round(Number(a['round-ms']), Number(a.max))) satisfies Round);
+  }
+  await Promise.race([close(), new Promise((r) => setTimeout(r, 1000))]);
+  process.exit(0);
+} catch (err) {
+  fail(err);
+}

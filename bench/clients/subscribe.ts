@@ -1,0 +1,62 @@
+/**
+ * Many plain WebSocket connections to one URL (e.g. ws://127.0.0.1:PORT/readings).
+ *
+ * Opens `--count` connections (at most `--batch` connecting at once), prints
+ * `{"ready":{"open":N}}`, then for each `go MS` (at most MAX_RUNS): for MS ms it counts every
+ * frame received and, for JSON readings with a `time` (seconds since the epoch), the latency
+ * from sample time to receipt, then prints `{"result":{received, closed, cpuUs, ms, histogram}}`.
+ * Without `go` the connections just stay open and idle (the memory case). Exits when stdin closes.
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { args, command, epochSeconds, fail, report } from '../lib/child.js';
+import { Histogram } from '../lib/stats.js';
+
+const a = args({ url: '', count: '10', batch: '50' });
+const count = Number(a.count);
+const MAX_RUNS = 20;
+const sockets: WebSocket[] = [];
+let counting = false;
+let received = 0;
+let closed = 0;
+let latency = new Histogram();
+
+function open(): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(a.url!, { perMessageDeflate: false });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.on('message', (data) => {
+      if (!counting) return;
+      received++;
+      const text = data.toString();
+      const at = text.indexOf('"time":');
+      if (at !== -1) latency.add((epochSeconds() - parseFloat(text.slice(at + 7))) * 1000);
+    });
+    ws.on('close', () => closed++);
+  });
+}
+
+try {
+  for (let i = 0; i < count; i += Number(a.batch)) {
+    const n = Math.min(Number(a.batch), count - i);
+    sockets.push(...(await Promise.all(Array.from({ length: n }, open))));
+  }
+  report('ready', { open: sockets.length });
+  for (let run = 0; run < MAX_RUNS; run++) {
+    const [ms = '1000'] = await command('go');
+    received = 0;
+    closed = 0;
+    latency = new Histogram();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    counting = true;
+    await new Promise((r) => setTimeout(r, Math.min(Number(ms), 60_000)));
+    counting = false;
+    const cpu = process.cpuUsage(cpu0);
+    report('result', { received, closed, cpuUs: cpu.user + cpu.system, ms: performance.now() - t0, histogram: latency.toJSON() });
+  }
+  process.exit(0);
+} catch (err) {
+  fail(err);
+}

@@ -1,0 +1,130 @@
+/** What every case needs: paths, counts for full and quick runs, the peers found, and spawners. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnChild, type Child } from './proc.js';
+
+export const BENCH = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+export const ROOT = path.dirname(BENCH);
+export const SKETCH_BIN = path.join(ROOT, 'dist', 'bin', 'sketch.js');
+export const OUT = path.join(BENCH, '.out');
+
+/** Counts and durations; `--quick` shrinks all of them so that every case runs once in well under a minute. */
+export interface Counts {
+  warmupMs: number;
+  rounds: number;
+  roundMs: number;
+  fanoutSubscribers: number[];
+  fanoutMs: number;
+  discoveryWarmRuns: number;
+  discoveryColdRuns: number;
+  startupRuns: number;
+  idleConnections: number;
+}
+
+export const FULL: Counts = {
+  warmupMs: 500,
+  rounds: 5,
+  roundMs: 800,
+  fanoutSubscribers: [10, 100, 1000],
+  fanoutMs: 3000,
+  discoveryWarmRuns: 20,
+  discoveryColdRuns: 20,
+  startupRuns: 10,
+  idleConnections: 1000,
+};
+
+export const QUICK: Counts = {
+  warmupMs: 50,
+  rounds: 1,
+  roundMs: 150,
+  fanoutSubscribers: [10, 100],
+  fanoutMs: 600,
+  discoveryWarmRuns: 3,
+  discoveryColdRuns: 2,
+  startupRuns: 2,
+  idleConnections: 200,
+};
+
+/** The peers the bench compares against; `skip` says why one is not available. */
+export interface Peers {
+  python: { bin: string } | { skip: string };
+  mosquitto: { bin: string } | { skip: string };
+  mqtt: true | { skip: string };
+}
+
+export interface Ctx {
+  quick: boolean;
+  /** Adds `--cpu-prof` to the sketchnet server and client processes. */
+  profile: boolean;
+  counts: Counts;
+  peers: Peers;
+  log: (line: string) => void;
+}
+
+/** Debian's python3 (a pyenv `python3` on PATH may lack websockets); SKETCH_BENCH_PYTHON overrides. */
+const PYTHON = process.env.SKETCH_BENCH_PYTHON || '/usr/bin/python3';
+
+export async function findPeers(): Promise<Peers> {
+  const python: Peers['python'] = !existsSync(PYTHON)
+    ? { skip: `${PYTHON} not found (apt-get install python3-websockets)` }
+    : spawnSync(PYTHON, ['-c', 'import websockets'], { encoding: 'utf8' }).status === 0
+      ? { bin: PYTHON }
+      : { skip: `${PYTHON} has no websockets module (apt-get install python3-websockets)` };
+  const override = process.env.SKETCH_BENCH_MOSQUITTO; // e.g. a path that does not exist, to see the rows skipped
+  const where = override ? [override] : ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/local/bin/mosquitto'];
+  const found = where.find((p) => existsSync(p));
+  const mosquitto: Peers['mosquitto'] = found ? { bin: found } : { skip: 'mosquitto not installed (apt-get install mosquitto)' };
+  let mqtt: Peers['mqtt'] = true;
+  try {
+    await import('mqtt');
+  } catch {
+    mqtt = { skip: 'the mqtt npm package is not installed (npm install)' };
+  }
+  return { python, mosquitto, mqtt };
+}
+
+/** Why MQTT rows cannot run, or undefined when they can. */
+export function mqttSkip(peers: Peers): string | undefined {
+  if ('skip' in peers.mosquitto) return peers.mosquitto.skip;
+  if (peers.mqtt !== true) return peers.mqtt.skip;
+  return undefined;
+}
+
+/** A free TCP port on 127.0.0.1 (for mosquitto, which cannot be told to pick one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns `node [nodeArgs] --import tsx bench/<script> args` (a bench server or client). */
+export function spawnTs(ctx: Ctx, name: string, script: string, args: string[], opts: { profile?: boolean; nodeArgs?: string[] } = {}): Child {
+  const nodeArgs = [...(opts.nodeArgs ?? [])];
+  if (opts.profile && ctx.profile) {
+    nodeArgs.push(...cpuProfArgs(name));
+  }
+  return spawnChild(name, process.execPath, [...nodeArgs, '--import', 'tsx', path.join(BENCH, script), ...args], { cwd: ROOT });
+}
+
+/**
+ * `--cpu-prof` into bench/.out/profiles/<name>/: one directory per process, because every
+ * thread (tsx's loader thread too) writes its own CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile.
+ */
+export function cpuProfArgs(name: string): string[] {
+  const dir = path.join(OUT, 'profiles', name.replace(/[^\w.-]+/g, '_'));
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/** Spawns the real CLI: `node dist/bin/sketch.js args`. */
+export function spawnSketch(name: string, args: string[]): Child {
+  return spawnChild(name, process.execPath, [SKETCH_BIN, ...args], { cwd: ROOT });
+}

@@ -1,0 +1,170 @@
+/**
+ * `npm run bench [-- --quick] [-- --only 1,3] [-- --out FILE] [-- --profile]`
+ *
+ * Measures sketchnet against its peers (a bare `ws` server, the original Python asyncio
+ * sketch, MQTT through mosquitto) on this machine in one run, client and server always in
+ * separate processes on 127.0.0.1, and writes BENCHMARKS.md (printing it too). Goals are
+ * printed beside each figure, never asserted: the run fails only when a case produced no
+ * figure at all. Run it inside the network sandbox: `../shared/sandbox npm run bench`.
+ *
+ *   --quick     every case once with small counts (CI); writes bench/.out/BENCHMARKS.quick.md
+ *   --only 1,3  just these cases
+ *   --out FILE  where to write the report
+ *   --profile   only profile the sketchnet server and Peer client (node --cpu-prof) and print
+ *               where they spend their time
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pipelined, profile, roundTrips } from './cases/ack.js';
+import { discovery, startup } from './cases/cli.js';
+import { fanout } from './cases/fanout.js';
+import { memory } from './cases/memory.js';
+import { raiseOpenFileLimit } from './lib/cpu.js';
+import { findPeers, FULL, OUT, QUICK, ROOT, SKETCH_BIN, type Ctx, type Peers } from './lib/env.js';
+import { killAllNow, running, stopAll } from './lib/proc.js';
+import { render, section, table, type Section } from './lib/report.js';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const value = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i !== -1 ? argv[i + 1] : undefined;
+};
+const quick = flag('quick');
+const only = value('only')?.split(',').map(Number);
+const outFile = path.resolve(value('out') ?? (quick ? path.join(OUT, 'BENCHMARKS.quick.md') : path.join(ROOT, 'BENCHMARKS.md')));
+
+/** The whole run's time limit: nothing may hang (full runs take ~5 min on 2 cores). */
+const DEADLINE_MS = quick ? 3 * 60_000 : 20 * 60_000;
+
+// Whatever happens, no child outlives the bench.
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    console.error(`bench: ${sig}: stopping every child`);
+    killAllNow();
+    process.exit(130);
+  });
+}
+setTimeout(() => {
+  console.error(`bench: still running after ${DEADLINE_MS / 60_000} min: giving up`);
+  killAllNow();
+  process.exit(1);
+}, DEADLINE_MS).unref();
+
+if (!existsSync(SKETCH_BIN)) {
+  console.error('bench: dist/ is not built: run `npx tsc -p .` first');
+  process.exit(1);
+}
+raiseOpenFileLimit(8192);
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const ctx: Ctx = { quick, profile: flag('profile'), counts: quick ? QUICK : FULL, peers: await findPeers(), log };
+
+if (ctx.profile) {
+  try {
+    console.log(await profile(ctx));
+  } finally {
+    await stopAll();
+  }
+  process.exit(0);
+}
+
+const CASES: Array<[number, string, (ctx: Ctx) => Promise<Section>]> = [
+  [1, '1. Sequential acknowledged round trips', roundTrips],
+  [2, '2. Pipelined acknowledged messages', pipelined],
+  [3, '3. Fan-out to subscribers', fanout],
+  [4, '4. Discovery to first acknowledgement', discovery],
+  [5, '5. Start-up', startup],
+  [6, '6. Memory per idle connection', memory],
+];
+
+const started = performance.now();
+const sections: Section[] = [];
+for (const [n, title, run] of CASES) {
+  if (only && !only.includes(n)) continue;
+  log(`== ${title}`);
+  const t0 = performance.now();
+  let s: Section;
+  try {
+    s = await run(ctx);
+  } catch (err) {
+    s = section(title, 'The case failed before producing figures.');
+    s.notes.push(`error: ${(err as Error).message}`);
+    log(`  error: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    await stopAll();
+  }
+  log(`   (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  sections.push(s);
+}
+
+const md = render(header(ctx.peers), sections, footer());
+mkdirSync(path.dirname(outFile), { recursive: true });
+writeFileSync(outFile, md);
+console.log(md);
+log(`bench: wrote ${path.relative(process.cwd(), outFile)} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+
+if (running() > 0) log(`bench: ${running()} child process(es) still running: killing them`);
+const empty = sections.filter((s) => s.figures === 0);
+if (empty.length) {
+  log(`bench: no figures from: ${empty.map((s) => s.title).join('; ')}`);
+  process.exit(1);
+}
+process.exit(0);
+
+function header(peers: Peers): string[] {
+  const cpus = os.cpus();
+  const model = cpus[0]?.model.trim() ?? 'unknown CPU';
+  const date = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const peer = (p: { bin: string } | { skip: string }, version: () => string) => ('skip' in p ? `unavailable (${p.skip})` : version());
+  return [
+    '# sketchnet benchmarks',
+    '',
+    `Written by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts). Every figure below was measured in the same run on the same machine, client and server in separate processes on 127.0.0.1. Goals are printed beside the figures, never asserted.`,
+    '',
+    table(
+      ['cores', 'CPU', 'Node', 'OS', 'date', 'run'],
+      [[String(cpus.length), model, process.version, `${os.type()} ${os.release()}`, date, quick ? '--quick (small counts: indicative only)' : 'full']],
+    ),
+    '',
+    `Peers: ws ${pkgVersion('ws')}; mqtt.js ${peers.mqtt === true ? pkgVersion('mqtt') : 'unavailable'}; mosquitto ${peer(peers.mosquitto, () => mosquittoVersion((peers.mosquitto as { bin: string }).bin))}; Python original: ${peer(peers.python, () => pythonVersion((peers.python as { bin: string }).bin))}.`,
+  ];
+}
+
+function footer(): string[] {
+  return [
+    '## How to run',
+    '',
+    '```sh',
+    'npx tsc -p .                                   # the bench measures the built dist/',
+    'apt-get install -y python3-websockets mosquitto # the peers (rows are skipped without them)',
+    '../shared/sandbox npm run bench                # full run, ~5 min on 2 cores: writes BENCHMARKS.md',
+    '../shared/sandbox npm run bench -- --quick     # every case once, small counts (CI)',
+    '../shared/sandbox npm run bench -- --only 1,2  # some cases',
+    '../shared/sandbox npm run bench -- --profile   # CPU profiles of the sketchnet server and Peer client',
+    '```',
+  ];
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+function mosquittoVersion(bin: string): string {
+  const r = spawnSync(bin, ['-h'], { encoding: 'utf8', timeout: 5000 });
+  return /version (\S+)/.exec(`${r.stdout}${r.stderr}`)?.[1] ?? '?';
+}
+
+function pythonVersion(bin: string): string {
+  const r = spawnSync(bin, ['-c', 'import sys, websockets; print(sys.version.split()[0], websockets.__version__)'], { encoding: 'utf8', timeout: 10_000 });
+  const [py, ws] = r.stdout.trim().split(' ');
+  return `Python ${py ?? '?'} + websockets ${ws ?? '?'}`;
+}

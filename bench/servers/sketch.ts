@@ -1,0 +1,79 @@
+/**
+ * The sketchnet side of the bench, run the way a sketch runs (`Sketch.run`), without mDNS.
+ *
+ *   --mode ack           a reactive sketch whose loop acknowledges every message with "ok"
+ *   --mode thermometer   a thermometer publishing readings to `/readings` subscribers:
+ *                        on `start HZ MS` (HZ 0 = as fast as it can) it publishes for MS ms,
+ *                        then reports `{"published":{count,ms}}`
+ *
+ * Prints `{"ready":{"port":…}}` once serving; answers `stats` (see ../lib/child.ts).
+ */
+import { performance } from 'node:perf_hooks';
+import { reactive, Sketch } from '../../dist/runtime/index.js';
+import { args, epochSeconds, fail, onCommand, report, serveStats } from '../lib/child.js';
+
+const a = args({ mode: 'ack', port: '0', quiet: 'false' });
+const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
+
+class Bench extends Sketch {
+  static override readonly kind = 'bench';
+  @reactive
+  override async loop(_channel: string, _message: string): Promise<string> {
+    return 'ok';
+  }
+}
+
+class Thermometer extends Sketch {
+  static override readonly kind = 'thermometer';
+  #celsius = 21;
+
+  /** One reading, stamped with its sample time in seconds since the epoch. */
+  reading(): { celsius: number; time: number } {
+    this.#celsius += (Math.random() - 0.5) / 10;
+    return { celsius: Math.round(this.#celsius * 100) / 100, time: epochSeconds() };
+  }
+
+  /** Publishes at `hz` readings per second (0: as fast as the event loop turns) for `ms`. */
+  publishFor(hz: number, ms: number): Promise<{ count: number; ms: number }> {
+    return new Promise((resolve) => {
+      const t0 = performance.now();
+      let count = 0;
+      const one = () => {
+        this.publish('/readings', this.reading());
+        count++;
+      };
+      if (hz > 0) {
+        // Ticks scheduled against the start time so that the rate does not drift.
+        const tick = () => {
+          const now = performance.now();
+          if (now - t0 >= ms) return resolve({ count, ms: now - t0 });
+          one();
+          setTimeout(tick, Math.max(0, t0 + ((count * 1000) / hz) - performance.now()));
+        };
+        tick();
+      } else {
+        const spin = () => {
+          const now = performance.now();
+          if (now - t0 >= ms) return resolve({ count, ms: now - t0 });
+          one();
+          setImmediate(spin);
+        };
+        spin();
+      }
+    });
+  }
+}
+
+try {
+  const sketch = a.mode === 'thermometer' ? new Thermometer({ discovery: false, log }) : new Bench({ discovery: false, log });
+  const address = await sketch.run({ host: '127.0.0.1', port: Number(a.port) });
+  serveStats();
+  if (sketch instanceof Thermometer) {
+    onCommand('start', async ([hz = '10', ms = '1000']) => {
+      report('published', await sketch.publishFor(Number(hz), Number(ms)));
+    });
+  }
+  report('ready', { port: address.port });
+} catch (err) {
+  fail(err);
+}

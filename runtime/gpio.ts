@@ -1,0 +1,393 @@
+/**
+ * The GPIO layer: one small digital-output interface ({@link OutputPin}) with two backends,
+ * `sysfs` (real pins through the npm package onoff) and `virtual` (in memory, logged). Pins
+ * are BCM numbers. Every open pin is registered with the safe-state registry
+ * (./safe-state.ts), which drives it inactive and releases it when the process stops.
+ * See docs/gpio.md.
+ *
+ * The sysfs format read here is the kernel's: Documentation/ABI/obsolete/sysfs-gpio and
+ * Documentation/admin-guide/gpio/sysfs.rst (`/sys/class/gpio/gpiochipN/{base,label,ngpio}`,
+ * one value per file followed by a newline).
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Gpio } from 'onoff';
+import { errors, oneLine, SketchError } from './errors.js';
+import { holdPin } from './safe-state.js';
+
+/** Which backend {@link openOutput} uses. `auto` (the default) is sysfs when it is accessible, else virtual. */
+export type GpioBackendName = 'auto' | 'sysfs' | 'virtual';
+
+/** A logical value (1 = active) or a physical level (1 = high, 3.3 V on a Pi). */
+export type Bit = 0 | 1;
+
+/** One digital output pin. `write(1)` makes it active; it starts, and ends, inactive. */
+export interface OutputPin {
+  /** BCM pin number (GPIO18 = physical header pin 12). */
+  readonly pin: number;
+  /** The backend that drives it. */
+  readonly backend: 'sysfs' | 'virtual';
+  /** When true, active is the low level (0 V) and inactive the high level. */
+  readonly activeLow: boolean;
+  /** True once `close()` ran (directly or through the safe-state hooks). */
+  readonly closed: boolean;
+  /**
+   * Drives the pin: 1 = active, 0 = inactive.
+   * @throws SketchError `SKETCH_ERR_BAD_MESSAGE` for a value other than 0 or 1,
+   *   `SKETCH_ERR_CLOSED` after `close()`, `SKETCH_ERR_GPIO_EXPORT` when the sysfs write fails.
+   */
+  write(value: Bit): void;
+  /**
+   * The pin's current logical value (1 = active); sysfs reads it back from the `value` file.
+   * @throws SketchError `SKETCH_ERR_CLOSED` after `close()`.
+   */
+  read(): Bit;
+  /**
+   * Drives the pin inactive and releases it (sysfs: unexport). Synchronous; safe to call twice.
+   * @throws SketchError `SKETCH_ERR_GPIO_EXPORT` when the final write fails (the pin is
+   *   released anyway).
+   */
+  close(): void;
+}
+
+/** The part of an onoff `Gpio` instance the sysfs backend uses. */
+export type OnoffGpio = Pick<Gpio, 'readSync' | 'writeSync' | 'unexport'>;
+
+/**
+ * The onoff `Gpio` class, or a fake with the same shape for tests. `accessible` tells whether
+ * `/sys/class/gpio/export` can be opened for writing; the constructor exports the pin and
+ * configures it (onoff always uses `/sys/class/gpio`, whatever `sysfsRoot` says).
+ */
+export interface OnoffClass {
+  readonly accessible: boolean;
+  new (gpio: number, direction: 'high' | 'low', edge: 'none', options: { activeLow: boolean }): OnoffGpio;
+}
+
+/** Options of {@link openOutput}. */
+export interface OutputOptions {
+  /** Default `auto`: sysfs when onoff reports `Gpio.accessible`, else virtual (with one log line saying so). */
+  backend?: GpioBackendName;
+  /** Active is the low level. Default false. */
+  activeLow?: boolean;
+  /** Where the virtual backend's `pin N -> V` lines and the auto fallback line go. Default `console.log`. */
+  log?: (line: string) => void;
+  /**
+   * Where the GPIO chips are looked up to turn BCM numbers into sysfs numbers. Default: env
+   * `SKETCH_SYSFS_ROOT`, else `/sys`.
+   */
+  sysfsRoot?: string;
+  /** The onoff `Gpio` class to use (tests pass a fake). Default: the real one, loaded on first use. */
+  onoff?: OnoffClass;
+}
+
+/** One `/sys/class/gpio/gpiochipN` directory. */
+export interface GpioChip {
+  /** Directory name, e.g. `gpiochip512`. */
+  name: string;
+  /** sysfs number of the chip's first line (0 before Linux 6.6; 512 on a Pi 4, 571 on a Pi 5 since 6.6). */
+  base: number;
+  /** How many lines (pins) the chip has: valid BCM numbers are 0 … ngpio − 1. */
+  ngpio: number;
+  /** The driver's label, e.g. `pinctrl-bcm2711`, `pinctrl-rp1`. */
+  label: string;
+}
+
+/** One level a {@link VirtualPin} was driven to. */
+export interface Transition {
+  /** When, in ms since the epoch. */
+  time: number;
+  /** Logical value, 1 = active. */
+  value: Bit;
+  /** Physical level, 1 = high (differs from `value` when active-low). */
+  level: Bit;
+}
+
+/** The sysfs root: env `SKETCH_SYSFS_ROOT` when set, else `/sys`. */
+export function defaultSysfsRoot(): string {
+  return process.env.SKETCH_SYSFS_ROOT || '/sys';
+}
+
+/**
+ * Lists the GPIO chips under `SYSFS_ROOT/class/gpio/gpiochip*`, reading `base`, `ngpio` and
+ * `label` (each holds one value and a newline). Chips whose files cannot be read are left out.
+ * @param sysfsRoot default {@link defaultSysfsRoot}.
+ * @returns the chips, none when the directory does not exist.
+ */
+export function listGpioChips(sysfsRoot = defaultSysfsRoot()): GpioChip[] {
+  const dir = path.join(sysfsRoot, 'class', 'gpio');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const chips: GpioChip[] = [];
+  for (const name of names.filter((n) => /^gpiochip\d+$/.test(n)).sort()) {
+    try {
+      const read = (file: string) => fs.readFileSync(path.join(dir, name, file), 'utf8').trim();
+      const chip = { name, base: Number(read('base')), ngpio: Number(read('ngpio')), label: read('label') };
+      if (Number.isInteger(chip.base) && Number.isInteger(chip.ngpio)) chips.push(chip);
+    } catch {
+      // not a readable chip directory: skip it
+    }
+  }
+  return chips;
+}
+
+/**
+ * The chip that carries the Raspberry Pi's BCM-numbered GPIOs: `pinctrl-rp1` (Pi 5) if present,
+ * else the first `pinctrl-bcm*` (`pinctrl-bcm2835` Pi 1–3 and Zero, `pinctrl-bcm2711` Pi 4,
+ * `pinctrl-bcm2712`). Other chips (`gpio-brcmstb@…`, `raspberrypi-exp-gpio`) are never chosen.
+ * @param sysfsRoot default {@link defaultSysfsRoot}.
+ * @throws SketchError `SKETCH_ERR_GPIO_UNAVAILABLE` when there is no such chip.
+ */
+export function findSocChip(sysfsRoot = defaultSysfsRoot()): GpioChip {
+  const chips = listGpioChips(sysfsRoot);
+  const chip = chips.find((c) => c.label === 'pinctrl-rp1') ?? chips.find((c) => c.label.startsWith('pinctrl-bcm'));
+  if (chip) return chip;
+  const seen = chips.length ? `only ${chips.map((c) => c.label).join(', ')}` : 'no GPIO chips';
+  throw errors.GPIO_UNAVAILABLE(
+    `${path.join(sysfsRoot, 'class', 'gpio')} has ${seen}, no Raspberry Pi chip (pinctrl-bcm*, pinctrl-rp1)`,
+  );
+}
+
+/**
+ * Turns a BCM pin number into the number sysfs uses for it: the SoC chip's `base` plus the BCM
+ * number (Linux 6.6 moved the bases from 0 to 512 and up, so BCM 18 is 18 on older kernels,
+ * 530 on a Pi 4 and 589 on a Pi 5).
+ * @param sysfsRoot default {@link defaultSysfsRoot}.
+ * @throws SketchError `SKETCH_ERR_GPIO_PIN_RANGE` when the pin is not on the chip (the message
+ *   gives the valid range), `SKETCH_ERR_GPIO_UNAVAILABLE` when no SoC chip is found.
+ */
+export function resolveSysfsNumber(bcm: number, sysfsRoot = defaultSysfsRoot()): number {
+  return locate(bcm, sysfsRoot).number;
+}
+
+function locate(bcm: number, sysfsRoot: string): { chip: GpioChip; number: number } {
+  checkPinNumber(bcm);
+  const chip = findSocChip(sysfsRoot);
+  if (bcm >= chip.ngpio) throw errors.GPIO_PIN_RANGE(bcm, chip);
+  return { chip, number: chip.base + bcm };
+}
+
+function checkPinNumber(pin: number): void {
+  if (!Number.isInteger(pin) || pin < 0) throw errors.GPIO_PIN_RANGE(pin);
+}
+
+/**
+ * What the backends share: the logical/physical mapping, the closed state and the
+ * registration with the safe-state registry. A backend implements `drive`, `sense` and `free`
+ * and calls `start()` once its hardware is ready.
+ */
+export abstract class BaseOutputPin implements OutputPin {
+  abstract readonly backend: 'sysfs' | 'virtual';
+  #closed = false;
+  #drop?: () => void;
+
+  constructor(
+    readonly pin: number,
+    readonly activeLow: boolean,
+  ) {}
+
+  /** Sets the physical level. */
+  protected abstract drive(level: Bit): void;
+  /** Reads the physical level. */
+  protected abstract sense(): Bit;
+  /** Releases the hardware (sysfs: unexport). Called once, after the inactive level is set. */
+  protected abstract free(): void;
+
+  /** Drives the pin inactive and registers it for safe state. */
+  protected start(): void {
+    this.drive(this.#level(0));
+    this.#drop = holdPin({ pin: this.pin, release: () => this.close() });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  write(value: Bit): void {
+    if (value !== 0 && value !== 1) {
+      throw errors.BAD_MESSAGE(`GPIO ${this.pin} takes 0 (inactive) or 1 (active), got ${JSON.stringify(value)}`);
+    }
+    if (this.#closed) throw errors.CLOSED(`GPIO ${this.pin}`);
+    this.drive(this.#level(value));
+  }
+
+  read(): Bit {
+    if (this.#closed) throw errors.CLOSED(`GPIO ${this.pin}`);
+    return this.#level(this.sense());
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.drive(this.#level(0));
+    } finally {
+      try {
+        this.free();
+      } finally {
+        this.#drop?.();
+      }
+    }
+  }
+
+  /** Logical value ↔ physical level (the mapping is its own inverse). */
+  #level(bit: Bit): Bit {
+    return this.activeLow ? ((1 - bit) as Bit) : bit;
+  }
+}
+
+/**
+ * An output pin in memory. Every change of level is recorded in {@link transitions} and logged
+ * as `pin <BCM> -> <value>` (logical value, 1 = active) through `log`; opening drives it
+ * inactive, which is the first transition. Any whole number ≥ 0 is accepted as pin number.
+ */
+export class VirtualPin extends BaseOutputPin {
+  readonly backend = 'virtual';
+  /** Every level the pin was driven to, oldest first (a write that changes nothing adds none). */
+  readonly transitions: Transition[] = [];
+  readonly #log: (line: string) => void;
+  #level?: Bit;
+
+  /**
+   * Opens the pin, drives it inactive and registers it for safe state.
+   * @param options.activeLow default false; options.log default `console.log`.
+   * @throws SketchError `SKETCH_ERR_GPIO_PIN_RANGE` when `pin` is not a whole number ≥ 0.
+   */
+  constructor(pin: number, options: { activeLow?: boolean; log?: (line: string) => void } = {}) {
+    checkPinNumber(pin);
+    super(pin, options.activeLow ?? false);
+    this.#log = options.log ?? ((line) => console.log(line));
+    this.start();
+  }
+
+  protected drive(level: Bit): void {
+    if (level === this.#level) return;
+    this.#level = level;
+    const value = (this.activeLow ? 1 - level : level) as Bit;
+    this.transitions.push({ time: Date.now(), value, level });
+    this.#log(`pin ${this.pin} -> ${value}`);
+  }
+
+  protected sense(): Bit {
+    return this.#level ?? 0;
+  }
+
+  protected free(): void {}
+}
+
+/** An output pin driven through onoff and `/sys/class/gpio/gpioN/value`. */
+class SysfsPin extends BaseOutputPin {
+  readonly backend = 'sysfs';
+  readonly #gpio: OnoffGpio;
+  readonly #number: number;
+
+  constructor(pin: number, activeLow: boolean, at: { chip: GpioChip; number: number }, onoff: OnoffClass) {
+    super(pin, activeLow);
+    this.#number = at.number;
+    try {
+      // 'high'/'low' make it an output at that physical level without a glitch; active_low is
+      // reset to 0 so the value file always holds the physical level.
+      this.#gpio = new onoff(at.number, activeLow ? 'high' : 'low', 'none', { activeLow: false });
+    } catch (err) {
+      throw exportError(pin, at, err);
+    }
+    try {
+      this.start(); // writes the inactive level too: a pin left exported by a killed run keeps its old direction
+    } catch (err) {
+      this.#gpio.unexport();
+      throw err;
+    }
+  }
+
+  protected drive(level: Bit): void {
+    try {
+      this.#gpio.writeSync(level);
+    } catch (err) {
+      throw errors.GPIO_EXPORT(this.pin, `writing ${level} to sysfs ${this.#number} failed: ${oneLine(err)}`, err);
+    }
+  }
+
+  protected sense(): Bit {
+    return this.#gpio.readSync();
+  }
+
+  protected free(): void {
+    this.#gpio.unexport();
+  }
+}
+
+function exportError(pin: number, at: { chip: GpioChip; number: number }, err: unknown): SketchError {
+  if (err instanceof SketchError) return err;
+  const n = at.number;
+  switch ((err as NodeJS.ErrnoException | undefined)?.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return errors.GPIO_PERMISSION(pin, err);
+    case 'EBUSY':
+      return errors.GPIO_EXPORT(
+        pin,
+        `sysfs ${n} is busy: another process or a kernel driver holds the pin; stop it or use another pin`,
+        err,
+      );
+    case 'EINVAL':
+      return errors.GPIO_EXPORT(
+        pin,
+        `the kernel rejected sysfs number ${n} (EINVAL), computed as base ${at.chip.base} of ${at.chip.name} (${at.chip.label}) + ${pin}; check that chip's base in /sys/class/gpio`,
+        err,
+      );
+    default:
+      return errors.GPIO_EXPORT(pin, `sysfs ${n}: ${oneLine(err)}`, err);
+  }
+}
+
+const load = createRequire(import.meta.url);
+
+/** The real onoff class, or why it cannot be used. Loaded lazily: onoff needs Linux and its native epoll. */
+function systemOnoff(): OnoffClass | string {
+  if (process.platform !== 'linux') return `it needs Linux, this is ${process.platform}`;
+  try {
+    return (load('onoff') as typeof import('onoff')).Gpio;
+  } catch (err) {
+    return `cannot load onoff: ${oneLine(err)}`;
+  }
+}
+
+/**
+ * Opens `pin` (a BCM number) as a digital output, drives it inactive and registers it with the
+ * safe-state registry. Synchronous.
+ *
+ * Backends: `virtual` is a {@link VirtualPin}; `sysfs` exports the pin through onoff as sysfs
+ * number {@link resolveSysfsNumber}(pin) with edge `none`; `auto` (the default) is sysfs when
+ * `Gpio.accessible`, else virtual with one log line saying why.
+ * @throws SketchError
+ *   `SKETCH_ERR_INVALID_OPTION` for an unknown backend;
+ *   `SKETCH_ERR_GPIO_PIN_RANGE` when the pin is not on the chip (or not a whole number ≥ 0);
+ *   `SKETCH_ERR_GPIO_UNAVAILABLE` when `backend: 'sysfs'` but onoff is not accessible, or no
+ *   Raspberry Pi GPIO chip is found;
+ *   `SKETCH_ERR_GPIO_PERMISSION` on EACCES/EPERM;
+ *   `SKETCH_ERR_GPIO_EXPORT` on EBUSY, EINVAL or another export failure.
+ */
+export function openOutput(pin: number, options: OutputOptions = {}): OutputPin {
+  const { backend = 'auto', activeLow = false } = options;
+  const log = options.log ?? ((line: string) => console.log(line));
+  if (!['auto', 'sysfs', 'virtual'].includes(backend)) {
+    throw errors.INVALID_OPTION(`--gpio must be one of auto, sysfs, virtual, got ${JSON.stringify(backend)}`);
+  }
+  checkPinNumber(pin);
+  if (backend === 'virtual') return new VirtualPin(pin, { activeLow, log });
+  const onoff = options.onoff ?? systemOnoff();
+  if (typeof onoff !== 'string' && onoff.accessible) {
+    return new SysfsPin(pin, activeLow, locate(pin, options.sysfsRoot ?? defaultSysfsRoot()), onoff);
+  }
+  const why =
+    typeof onoff === 'string'
+      ? onoff
+      : 'cannot write /sys/class/gpio/export: no GPIO sysfs on this machine, or no permission (add your user to the gpio group)';
+  if (backend === 'sysfs') throw errors.GPIO_UNAVAILABLE(why);
+  log(`sysfs GPIO not available, pin ${pin} is virtual: ${why}`);
+  return new VirtualPin(pin, { activeLow, log });
+}

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+/** The built CLI (npm test builds it first). */
+export const SKETCH_BIN = fileURLToPath(new URL('../../dist/bin/sketch.js', import.meta.url));
+
+/** Opens a plain WebSocket client (no subprotocol unless given) and waits for it to open. */
+export function connect(url: string, protocols: string[] = []): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Collects text frames from `ws` until `n` arrived (or `timeout` ms passed). */
+export function frames(ws: WebSocket, n: number, timeout = 5000): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const got: string[] = [];
+    const timer = setTimeout(() => {
+      ws.off('message', on);
+      reject(new Error(`got ${got.length}/${n} frames: ${JSON.stringify(got)}`));
+    }, timeout);
+    const on = (data: WebSocket.RawData) => {
+      got.push(data.toString());
+      if (got.length < n) return;
+      clearTimeout(timer);
+      ws.off('message', on);
+      resolve(got);
+    };
+    ws.on('message', on);
+  });
+}
+
+/** Resolves with the close code `ws` ends with. */
+export function closed(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+}
+
+/** A child process of the CLI whose output is kept. */
+export interface Cli {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout matched `pattern` (rejects after `timeout` ms or on exit). */
+  waitFor(pattern: RegExp, timeout?: number): Promise<string>;
+  /** Resolves with the exit code (signal exits give 128 + n). */
+  exited(timeout?: number): Promise<number>;
+}
+
+/** Starts `node dist/bin/sketch.js ...args`. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
+  const child = spawn(process.execPath, [SKETCH_BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exit = new Promise<number>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15))),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(pattern, timeout = 8000) {
+      return new Promise((resolve, reject) => {
+        const started = Date.now();
+        const poll = () => {
+          const m = pattern.exec(out);
+          if (m) return resolve(m[0]);
+          if (child.exitCode !== null) return reject(new Error(`exited ${child.exitCode} before ${pattern}: ${out}${err}`));
+          if (Date.now() - started > timeout) return reject(new Error(`no ${pattern} within ${timeout} ms: ${out}${err}`));
+          setTimeout(poll, 10);
+        };
+        poll();
+      });
+    },
+    exited(timeout = 15000) {
+      return Promise.race([
+        exit,
+        new Promise<number>((_, reject) =>
+          setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new Error(`did not exit within ${timeout} ms: ${out}${err}`));
+          }, timeout).unref(),
+        ),
+      ]);
+    },
+  };
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 15000) {
+  const c = cli(args, env);
+  const code = await c.exited(timeout);
+  return { code, stdout: c.stdout(), stderr: c.stderr() };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
