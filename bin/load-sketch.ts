@@ -1,7 +1,8 @@
 import { access, constants } from 'node:fs/promises';
 import Module, { register } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as runtime from '../runtime/index.js';
 import { errors, Sketch, type SketchClass } from '../runtime/index.js';
 import { BUILTINS } from '../sketches/index.js';
 
@@ -24,9 +25,17 @@ async function installHooks(): Promise<void> {
         `export async function resolve(s, c, next) { return s === 'sketchnet' ? { url: ${JSON.stringify(RUNTIME_URL)}, shortCircuit: true } : next(s, c); }`,
       ),
   );
-  const M = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  // A .ts file outside an ESM package is compiled to CommonJS: its require('sketchnet') gets
+  // this runtime's own exports from the require cache, not a second copy of the runtime.
+  const M = Module as unknown as {
+    _resolveFilename: (request: string, ...rest: unknown[]) => string;
+    _cache: Record<string, unknown>;
+  };
+  const runtimeFile = fileURLToPath(RUNTIME_URL);
+  const cached = new Module(runtimeFile);
+  Object.assign(cached, { filename: runtimeFile, loaded: true, exports: { __esModule: true, ...runtime } });
+  M._cache[runtimeFile] = cached;
   const original = M._resolveFilename;
-  const runtimeFile = new URL(RUNTIME_URL).pathname;
   M._resolveFilename = function (request: string, ...rest: unknown[]) {
     return request === 'sketchnet' ? runtimeFile : original.call(this, request, ...rest);
   };
@@ -60,7 +69,9 @@ export async function loadSketch(spec: string): Promise<SketchClass> {
   } catch (err) {
     throw errors.SKETCH_FILE(spec, err);
   }
-  const cls = mod.default;
+  let cls = mod.default;
+  // A .ts file outside an ESM package is compiled to CommonJS: import() then wraps its exports.
+  if (cls && typeof cls === 'object' && 'default' in cls) cls = (cls as { default: unknown }).default;
   if (typeof cls !== 'function' || !(cls.prototype instanceof Sketch)) throw errors.NOT_A_SKETCH(spec);
   return cls as SketchClass;
 }

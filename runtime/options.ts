@@ -66,7 +66,8 @@ export function resolveOptions<T extends OptionSchema>(schema: T, given: Record<
 
 function check(key: string, spec: OptionSpec, value: unknown): unknown {
   const flag = flagName(key);
-  const got = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const got =
+    typeof value === 'string' ? JSON.stringify(value) : Number.isNaN(value) ? 'a non-number' : String(value);
   switch (spec.type) {
     case 'number': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;

@@ -104,7 +104,7 @@ export class Peer {
 
   #connect(): void {
     if (this.#connecting) return;
-    this.#connecting = this.#connectWithRetries()
+    this.#connecting = this.#connectWithRetries(this.#url !== '')
       .then(() => {
         this.#connecting = undefined;
         this.#flush();
@@ -115,20 +115,22 @@ export class Peer {
       });
   }
 
-  async #connectWithRetries(): Promise<void> {
+  /** `reconnect`: the peer was reached before, so a name that no longer answers is retried too. */
+  async #connectWithRetries(reconnect: boolean): Promise<void> {
     let delay = this.#options.backoff;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#open1(attempt > 0);
+        await this.#open1(reconnect || attempt > 0);
         if (attempt > 0) this.#options.log(`reconnected to ${this.target} (${this.#url})`);
         return;
       } catch (err) {
         if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
-        if (err instanceof SketchError && err.code === 'SKETCH_ERR_PEER_NOT_FOUND' && attempt === 0) throw err;
+        const notFound = err instanceof SketchError && err.code === 'SKETCH_ERR_PEER_NOT_FOUND';
+        if (notFound && !reconnect) throw err; // never found at all: nothing to retry
+        if (err instanceof SketchError && !notFound) throw err;
         if (attempt >= this.#options.retries) {
-          throw err instanceof SketchError
-            ? err
-            : errors.PEER_UNREACHABLE(this.target, `${oneLine(err)} (gave up after ${attempt + 1} attempts)`, err);
+          const why = notFound ? 'it no longer answers over mDNS' : oneLine(err);
+          throw errors.PEER_UNREACHABLE(this.target, `${why} (gave up after ${attempt + 1} attempts)`, err);
         }
         this.#options.log(`cannot reach ${this.target}: ${oneLine(err)}; retrying in ${delay} ms`);
         await new Promise((r) => setTimeout(r, delay));

@@ -14,7 +14,7 @@ const KEEP_LINES = 40;
 const live = new Set<Child>();
 
 interface Waiter {
-  test: (line: string, json: Record<string, unknown> | undefined) => unknown;
+  test: (line: string, json: Record<string, unknown> | undefined, at: number) => unknown;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -37,6 +37,8 @@ export class Child {
   readonly exited: Promise<number | null>;
   exitCode: number | null | undefined;
   #waiters = new Set<Waiter>();
+  /** Lines no waiter took yet (a report may come before anyone waits for it); bounded. */
+  #unclaimed: Array<{ line: string; json: Record<string, unknown> | undefined; at: number }> = [];
   #onLine: Array<(line: string, at: number) => void> = [];
 
   constructor(name: string, cmd: string, args: string[], options: SpawnOptions = {}) {
@@ -106,12 +108,15 @@ export class Child {
       }
     }
     for (const w of this.#waiters) {
-      const value = w.test(line, json);
+      const value = w.test(line, json, at);
       if (value === undefined || value === false) continue;
       clearTimeout(w.timer);
       this.#waiters.delete(w);
       w.resolve(value);
+      return;
     }
+    this.#unclaimed.push({ line, json, at });
+    if (this.#unclaimed.length > KEEP_LINES) this.#unclaimed.shift();
   }
 
   /** Calls `f` for every stdout line from now on, with the time it was read. */
@@ -119,9 +124,19 @@ export class Child {
     this.#onLine.push(f);
   }
 
-  /** Resolves with the first later stdout line for which `test` returns something. */
+  /**
+   * Resolves with the first stdout line, not yet taken by another wait, for which `test`
+   * returns something (each line satisfies at most one wait).
+   */
   waitFor<T>(what: string, test: Waiter['test'], timeoutMs: number): Promise<T> {
-    if (this.exitCode !== undefined) return Promise.reject(new Error(`${this.name} is not running`));
+    for (let i = 0; i < this.#unclaimed.length; i++) {
+      const u = this.#unclaimed[i]!;
+      const value = test(u.line, u.json, u.at);
+      if (value === undefined || value === false) continue;
+      this.#unclaimed.splice(i, 1);
+      return Promise.resolve(value as T);
+    }
+    if (this.exitCode !== undefined) return Promise.reject(new Error(`${this.name} is not running${this.#tailText()}`));
     return new Promise<T>((resolve, reject) => {
       const w: Waiter = {
         test,
@@ -143,7 +158,7 @@ export class Child {
 
   /** Resolves with the first stdout line matching `pattern` and the time it was read. */
   line(pattern: RegExp, timeoutMs: number): Promise<{ line: string; at: number }> {
-    return this.waitFor(pattern.source, (line) => (pattern.test(line) ? { line, at: performance.now() } : undefined), timeoutMs);
+    return this.waitFor(pattern.source, (line, _json, at) => (pattern.test(line) ? { line, at } : undefined), timeoutMs);
   }
 
   /** Writes one command line to stdin. */
