@@ -10,6 +10,7 @@
  *   --quick     every case once with small counts (CI); writes bench/.out/BENCHMARKS.quick.md
  *   --only 1,3  just these cases
  *   --out FILE  where to write the report
+ *   --no-pin    do not pin server processes to CPU 0 and clients to CPU 1
  *   --profile   only profile the sketchnet server and Peer client (node --cpu-prof) and print
  *               where they spend their time
  */
@@ -23,7 +24,7 @@ import { discovery, startup } from './cases/cli.js';
 import { fanout } from './cases/fanout.js';
 import { memory } from './cases/memory.js';
 import { raiseOpenFileLimit } from './lib/cpu.js';
-import { findPeers, FULL, OUT, QUICK, ROOT, SKETCH_BIN, type Ctx, type Peers } from './lib/env.js';
+import { canPin, findPeers, FULL, OUT, QUICK, ROOT, SKETCH_BIN, type Ctx } from './lib/env.js';
 import { killAllNow, running, stopAll } from './lib/proc.js';
 import { render, section, table, type Section } from './lib/report.js';
 
@@ -62,7 +63,7 @@ if (!existsSync(SKETCH_BIN)) {
 raiseOpenFileLimit(8192);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const ctx: Ctx = { quick, profile: flag('profile'), counts: quick ? QUICK : FULL, peers: await findPeers(), log };
+const ctx: Ctx = { quick, pin: !flag('no-pin') && canPin(), profile: flag('profile'), counts: quick ? QUICK : FULL, peers: await findPeers(), log };
 
 if (ctx.profile) {
   try {
@@ -102,7 +103,7 @@ for (const [n, title, run] of CASES) {
   sections.push(s);
 }
 
-const md = render(header(ctx.peers), sections, footer());
+const md = render(header(ctx), sections, footer());
 mkdirSync(path.dirname(outFile), { recursive: true });
 writeFileSync(outFile, md);
 console.log(md);
@@ -116,7 +117,7 @@ if (empty.length) {
 }
 process.exit(0);
 
-function header(peers: Peers): string[] {
+function header({ peers, pin }: Ctx): string[] {
   const cpus = os.cpus();
   const model = cpus[0]?.model.trim() ?? 'unknown CPU';
   const date = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
@@ -130,6 +131,10 @@ function header(peers: Peers): string[] {
       ['cores', 'CPU', 'Node', 'OS', 'date', 'run'],
       [[String(cpus.length), model, process.version, `${os.type()} ${os.release()}`, date, quick ? '--quick (small counts: indicative only)' : 'full']],
     ),
+    '',
+    pin
+      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3 and 6). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI cases (4, 5) run unpinned, as users run them.'
+      : 'Placement: not pinned (`--no-pin`, one CPU, or no taskset): expect bimodal one-in-flight figures.',
     '',
     `Peers: ws ${pkgVersion('ws')}; mqtt.js ${peers.mqtt === true ? pkgVersion('mqtt') : 'unavailable'}; mosquitto ${peer(peers.mosquitto, () => mosquittoVersion((peers.mosquitto as { bin: string }).bin))}; Python original: ${peer(peers.python, () => pythonVersion((peers.python as { bin: string }).bin))}.`,
   ];

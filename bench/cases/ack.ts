@@ -8,9 +8,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { profileCli } from './cli.js';
 import { sample } from '../lib/cpu.js';
-import { BENCH, freePort, mqttSkip, OUT, spawnTs, type Ctx } from '../lib/env.js';
+import { BENCH, freePort, mqttSkip, OUT, spawnOn, spawnTs, type Ctx } from '../lib/env.js';
 import { startMosquitto } from '../lib/mqtt.js';
-import { spawnChild, stopAll, type Child } from '../lib/proc.js';
+import { stopAll, type Child } from '../lib/proc.js';
 import { formatProfile, mainThreadProfile, summarizeProfile } from '../lib/profile.js';
 import {
   fmtCpu,
@@ -50,15 +50,15 @@ async function ready(child: Child): Promise<number> {
 
 async function startTargets(ctx: Ctx, profile = false): Promise<Targets> {
   const targets = {} as Targets;
-  const sketch = spawnTs(ctx, 'sketchnet-server', 'servers/sketch.ts', ['--mode', 'ack', '--quiet'], { profile });
-  const ws = spawnTs(ctx, 'ws-server', 'servers/ws.ts', []);
+  const sketch = spawnTs(ctx, 'server', 'sketchnet-server', 'servers/sketch.ts', ['--mode', 'ack', '--quiet'], { profile });
+  const ws = spawnTs(ctx, 'server', 'ws-server', 'servers/ws.ts', []);
   const [sp, wp] = await Promise.all([ready(sketch), ready(ws)]);
   targets.sketch = { label: 'sketch', url: `ws://127.0.0.1:${sp}/`, procs: [{ name: 'sketch', child: sketch, stats: true }] };
   targets.ws = { label: 'ws', url: `ws://127.0.0.1:${wp}/`, procs: [{ name: 'ws', child: ws, stats: true }] };
   if ('skip' in ctx.peers.python) targets.python = { skip: ctx.peers.python.skip };
   else {
     try {
-      const py = spawnChild('python-original', ctx.peers.python.bin, [path.join(BENCH, 'servers', 'original.py'), '0']);
+      const py = spawnOn(ctx, 'server', 'python-original', ctx.peers.python.bin, [path.join(BENCH, 'servers', 'original.py'), '0']);
       const port = await ready(py);
       targets.python = { label: 'python', url: `ws://127.0.0.1:${port}/`, procs: [{ name: 'python', child: py, stats: false }] };
     } catch (err) {
@@ -71,9 +71,9 @@ async function startTargets(ctx: Ctx, profile = false): Promise<Targets> {
   } else {
     try {
       const port = await freePort();
-      const broker = await startMosquitto(ctx.peers.mosquitto.bin, port);
+      const broker = await startMosquitto(ctx, ctx.peers.mosquitto.bin, port);
       const url = `mqtt://127.0.0.1:${port}`;
-      const responder = spawnTs(ctx, 'mqtt-responder', 'servers/mqtt-responder.ts', ['--url', url]);
+      const responder = spawnTs(ctx, 'server', 'mqtt-responder', 'servers/mqtt-responder.ts', ['--url', url]);
       await responder.report('ready', 20_000);
       const b = { name: 'mosquitto', child: broker, stats: false };
       targets.broker = { label: 'mosquitto', url, procs: [b] };
@@ -136,6 +136,7 @@ async function runGroup(ctx: Ctx, targets: Targets, specs: RowSpec[], payload: n
       }
       const client = spawnTs(
         ctx,
+        'client',
         opts.profileName ?? `client-${spec.via}-${spec.target}`,
         'clients/ack.ts',
         ['--url', target.url, '--via', spec.via, '--payload', String(payload), '--window', String(spec.window), '--warmup', String(c.warmupMs), '--round-ms', String(roundMs)],
@@ -303,7 +304,7 @@ export async function profile(ctx: Ctx): Promise<string> {
   const out: string[] = [];
   for (const window of [1, 64]) {
     try {
-      const sketch = spawnTs(ctx, `server-window${window}`, 'servers/sketch.ts', ['--mode', 'ack', '--quiet'], { profile: true });
+      const sketch = spawnTs(ctx, 'server', `server-window${window}`, 'servers/sketch.ts', ['--mode', 'ack', '--quiet'], { profile: true });
       const port = await ready(sketch);
       const targets = { sketch: { label: 'sketch', url: `ws://127.0.0.1:${port}/`, procs: [{ name: 'sketch', child: sketch, stats: true }] } } as Targets;
       const [r] = await runGroup(ctx, targets, [{ label: 'Peer → sketch', target: 'sketch', via: 'peer', window }], 16, { profileName: `client-window${window}`, rounds: 3, roundMs: 1000 });

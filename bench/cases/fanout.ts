@@ -33,13 +33,13 @@ export async function fanout(ctx: Ctx): Promise<Section> {
     const n = Math.min(wanted, Math.floor((limit - 200) / 2));
     if (n < wanted) s.notes.push(`${wanted} subscribers wanted, but the open-file limit is ${limit}: ran ${n}.`);
     try {
-      const server = spawnTs(ctx, 'thermometer', 'servers/sketch.ts', ['--mode', 'thermometer']);
+      const server = spawnTs(ctx, 'server', 'thermometer', 'servers/sketch.ts', ['--mode', 'thermometer']);
       const port = (await server.report<{ port: number }>('ready', 20_000)).port;
       const procs = n >= 1000 ? 2 : 1;
       const subs: Child[] = [];
       for (let i = 0; i < procs; i++) {
         const share = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
-        subs.push(spawnTs(ctx, `subscribers-${i}`, 'clients/subscribe.ts', ['--url', `ws://127.0.0.1:${port}/readings`, '--count', String(share)]));
+        subs.push(spawnTs(ctx, 'client', `subscribers-${i}`, 'clients/subscribe.ts', ['--url', `ws://127.0.0.1:${port}/readings`, '--count', String(share)]));
       }
       await Promise.all(subs.map((c) => c.report('ready', 60_000)));
       for (const hz of [10, 0]) {

@@ -18,11 +18,11 @@ export async function memory(ctx: Ctx): Promise<Section> {
     ['bare ws server', 'servers/ws.ts', []],
   ] as const) {
     try {
-      const server = spawnTs(ctx, label, script, [...args], { nodeArgs: ['--expose-gc'] });
+      const server = spawnTs(ctx, 'server', label, script, [...args], { nodeArgs: ['--expose-gc'] });
       const port = (await server.report<{ port: number }>('ready', 20_000)).port;
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const before = await sample(server, true);
-      const client = spawnTs(ctx, 'idle-clients', 'clients/subscribe.ts', ['--url', `ws://127.0.0.1:${port}/`, '--count', String(n)]);
+      const client = spawnTs(ctx, 'client', 'idle-clients', 'clients/subscribe.ts', ['--url', `ws://127.0.0.1:${port}/`, '--count', String(n)]);
       await client.report('ready', 60_000);
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const after = await sample(server, true);

@@ -2,9 +2,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnChild, type Child } from './proc.js';
+import { spawnChild, type Child, type SpawnOptions } from './proc.js';
 
 export const BENCH = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const ROOT = path.dirname(BENCH);
@@ -57,6 +58,13 @@ export interface Peers {
 
 export interface Ctx {
   quick: boolean;
+  /**
+   * Pin server-side processes to CPU 0 and client-side ones to CPU 1 (taskset). On a small
+   * VM a ping-pong between two processes is ~3× faster when the scheduler happens to put
+   * both on one core, which makes unpinned runs bimodal; pinned, every row pays the same
+   * cross-core wake-up. False with `--no-pin`, on one core, or without taskset.
+   */
+  pin: boolean;
   /** Adds `--cpu-prof` to the sketchnet server and client processes. */
   profile: boolean;
   counts: Counts;
@@ -105,13 +113,26 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Spawns `node [nodeArgs] --import tsx bench/<script> args` (a bench server or client). */
-export function spawnTs(ctx: Ctx, name: string, script: string, args: string[], opts: { profile?: boolean; nodeArgs?: string[] } = {}): Child {
+export type Side = 'server' | 'client';
+
+/** Whether processes can be pinned here: two CPUs or more, and taskset. */
+export function canPin(): boolean {
+  return os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+}
+
+/** Spawns `cmd args` on its side's CPU when pinning (taskset execs `cmd`: the pid stays the same). */
+export function spawnOn(ctx: Ctx, side: Side, name: string, cmd: string, args: string[], options?: SpawnOptions): Child {
+  if (!ctx.pin) return spawnChild(name, cmd, args, options);
+  return spawnChild(name, 'taskset', ['-c', side === 'server' ? '0' : '1', cmd, ...args], options);
+}
+
+/** Spawns `node [nodeArgs] --import tsx bench/<script> args` (a bench server or client) on its side's CPU. */
+export function spawnTs(ctx: Ctx, side: Side, name: string, script: string, args: string[], opts: { profile?: boolean; nodeArgs?: string[] } = {}): Child {
   const nodeArgs = [...(opts.nodeArgs ?? [])];
   if (opts.profile && ctx.profile) {
     nodeArgs.push(...cpuProfArgs(name));
   }
-  return spawnChild(name, process.execPath, [...nodeArgs, '--import', 'tsx', path.join(BENCH, script), ...args], { cwd: ROOT });
+  return spawnOn(ctx, side, name, process.execPath, [...nodeArgs, '--import', 'tsx', path.join(BENCH, script), ...args], { cwd: ROOT });
 }
 
 /**

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnChild, type Child } from './proc.js';
+import { spawnOn, type Ctx } from './env.js';
+import type { Child } from './proc.js';
 
 export const MQTT_REQUEST_TOPIC = 'sketchnet-bench/request';
 export const MQTT_REPLY_TOPIC = 'sketchnet-bench/reply';
@@ -13,7 +14,7 @@ export const MQTT_REPLY_TOPIC = 'sketchnet-bench/reply';
  * clients, no persistence, TCP_NODELAY, log to stderr (its stdout is block-buffered on a pipe). Resolves
  * once the port accepts connections.
  */
-export async function startMosquitto(bin: string, port: number): Promise<Child> {
+export async function startMosquitto(ctx: Ctx, bin: string, port: number): Promise<Child> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sketchnet-bench-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
   writeFileSync(
@@ -32,7 +33,7 @@ export async function startMosquitto(bin: string, port: number): Promise<Child> 
       '',
     ].join('\n'),
   );
-  const broker = spawnChild('mosquitto', bin, ['-c', conf]);
+  const broker = spawnOn(ctx, 'server', 'mosquitto', bin, ['-c', conf]);
   void broker.exited.then(() => rmSync(dir, { recursive: true, force: true }));
   await untilListening(broker, port, 5000);
   return broker;
