@@ -27,7 +27,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     process.once('SIGINT', stopAll);
     process.once('SIGTERM', stopAll);
     try {
-      await waitForLine(iopin, /serving on/, 10_000);
+      await waitForLine(iopin, /announced as/, 10_000);
     } catch (err) {
       console.error(`sketch demo: ${(err as Error).message}`);
       iopin.kill('SIGTERM');

@@ -40,7 +40,8 @@ export interface OutputPin {
   write(value: Bit): void;
   /**
    * The pin's current logical value (1 = active); sysfs reads it back from the `value` file.
-   * @throws SketchError `SKETCH_ERR_CLOSED` after `close()`.
+   * @throws SketchError `SKETCH_ERR_CLOSED` after `close()`, `SKETCH_ERR_GPIO_EXPORT` when the
+   *   sysfs read fails.
    */
   read(): Bit;
   /**
@@ -185,6 +186,7 @@ export abstract class BaseOutputPin implements OutputPin {
   #closed = false;
   #drop?: () => void;
 
+  /** @param pin BCM number, already checked. @param activeLow active is the low level. */
   constructor(
     readonly pin: number,
     readonly activeLow: boolean,
@@ -199,32 +201,36 @@ export abstract class BaseOutputPin implements OutputPin {
 
   /** Drives the pin inactive and registers it for safe state. */
   protected start(): void {
-    this.drive(this.#level(0));
+    this.drive(this.#levelOf(0));
     this.#drop = holdPin({ pin: this.pin, release: () => this.close() });
   }
 
+  /** True once `close()` ran. */
   get closed(): boolean {
     return this.#closed;
   }
 
+  /** See {@link OutputPin.write}. */
   write(value: Bit): void {
     if (value !== 0 && value !== 1) {
       throw errors.BAD_MESSAGE(`GPIO ${this.pin} takes 0 (inactive) or 1 (active), got ${JSON.stringify(value)}`);
     }
     if (this.#closed) throw errors.CLOSED(`GPIO ${this.pin}`);
-    this.drive(this.#level(value));
+    this.drive(this.#levelOf(value));
   }
 
+  /** See {@link OutputPin.read}. */
   read(): Bit {
     if (this.#closed) throw errors.CLOSED(`GPIO ${this.pin}`);
-    return this.#level(this.sense());
+    return this.#levelOf(this.sense());
   }
 
+  /** See {@link OutputPin.close}. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.drive(this.#level(0));
+      this.drive(this.#levelOf(0));
     } finally {
       try {
         this.free();
@@ -234,8 +240,8 @@ export abstract class BaseOutputPin implements OutputPin {
     }
   }
 
-  /** Logical value ↔ physical level (the mapping is its own inverse). */
-  #level(bit: Bit): Bit {
+  /** Logical value → physical level; being its own inverse, it also maps a level back to a value. */
+  #levelOf(bit: Bit): Bit {
     return this.activeLow ? ((1 - bit) as Bit) : bit;
   }
 }
@@ -250,7 +256,7 @@ export class VirtualPin extends BaseOutputPin {
   /** Every level the pin was driven to, oldest first (a write that changes nothing adds none). */
   readonly transitions: Transition[] = [];
   readonly #log: (line: string) => void;
-  #level?: Bit;
+  #physical?: Bit;
 
   /**
    * Opens the pin, drives it inactive and registers it for safe state.
@@ -265,15 +271,15 @@ export class VirtualPin extends BaseOutputPin {
   }
 
   protected drive(level: Bit): void {
-    if (level === this.#level) return;
-    this.#level = level;
+    if (level === this.#physical) return;
+    this.#physical = level;
     const value = (this.activeLow ? 1 - level : level) as Bit;
     this.transitions.push({ time: Date.now(), value, level });
     this.#log(`pin ${this.pin} -> ${value}`);
   }
 
   protected sense(): Bit {
-    return this.#level ?? 0;
+    return this.#physical ?? 0;
   }
 
   protected free(): void {}
@@ -296,7 +302,9 @@ class SysfsPin extends BaseOutputPin {
       throw exportError(pin, at, err);
     }
     try {
-      this.start(); // writes the inactive level too: a pin left exported by a killed run keeps its old direction
+      // Writes the inactive level once more: for a pin still exported by an earlier (killed) run,
+      // onoff skips the export and ignores a failure to set the direction.
+      this.start();
     } catch (err) {
       this.#gpio.unexport();
       throw err;
@@ -312,7 +320,11 @@ class SysfsPin extends BaseOutputPin {
   }
 
   protected sense(): Bit {
-    return this.#gpio.readSync();
+    try {
+      return this.#gpio.readSync();
+    } catch (err) {
+      throw errors.GPIO_EXPORT(this.pin, `reading sysfs ${this.#number} failed: ${oneLine(err)}`, err);
+    }
   }
 
   protected free(): void {

@@ -109,6 +109,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #server?: http.Server;
   #wss?: WebSocketServer;
   #announcement?: Announcement;
+  #announced: Promise<string | undefined> = Promise.resolve(undefined);
   #address?: SketchAddress;
   readonly #channels = new Map<string, Set<WebSocket>>();
   readonly #peers = new Map<string, Peer>();
@@ -175,8 +176,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   }
 
   /**
-   * Runs `setup(options)`, starts the WebSocket server and announces it over mDNS.
-   * Resolves once listening and announced.
+   * Runs `setup(options)`, starts the WebSocket server and starts announcing it over mDNS.
+   * Resolves once listening; `announced` resolves once the announcement went out.
    * @throws SketchError `SKETCH_ERR_PORT_IN_USE`, `SKETCH_ERR_LISTEN`.
    */
   async run(listen: ListenOptions = {}): Promise<SketchAddress> {
@@ -206,24 +207,41 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const bound = (server.address() as AddressInfo).port;
     const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     this.#address = { host, port: bound, url: `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound}/`, name: this.name };
-    if (this.#discovery) {
-      const wanted = this.name;
-      const a = await this.#discovery.announce({
-        name: wanted,
-        port: bound,
-        txt: { kind: this.kind, protocol: String(PROTOCOL_VERSION) },
-      });
-      this.#announcement = a;
-      if (a.name !== wanted) this.out(`name "${wanted}" is taken on the network: announced as "${a.name}"`);
-      this.#rename(a.name);
-      a.on('rename', (next: string, old: string) => {
-        this.out(`name "${old}" conflicts with another sketch: now announced as "${next}"`);
-        this.#rename(next);
-        this.emit('rename', next, old);
-      });
-    }
-    this.out(`serving on ${host}:${bound}${this.#discovery ? ` as "${this.name}" (mDNS _sketch._tcp)` : ' (mDNS off)'}`);
+    this.out(`serving on ${host}:${bound}${this.#discovery ? '' : ' (mDNS off)'}`);
+    this.#announced = this.#announce(bound);
     return this.#address;
+  }
+
+  /**
+   * Resolves with the instance name once the mDNS announcement went out (after `run()`
+   * resolved: the sketch already serves while it announces), or `undefined` with mDNS off or
+   * unavailable (then a line is logged and the sketch serves unannounced).
+   */
+  get announced(): Promise<string | undefined> {
+    return this.#announced;
+  }
+
+  async #announce(port: number): Promise<string | undefined> {
+    if (!this.#discovery) return undefined;
+    const wanted = this.name;
+    let a: Announcement;
+    try {
+      a = await this.#discovery.announce({ name: wanted, port, txt: { kind: this.kind, protocol: String(PROTOCOL_VERSION) } });
+    } catch (err) {
+      this.out(`mDNS unavailable (${oneLine(err)}): serving without announcing; peers need --to ws://HOST:${port}`);
+      return undefined;
+    }
+    this.#announcement = a;
+    if (this.#closing) return a.name; // close() withdraws it
+    if (a.name !== wanted) this.out(`name "${wanted}" is taken on the network: announced as "${a.name}"`);
+    this.#rename(a.name);
+    a.on('rename', (next: string, old: string) => {
+      this.out(`name "${old}" conflicts with another sketch: now announced as "${next}"`);
+      this.#rename(next);
+      this.emit('rename', next, old);
+    });
+    this.out(`announced as "${a.name}" (mDNS _sketch._tcp)`);
+    return a.name;
   }
 
   #rename(name: string): void {
@@ -320,6 +338,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
 
   async #close(): Promise<void> {
     const tasks: Promise<unknown>[] = [];
+    await this.#announced;
     if (this.#announcement) tasks.push(this.#announcement.close());
     for (const set of this.#channels.values()) for (const ws of set) ws.close(1001, 'sketch stopping');
     for (const p of this.#peers.values()) tasks.push(p.close());

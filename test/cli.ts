@@ -24,7 +24,7 @@ test('sketch run iopin and sketch run clock --tacks 3 find each other and exchan
   const name = unique('iopin');
   const iopin = cli(['run', 'iopin', '--name', name]);
   try {
-    await iopin.waitFor(/serving on/);
+    await iopin.waitFor(/announced as/);
     const clock = await runCli(['run', 'clock', '--tacks', '3', '--delay', '0', '--to', name]);
     assert.is(clock.code, 0, clock.stderr);
     const lines = clock.stdout.split('\n').filter((l) => /^\[ Clock \] [<>]/.test(l));
@@ -48,7 +48,7 @@ test('SIGINT and SIGTERM stop a sketch gracefully: clients get 1001, mDNS a good
     const browser = bonjour.find({ type: 'sketch' });
     const down = new Promise<void>((r) => browser.on('down', (s) => s.name === name && r()));
     const iopin = cli(['run', 'iopin', '--name', name]);
-    await iopin.waitFor(/serving on/);
+    await iopin.waitFor(/announced as/);
     const ws = await connect(`ws://127.0.0.1:${portOf(iopin.stdout())}/`);
     const code = closed(ws);
     await sleep(100);
@@ -67,7 +67,7 @@ test('sketch ls lists the running sketches with kind, address, port and protocol
   const name = unique('listed');
   const iopin = cli(['run', 'iopin', '--name', name]);
   try {
-    await iopin.waitFor(/serving on/);
+    await iopin.waitFor(/announced as/);
     const table = await runCli(['ls']);
     assert.is(table.code, 0);
     assert.match(table.stdout, /NAME\s+KIND\s+ADDRESS\s+PORT\s+PROTOCOL/);
@@ -85,7 +85,7 @@ test('sketch send prints one acknowledgement per message, by name and by URL', a
   const name = unique('sendee');
   const iopin = cli(['run', 'iopin', '--name', name, '--sequence', '2']);
   try {
-    await iopin.waitFor(/serving on/);
+    await iopin.waitFor(/announced as/);
     const byName = await runCli(['send', name, 'a', 'b']);
     assert.is(byName.code, 0, byName.stderr);
     assert.match(byName.stdout, /^\[[01],[01]\]\n\[[01],[01]\]\n$/);
@@ -185,7 +185,7 @@ test('a clock whose peer is not found prints one line naming it and suggesting s
 test('a clock whose peer vanishes mid-run retries, then prints one line, exit 1', async () => {
   const name = unique('vanish');
   const iopin = cli(['run', 'iopin', '--name', name]);
-  await iopin.waitFor(/serving on/);
+  await iopin.waitFor(/announced as/);
   const clock = cli(['run', 'clock', '--to', name, '--tacks', '100', '--delay', '0.05']);
   await clock.waitFor(/< .*\n(.|\n)*< /);
   iopin.child.kill('SIGKILL');

@@ -17,7 +17,7 @@ test('finds a sketch announced by another process on a loopback-only host', asyn
   const name = unique('disc');
   const child = cli(['run', 'iopin', '--name', name]);
   try {
-    await child.waitFor(/serving on/);
+    await child.waitFor(/announced as/);
     const d = new MdnsDiscovery();
     const found = await d.resolve(name, 3000);
     assert.is(found.name, name);
@@ -36,7 +36,7 @@ test('a browser started long after the announcement still finds the sketch (late
   const name = unique('late');
   const child = cli(['run', 'iopin', '--name', name]);
   try {
-    await child.waitFor(/serving on/);
+    await child.waitFor(/announced as/);
     await sleep(1500); // past the first announcements
     const d = new MdnsDiscovery();
     const started = Date.now();
@@ -56,7 +56,9 @@ test('a name already taken on the network gets a new unique name, logged, never 
   const a = new Echo({ name, log: (l) => lines.push(l) });
   const b = new Echo({ name, log: (l) => lines.push(l) });
   await a.run({ host: '127.0.0.1' });
+  await a.announced;
   await b.run({ host: '127.0.0.1' });
+  assert.is(await b.announced, `${name} (2)`);
   assert.is(a.name, name);
   assert.is(b.name, `${name} (2)`);
   assert.ok(lines.some((l) => l.includes(`name "${name}" is taken on the network: announced as "${name} (2)"`)), lines.join('\n'));
@@ -70,7 +72,7 @@ test('two sketches started together with one name end up with distinct names', a
   const name = unique('twin');
   const [x, y] = [cli(['run', 'iopin', '--name', name]), cli(['run', 'iopin', '--name', name])];
   try {
-    await Promise.all([x.waitFor(/serving on/), y.waitFor(/serving on/)]);
+    await Promise.all([x.waitFor(/announced as/), y.waitFor(/announced as/)]);
     await sleep(400);
     const d = new MdnsDiscovery();
     const names = (await d.browse(800)).map((f) => f.name).filter((n) => n.startsWith(name));
@@ -86,6 +88,7 @@ test('close() withdraws the announcement with a goodbye', async () => {
   const name = unique('bye');
   const s = new Echo({ name, log: () => {} });
   await s.run({ host: '127.0.0.1' });
+  await s.announced;
   const bonjour = new BonjourService();
   const browser = bonjour.find({ type: 'sketch' });
   const up = new Promise<void>((r) => browser.on('up', (svc) => svc.name === name && r()));
@@ -123,6 +126,7 @@ test('the announcement resolves completely (SRV, TXT, A) in python-zeroconf', as
   const name = unique('zc');
   const s = new Echo({ name, log: () => {} });
   const { port } = await s.run({ host: '127.0.0.1' });
+  await s.announced;
   const script = `
 import sys, json, zeroconf
 zc = zeroconf.Zeroconf(interfaces=['127.0.0.1'])
@@ -186,7 +190,7 @@ test('a clock on one host finds the iopin on another host across a veth pair', a
   let iopinOut = '';
   iopin.stdout.on('data', (d) => (iopinOut += d));
   try {
-    for (let i = 0; i < 400 && !iopinOut.includes('serving on'); i++) await sleep(10);
+    for (let i = 0; i < 400 && !iopinOut.includes('announced as'); i++) await sleep(10);
     const clock = spawnSync(
       'ip',
       ['netns', 'exec', hosts.b, process.execPath, SKETCH_BIN, 'run', 'clock', '--tacks', '2', '--delay', '0'],
