@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { errors, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
+import { installSafeState, releaseAllPins } from '../runtime/safe-state.js';
 import { COMMON_RUN_OPTIONS, pick, yargsOptions } from './cli-options.js';
 import { die } from './fail.js';
 import { builtinNames } from './load-sketch.js';
@@ -33,6 +34,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
     },
     handler: async (argv) => {
       if (!cls) die(errors.UNKNOWN_SKETCH(String(argv.sketch), builtinNames()));
+      installSafeState(); // GPIO outputs go inactive on signals, crashes and exit
       const common = resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
       const sketch = new cls({
         name: common.name,
@@ -47,6 +49,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         if (!sketch.main) return; // serve until a signal
         await sketch.main();
       } catch (err) {
+        if (sketch.signal.aborted) return; // stopped by a signal: stopOnSignals exits 0
         await sketch.close().catch(() => {});
         die(err);
       }
@@ -62,6 +65,7 @@ function stopOnSignals(sketch: Sketch): void {
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    releaseAllPins(); // outputs inactive first, whatever happens next
     sketch.out(`${signal}: stopping`);
     setTimeout(() => {
       sketch.out(`did not stop within ${STOP_DEADLINE_MS} ms: exiting anyway`);

@@ -33,3 +33,38 @@ export {
   decodeReply,
   type Reply,
 } from './protocol.js';
+export {
+  openOutput,
+  VirtualPin,
+  resolveSysfsNumber,
+  findSocChip,
+  listGpioChips,
+  defaultSysfsRoot,
+  type OutputPin,
+  type OutputOptions,
+  type GpioBackendName,
+  type GpioChip,
+  type Transition,
+  type Bit,
+  type OnoffClass,
+  type OnoffGpio,
+} from './gpio.js';
+export { installSafeState, uninstallSafeState, releaseAllPins, holdPin, openPins, type HeldPin } from './safe-state.js';
+export {
+  openSensor,
+  findSensors,
+  parseW1Slave,
+  resolveSysfsRoot,
+  SENSOR_KINDS,
+  DS18B20_POWER_ON_VALUE,
+  type SensorKind,
+  type SensorSource,
+  type RealSensorSource,
+  type Reading,
+  type TemperatureSensor,
+  type SensorInfo,
+  type SensorOptions,
+  type SimulatedOptions,
+  type OpenedSensor,
+  type W1SlaveData,
+} from './sensors.js';

@@ -114,6 +114,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   readonly #channels = new Map<string, Set<WebSocket>>();
   readonly #peers = new Map<string, Peer>();
   #closing?: Promise<void>;
+  readonly #abort = new AbortController();
 
   /**
    * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `config.options` does not fit the
@@ -168,6 +169,14 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** The log prefix: the instance name when one was given, else the class name. */
   get label(): string {
     return this.name !== this.kind ? this.name : this.constructor.name;
+  }
+
+  /**
+   * Aborted when `close()` starts: pass it to timers and loops in `main()` so they end with
+   * the sketch (`setTimeout(ms, undefined, { signal })` from `node:timers/promises`).
+   */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
   }
 
   /** Where the sketch listens, once `run()` resolved. */
@@ -337,6 +346,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   }
 
   async #close(): Promise<void> {
+    this.#abort.abort(errors.CLOSED(`sketch "${this.name}"`));
     const tasks: Promise<unknown>[] = [];
     await this.#announced;
     if (this.#announcement) tasks.push(this.#announcement.close());

@@ -4,4 +4,6 @@ import type { SketchClass } from '../runtime/index.js';
 export const BUILTINS: Record<string, () => Promise<SketchClass>> = {
   clock: async () => (await import('./clock.js')).default,
   iopin: async () => (await import('./iopin.js')).default,
+  buzzer: async () => (await import('./buzzer.js')).default,
+  thermometer: async () => (await import('./thermometer.js')).default,
 };

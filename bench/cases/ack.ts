@@ -7,6 +7,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { profileCli } from './cli.js';
+import { profileFanout } from './fanout.js';
 import { sample } from '../lib/cpu.js';
 import { BENCH, freePort, mqttSkip, OUT, spawnOn, spawnTs, type Ctx } from '../lib/env.js';
 import { startMosquitto } from '../lib/mqtt.js';
@@ -315,6 +316,7 @@ export async function profile(ctx: Ctx): Promise<string> {
       await stopAll();
     }
   }
+  out.push(`Fan-out: ${await profileFanout(ctx)}`);
   out.push('', ...(await profileCli()));
   for (const name of readdirSync(dir).sort()) {
     const main = mainThreadProfile(path.join(dir, name));

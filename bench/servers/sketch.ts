@@ -4,13 +4,15 @@
  *   --mode ack           a reactive sketch whose loop acknowledges every message with "ok"
  *   --mode thermometer   a thermometer publishing readings to `/readings` subscribers:
  *                        on `start HZ MS` (HZ 0 = as fast as it can) it publishes for MS ms,
- *                        then reports `{"published":{count,ms}}`
+ *                        then reports `{"published":{count,ms,callMs}}` (callMs: a histogram
+ *                        of the time each publish() call took)
  *
  * Prints `{"ready":{"port":…}}` once serving; answers `stats` (see ../lib/child.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { reactive, Sketch } from '../../dist/runtime/index.js';
 import { args, epochSeconds, fail, onCommand, report, serveStats } from '../lib/child.js';
+import { Histogram } from '../lib/stats.js';
 
 const a = args({ mode: 'ack', port: '0', quiet: 'false' });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
@@ -33,28 +35,36 @@ class Thermometer extends Sketch {
     return { celsius: Math.round(this.#celsius * 100) / 100, time: epochSeconds() };
   }
 
-  /** Publishes at `hz` readings per second (0: as fast as the event loop turns) for `ms`. */
-  publishFor(hz: number, ms: number): Promise<{ count: number; ms: number }> {
+  /**
+   * Publishes at `hz` readings per second (0: as fast as the event loop turns) for `ms`.
+   * Also times each `publish()` call: how long the server takes to hand one reading to every
+   * subscriber, which bounds the latency of the last one.
+   */
+  publishFor(hz: number, ms: number): Promise<{ count: number; ms: number; callMs: Record<string, number> }> {
     return new Promise((resolve) => {
       const t0 = performance.now();
+      const calls = new Histogram();
       let count = 0;
       const one = () => {
+        const t = performance.now();
         this.publish('/readings', this.reading());
+        calls.add(performance.now() - t);
         count++;
       };
+      const done = (now: number) => resolve({ count, ms: now - t0, callMs: calls.toJSON() });
       if (hz > 0) {
         // Ticks scheduled against the start time so that the rate does not drift.
         const tick = () => {
           const now = performance.now();
-          if (now - t0 >= ms) return resolve({ count, ms: now - t0 });
+          if (now - t0 >= ms) return done(now);
           one();
-          setTimeout(tick, Math.max(0, t0 + ((count * 1000) / hz) - performance.now()));
+          setTimeout(tick, Math.max(0, t0 + (count * 1000) / hz - performance.now()));
         };
         tick();
       } else {
         const spin = () => {
           const now = performance.now();
-          if (now - t0 >= ms) return resolve({ count, ms: now - t0 });
+          if (now - t0 >= ms) return done(now);
           one();
           setImmediate(spin);
         };

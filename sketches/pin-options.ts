@@ -1,0 +1,14 @@
+/** Option specs shared by the sketches that drive a GPIO output (buzzer, iopin). */
+export const gpioOptions = {
+  gpio: {
+    type: 'string',
+    choices: ['auto', 'sysfs', 'virtual'],
+    default: 'auto',
+    describe: 'GPIO backend: sysfs (real pins through onoff), virtual (in memory, logged) or auto',
+  },
+  activeLow: { type: 'boolean', default: false, describe: 'the output is active at 0 V (inactive level is high)' },
+} as const;
+
+/** A BCM pin number option. */
+export const pinOption = (describe: string) =>
+  ({ type: 'number', integer: true, min: 0, max: 1023, describe }) as const;
