@@ -7,36 +7,42 @@ const SKETCH_BIN = fileURLToPath(new URL('./sketch.js', import.meta.url));
 interface DemoArgs {
   tacks: number;
   delay: number;
+  gpio: 'auto' | 'sysfs' | 'virtual';
 }
 
 /**
- * `sketch demo`: the main job end to end. Starts `sketch run iopin` and, once it is
- * announced, `sketch run clock` in separate processes; they find each other over mDNS and
- * exchange acknowledged ticks. Exits with the clock's status after stopping the iopin.
+ * `sketch demo`: the main job end to end, each sketch a separate process. Starts
+ * `sketch run buzzer` and `sketch run iopin --to buzzer` and, once both are announced,
+ * `sketch run clock`; they find each other over mDNS and every tick travels clock → iopin →
+ * buzzer with an acknowledgement at each hop. Exits with the clock's status after stopping the others.
  */
 export const demoCommand: CommandModule<object, DemoArgs> = {
   command: 'demo',
-  describe: 'run an iopin and a clock as separate processes talking over mDNS + WebSocket',
+  describe: 'run the circuit clock → iopin → buzzer as separate processes over mDNS + WebSocket',
   builder: (y) =>
     y
       .option('tacks', { type: 'number', default: 5, requiresArg: true, describe: 'ticks the clock sends' })
-      .option('delay', { type: 'number', default: 1, requiresArg: true, describe: 'seconds between ticks' }),
+      .option('delay', { type: 'number', default: 1, requiresArg: true, describe: 'seconds between ticks' })
+      .option('gpio', { choices: ['auto', 'sysfs', 'virtual'] as const, default: 'auto' as const, describe: "the buzzer's GPIO backend" }),
   handler: async (argv) => {
-    const iopin = start(['run', 'iopin']);
-    const stopAll = () => iopin.kill('SIGTERM');
+    // The whole circuit: clock → iopin → buzzer (virtual GPIO where there is no hardware).
+    const buzzer = start(['run', 'buzzer', '--gpio', argv.gpio]);
+    const iopin = start(['run', 'iopin', '--to', 'buzzer']);
+    const servers = [buzzer, iopin];
+    const stopAll = () => servers.forEach((c) => c.kill('SIGTERM'));
     process.once('SIGINT', stopAll);
     process.once('SIGTERM', stopAll);
     try {
-      await waitForLine(iopin, /announced as/, 10_000);
+      await Promise.all(servers.map((c) => waitForLine(c, /announced as/, 10_000)));
     } catch (err) {
       console.error(`sketch demo: ${(err as Error).message}`);
-      iopin.kill('SIGTERM');
+      stopAll();
       process.exit(1);
     }
     const clock = start(['run', 'clock', '--tacks', String(argv.tacks), '--delay', String(argv.delay)]);
     const code = await new Promise<number>((r) => clock.once('exit', (c) => r(c ?? 1)));
-    iopin.kill('SIGTERM');
-    await new Promise((r) => iopin.once('exit', r));
+    stopAll();
+    await Promise.all(servers.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null)))));
     process.exit(code);
   },
 };
@@ -50,7 +56,7 @@ function start(args: string[]): ChildProcess {
 function waitForLine(child: ChildProcess, pattern: RegExp, timeout: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`iopin did not start within ${timeout / 1000} s`)), timeout);
+    const timer = setTimeout(() => reject(new Error(`${child.spawnargs[3]} did not announce itself within ${timeout / 1000} s`)), timeout);
     const onData = (chunk: string) => {
       seen += chunk;
       if (!pattern.test(seen)) return;
@@ -61,7 +67,7 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeout: number): Pro
     child.stdout!.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`iopin exited (${code}) before serving`));
+      reject(new Error(`${child.spawnargs[3]} exited (${code}) before announcing itself`));
     });
   });
 }

@@ -58,10 +58,14 @@ export default class Thermometer extends Sketch<OptionValues<typeof options>> {
   /** Samples until the sketch is closed; a peer that cannot be reached ends it with an error. */
   override async main(): Promise<void> {
     const period = this.options.interval * 1000;
-    for (let next = Date.now(); !this.signal.aborted; ) {
-      await this.sample();
-      next += period;
-      await sleep(Math.max(0, next - Date.now()), undefined, { signal: this.signal });
+    try {
+      for (let next = Date.now(); !this.signal.aborted; ) {
+        await this.sample();
+        next += period;
+        await sleep(Math.max(0, next - Date.now()), undefined, { signal: this.signal });
+      }
+    } catch (err) {
+      if (!this.signal.aborted) throw err; // closed while sampling or waiting: a normal end
     }
   }
 }

@@ -49,9 +49,12 @@ async function ready(child: Child): Promise<number> {
   return (await child.report<{ port: number }>('ready', 20_000)).port;
 }
 
-async function startTargets(ctx: Ctx, profile = false): Promise<Targets> {
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+
+/** Starts every server once per case; a peer that cannot start becomes `{ skip }`. */
+async function startTargets(ctx: Ctx): Promise<Targets> {
   const targets = {} as Targets;
-  const sketch = spawnTs(ctx, 'server', 'sketchnet-server', 'servers/sketch.ts', ['--mode', 'ack', '--quiet'], { profile });
+  const sketch = spawnTs(ctx, 'server', 'sketchnet-server', 'servers/sketch.ts', ['--mode', 'ack', '--quiet']);
   const ws = spawnTs(ctx, 'server', 'ws-server', 'servers/ws.ts', []);
   const [sp, wp] = await Promise.all([ready(sketch), ready(ws)]);
   targets.sketch = { label: 'sketch', url: `ws://127.0.0.1:${sp}/`, procs: [{ name: 'sketch', child: sketch, stats: true }] };
@@ -63,7 +66,7 @@ async function startTargets(ctx: Ctx, profile = false): Promise<Targets> {
       const port = await ready(py);
       targets.python = { label: 'python', url: `ws://127.0.0.1:${port}/`, procs: [{ name: 'python', child: py, stats: false }] };
     } catch (err) {
-      targets.python = { skip: `the Python server did not start: ${(err as Error).message}` };
+      targets.python = { skip: `the Python server did not start: ${firstLine(err)}` };
     }
   }
   const skip = mqttSkip(ctx.peers);
@@ -80,7 +83,7 @@ async function startTargets(ctx: Ctx, profile = false): Promise<Targets> {
       targets.broker = { label: 'mosquitto', url, procs: [b] };
       targets.e2e = { label: 'mosquitto + responder', url, procs: [b, { name: 'responder', child: responder, stats: true }] };
     } catch (err) {
-      targets.broker = targets.e2e = { skip: `mosquitto did not start: ${(err as Error).message}` };
+      targets.broker = targets.e2e = { skip: `mosquitto did not start: ${firstLine(err)}` };
     }
   }
   return targets;
@@ -111,8 +114,6 @@ interface Live {
   serverCpuUs: number[];
   wallMs: number;
 }
-
-const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 
 /**
  * Runs a group of rows: one client process per row, all connected and warmed up (one after
@@ -316,11 +317,13 @@ export async function profile(ctx: Ctx): Promise<string> {
       await stopAll();
     }
   }
-  out.push(`Fan-out: ${await profileFanout(ctx)}`);
+  const fan = await profileFanout(ctx);
+  out.push(`Fan-out: ${fan.line}`);
   out.push('', ...(await profileCli()));
   for (const name of readdirSync(dir).sort()) {
     const main = mainThreadProfile(path.join(dir, name));
-    if (main) out.push('', `${name}: ${formatProfile(summarizeProfile(main))}`);
+    const window = name === 'thermometer' ? fan.window : undefined;
+    if (main) out.push('', `${name}${window ? ' (publishing window only)' : ''}: ${formatProfile(summarizeProfile(main, 12, window))}`);
   }
   out.push('', `profiles written to ${path.relative(process.cwd(), dir)}/ (open in Chrome DevTools or speedscope)`);
   return out.join('\n');

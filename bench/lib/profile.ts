@@ -48,13 +48,22 @@ export function mainThreadProfile(dir: string): string | undefined {
   return main && path.join(dir, main);
 }
 
-export function summarizeProfile(file: string, top = 12): ProfileSummary {
+/**
+ * Self time by function and by file. `window` ([from, to] in µs of process.hrtime, the
+ * monotonic clock V8 stamps samples with) keeps only the samples taken in it, e.g. only
+ * while publishing, leaving out start-up and connection set-up.
+ */
+export function summarizeProfile(file: string, top = 12, window?: [number, number]): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
+  let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const dt = profile.timeDeltas[i] ?? 0;
+    t += dt;
+    if (window && (t < window[0] || t > window[1])) continue;
+    self.set(id, (self.get(id) ?? 0) + dt);
   }
   const fn = new Map<string, number>();
   const files = new Map<string, number>();

@@ -17,6 +17,8 @@ import { Histogram } from '../lib/stats.js';
 const a = args({ mode: 'ack', port: '0', quiet: 'false' });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
+const hrtimeUs = () => Number(process.hrtime.bigint() / 1000n);
+
 class Bench extends Sketch {
   static override readonly kind = 'bench';
   @reactive
@@ -40,9 +42,10 @@ class Thermometer extends Sketch {
    * Also times each `publish()` call: how long the server takes to hand one reading to every
    * subscriber, which bounds the latency of the last one.
    */
-  publishFor(hz: number, ms: number): Promise<{ count: number; ms: number; callMs: Record<string, number> }> {
+  publishFor(hz: number, ms: number): Promise<{ count: number; ms: number; callMs: Record<string, number>; hrtimeUs: [number, number] }> {
     return new Promise((resolve) => {
       const t0 = performance.now();
+      const from = hrtimeUs();
       const calls = new Histogram();
       let count = 0;
       const one = () => {
@@ -51,7 +54,8 @@ class Thermometer extends Sketch {
         calls.add(performance.now() - t);
         count++;
       };
-      const done = (now: number) => resolve({ count, ms: now - t0, callMs: calls.toJSON() });
+      // hrtimeUs: the publishing window on the clock --cpu-prof profiles use (see ../lib/profile.ts).
+      const done = (now: number) => resolve({ count, ms: now - t0, callMs: calls.toJSON(), hrtimeUs: [from, hrtimeUs()] });
       if (hz > 0) {
         // Ticks scheduled against the start time so that the rate does not drift.
         const tick = () => {
