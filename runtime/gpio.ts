@@ -3,7 +3,7 @@
  * `sysfs` (real pins through the npm package onoff) and `virtual` (in memory, logged). Pins
  * are BCM numbers. Every open pin is registered with the safe-state registry
  * (./safe-state.ts), which drives it inactive and releases it when the process stops.
- * See docs/gpio.md.
+ * See docs/API.md (GPIO).
  *
  * The sysfs format read here is the kernel's: Documentation/ABI/obsolete/sysfs-gpio and
  * Documentation/admin-guide/gpio/sysfs.rst (`/sys/class/gpio/gpiochipN/{base,label,ngpio}`,

@@ -2,7 +2,7 @@
  * Safe state for GPIO outputs: a process-wide registry of the output pins that are open,
  * and hooks that drive every one of them to its inactive level and release it (sysfs:
  * unexport) when the process stops — on `close()`, SIGINT, SIGTERM, SIGHUP, an uncaught
- * exception, an unhandled rejection and a plain exit. See docs/gpio.md.
+ * exception, an unhandled rejection and a plain exit. See docs/API.md (GPIO).
  *
  * Releasing is synchronous (onoff's `writeSync` and `unexport` are), so it finishes inside a
  * signal or exception handler before anything else runs.

@@ -1,7 +1,7 @@
 /**
  * Temperature sensors for the thermometer sketch: a DS18B20 on the 1-Wire bus, a kernel
  * thermal zone, a hwmon temperature channel, or a simulated random walk. Every real source
- * is read from sysfs, under a root that tests can point at a fixture tree. See docs/sensors.md.
+ * is read from sysfs, under a root that tests can point at a fixture tree. See docs/API.md (Temperature sensors).
  *
  * ```ts
  * const { sensor, notice } = await openSensor('auto');

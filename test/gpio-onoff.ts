@@ -27,7 +27,7 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when written, 0 and unexported on close, on SIGTERM and when reopened after SIGKILL', async () => {
+test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when written, 0 and unexported on close, on SIGTERM, when reopened after SIGKILL, and under the buzzer sketch', async () => {
   const skip = skipReason();
   if (skip) {
     console.log(`skipped: onoff integration test because ${skip}`);
@@ -57,6 +57,11 @@ test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when writ
     'D SIGKILL: exit=null kernel: export 530 still exported=true value=1',
     'D reopen: direction=low value=0',
     'D close: kernel: unexport 530 value=0 direction=low active_low=0',
+    'E buzzer: backend=sysfs kernel: export 530',
+    'E send 1: ack=bzzz value=1',
+    'E send 0: ack=... value=0',
+    'E send 1: ack=bzzz value=1',
+    'E stop: kernel: unexport 530 value=0 direction=low active_low=0',
   ]);
 });
 

@@ -18,7 +18,9 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 import { openOutput } from '../../runtime/gpio.js';
+import Buzzer from '../../sketches/buzzer.js';
 
 const GPIO = '/sys/class/gpio';
 const TMPFS_MAGIC = 0x01021994;
@@ -124,6 +126,24 @@ async function main(): Promise<void> {
   say(`D reopen: direction=${file('direction')} value=${file('value')}`);
   again.close();
   say(`D close: ${await fromKernel()}`);
+
+  // E: the buzzer sketch itself, driven over a WebSocket on loopback
+  const buzzer = new Buzzer({ discovery: false, log: () => {}, options: { pin: 18 } });
+  const { url } = await buzzer.run({ host: '127.0.0.1' });
+  say(`E buzzer: backend=${buzzer.output!.backend} ${await fromKernel()}`);
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const ask = (m: string) =>
+    new Promise<string>((resolve) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.send(m);
+    });
+  say(`E send 1: ack=${await ask('1')} value=${file('value')}`);
+  say(`E send 0: ack=${await ask('0')} value=${file('value')}`);
+  say(`E send 1: ack=${await ask('1')} value=${file('value')}`);
+  ws.close();
+  await buzzer.close();
+  say(`E stop: ${await fromKernel()}`);
 
   kernel.stdin!.end();
 }
