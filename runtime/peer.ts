@@ -46,7 +46,7 @@ const NO_SUBPROTOCOL = 'Server sent no subprotocol';
 export class Peer {
   /** The peer as given: an instance name or a `ws://` / `wss://` URL. */
   readonly target: string;
-  /** Messages per connection before the socket stops reading replies is not limited; this is how many wait unacknowledged. */
+  /** How many messages were sent (or queued) and are not acknowledged yet. */
   get inFlight(): number {
     return this.#pending.length;
   }
