@@ -130,6 +130,7 @@ function header({ peers, pin }: Ctx): string[] {
     table(
       ['cores', 'CPU', 'Node', 'OS', 'date', 'run'],
       [[String(cpus.length), model, process.version, `${os.type()} ${os.release()}`, date, quick ? '--quick (small counts: indicative only)' : 'full']],
+      'llllll',
     ),
     '',
     pin

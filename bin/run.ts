@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { errors, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
 import { installSafeState, releaseAllPins } from '../runtime/safe-state.js';
 import { COMMON_RUN_OPTIONS, pick, yargsOptions } from './cli-options.js';
+import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
 import { builtinNames } from './load-sketch.js';
 
@@ -40,7 +41,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         name: common.name,
         to: common.to,
         options: pick(cls.options ?? {}, argv),
-        discovery: common.mdns ? undefined : false,
+        discovery: common.mdns ? takeEarlyDiscovery() : false,
         discoverTimeout: common.discoverTimeout * 1000,
       });
       stopOnSignals(sketch);

@@ -118,6 +118,7 @@ export class MdnsDiscovery implements Discovery {
   readonly #options: Required<Omit<MdnsDiscoveryOptions, 'mdns'>> & { mdns: Record<string, unknown> };
   #bonjour?: Promise<Bonjour>;
   #announcements = new Set<MdnsAnnouncement>();
+  #probes = new Map<string, Promise<string>>();
   #closed = false;
 
   constructor(options: MdnsDiscoveryOptions = {}) {
@@ -152,11 +153,32 @@ export class MdnsDiscovery implements Discovery {
     return this.#options.host;
   }
 
+  /**
+   * Finds a free instance name: asks for `wanted`'s SRV record and listens `probeTimeout` ms
+   * for another holder, then tries `wanted (2)`, `wanted (3)`… Starts at once and is
+   * remembered until the next `announce()` of that name uses it, so a caller can probe while
+   * it does other work (the CLI probes while it loads the sketch).
+   * @returns the free name (the wanted one, with dots replaced by dashes, when nobody holds it).
+   */
+  probe(wanted: string): Promise<string> {
+    let probing = this.#probes.get(wanted);
+    if (!probing) {
+      probing = (async () => {
+        const b = await this.bonjour();
+        const base = wanted.split('.').join('-');
+        let name = base;
+        for (let n = 2; await this.#taken(b, name); n++) name = `${base} (${n})`;
+        return name;
+      })();
+      this.#probes.set(wanted, probing);
+    }
+    return probing;
+  }
+
   async announce(request: AnnounceRequest): Promise<Announcement> {
     const b = await this.bonjour();
-    const base = request.name.split('.').join('-');
-    let name = base;
-    for (let n = 2; await this.#taken(b, name, request.port); n++) name = `${base} (${n})`;
+    const name = await this.probe(request.name);
+    this.#probes.delete(request.name);
     const a = new MdnsAnnouncement(b, this, { ...request, name });
     this.#announcements.add(a);
     a.once('closed', () => this.#announcements.delete(a));
@@ -171,14 +193,14 @@ export class MdnsDiscovery implements Discovery {
     return external ? [] : [{ name: this.#options.host, type: 'A', ttl: 120, data: '127.0.0.1' }];
   }
 
-  /** Asks for `name`'s SRV record and listens `probeTimeout` ms for an answer from someone else. */
-  #taken(b: Bonjour, name: string, port: number): Promise<boolean> {
+  /** Asks for `name`'s SRV record and listens `probeTimeout` ms for anyone answering it. */
+  #taken(b: Bonjour, name: string): Promise<boolean> {
     const fqdn = fqdnOf(name);
     const mdns = responder(b).mdns;
     return new Promise((resolve) => {
       const onResponse = (packet: { answers: Rr[]; additionals: Rr[] }) => {
         const rrs = [...packet.answers, ...(packet.additionals ?? [])];
-        if (rrs.some((rr) => isOtherSrv(rr, fqdn, this.#options.host, port))) finish(true);
+        if (rrs.some((rr) => rr.type === 'SRV' && rr.ttl !== 0 && sameName(rr.name, fqdn))) finish(true);
       };
       const finish = (taken: boolean) => {
         clearTimeout(timer);

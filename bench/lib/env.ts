@@ -19,6 +19,8 @@ export interface Counts {
   roundMs: number;
   fanoutSubscribers: number[];
   fanoutMs: number;
+  /** Readings published at 10 Hz, unmeasured, before the fan-out runs. */
+  fanoutWarmupMs: number;
   discoveryWarmRuns: number;
   discoveryColdRuns: number;
   startupRuns: number;
@@ -27,10 +29,11 @@ export interface Counts {
 
 export const FULL: Counts = {
   warmupMs: 500,
-  rounds: 5,
-  roundMs: 800,
+  rounds: 7,
+  roundMs: 1000,
   fanoutSubscribers: [10, 100, 1000],
   fanoutMs: 3000,
+  fanoutWarmupMs: 500,
   discoveryWarmRuns: 20,
   discoveryColdRuns: 20,
   startupRuns: 10,
@@ -43,6 +46,7 @@ export const QUICK: Counts = {
   roundMs: 150,
   fanoutSubscribers: [10, 100],
   fanoutMs: 600,
+  fanoutWarmupMs: 200,
   discoveryWarmRuns: 3,
   discoveryColdRuns: 2,
   startupRuns: 2,

@@ -27,11 +27,13 @@ export function section(title: string, intro: string): Section {
   return { title, intro, blocks: [], notes: [], goals: [], figures: 0 };
 }
 
-export function table(header: string[], rows: string[][]): string {
+/** A markdown table; `align` has one letter per column (l or r), default: first left, rest right. */
+export function table(header: string[], rows: string[][], align?: string): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
+  const right = (i: number) => (align ? align[i] === 'r' : i > 0);
   return [
     `| ${header.map(esc).join(' | ')} |`,
-    `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    `| ${header.map((_, i) => (right(i) ? '---:' : '---')).join(' | ')} |`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n');
 }
@@ -91,7 +93,7 @@ export const fmtRatio = (r: number | undefined): string => (r === undefined || !
 /** The whole document. */
 export function render(header: string[], sections: Section[], footer: string[]): string {
   const goals = sections.flatMap((s) => s.goals.map((g) => [s.title.replace(/^\d+\.\s*/, ''), g.goal, g.figure, verdict(g.met)]));
-  const out = [...header, '', '## Goals', '', table(['case', 'goal', 'figure', 'verdict'], goals), ''];
+  const out = [...header, '', '## Goals', '', table(['case', 'goal', 'figure', 'verdict'], goals, 'llrl'), ''];
   for (const s of sections) {
     out.push(`## ${s.title}`, '', s.intro, '');
     for (const b of s.blocks) out.push(b, '');
