@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from './errors.js';
 import { decodeReply, SUBPROTOCOL } from './protocol.js';
 import type { Discovery } from './discovery.js';
@@ -60,6 +61,7 @@ export class Peer {
   #sent = 0;
   #plain = false;
   #closed = false;
+  #batch?: TurnBatch;
   #url = '';
 
   constructor(target: string, options: PeerOptions = {}) {
@@ -99,6 +101,8 @@ export class Peer {
 
   #flush(): void {
     const ws = this.#ws!;
+    // Others already in flight, or several to send: batch this turn's frames into one writev.
+    if (this.#sent > 0 || this.#pending.length - this.#sent > 1) this.#batch?.hold();
     while (this.#sent < this.#pending.length) ws.send(this.#pending[this.#sent++]!.text);
   }
 
@@ -176,6 +180,7 @@ export class Peer {
       };
       ws.once('error', onError);
       ws.once('open', onOpen);
+      ws.once('upgrade', (res) => (this.#batch = new TurnBatch(res.socket)));
     });
     if (ws === this.#ws) return; // opened by the plain-text retry above
     this.#attach(ws);

@@ -1,4 +1,6 @@
+import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
+import { TurnBatch } from './batch.js';
 import { oneLine, SketchError } from './errors.js';
 import { ackText, encodeAck, encodeError } from './protocol.js';
 
@@ -46,17 +48,21 @@ const QUEUE_LOW_WATER = 64;
  * Serves one connection reactively: messages are handled one after another, in arrival
  * order, each answered by exactly one frame. Other connections are never stalled: each has
  * its own queue. When more than {@link QUEUE_HIGH_WATER} messages wait, the socket stops
- * reading until the queue drains (TCP backpressure to the sender).
+ * reading until the queue drains (TCP backpressure to the sender). With `socket` (the
+ * connection's TCP socket), a burst of acknowledgements is written with one system call.
  */
-export function serveReactive(host: LoopHost, ws: WebSocket, channel: string): void {
+export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, socket?: Writable): void {
   const protocol = ws.protocol;
+  const batch = socket ? new TurnBatch(socket) : undefined;
   const queue: string[] = [];
   let head = 0;
   let busy = false;
   let paused = false;
 
   const reply = (frame: string) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(frame);
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (head < queue.length) batch?.hold(); // more acks follow this turn: one writev for all
+    ws.send(frame);
   };
   const fail = (err: unknown) => {
     const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';

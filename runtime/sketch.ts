@@ -274,7 +274,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       else this.out(`client on ${channel} closed abnormally (${code}${why})`);
       this.emit('disconnect', channel, code);
     });
-    if (isReactive(this.loop)) serveReactive(this, ws, channel);
+    if (isReactive(this.loop)) serveReactive(this, ws, channel, req.socket);
     else serveSilent(this, ws, channel);
   }
 
