@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { errors, oneLine } from './errors.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery.js';
@@ -111,7 +113,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #announcement?: Announcement;
   #announced: Promise<string | undefined> = Promise.resolve(undefined);
   #address?: SketchAddress;
-  readonly #channels = new Map<string, Set<WebSocket>>();
+  /** Connected clients by channel, each with its TCP socket (for pre-framed `publish()` writes). */
+  readonly #channels = new Map<string, Map<WebSocket, Duplex>>();
   readonly #peers = new Map<string, Peer>();
   #closing?: Promise<void>;
   readonly #abort = new AbortController();
@@ -261,8 +264,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #accept(ws: WebSocket, req: http.IncomingMessage): void {
     const channel = channelOf(req.url);
     let set = this.#channels.get(channel);
-    if (!set) this.#channels.set(channel, (set = new Set()));
-    set.add(ws);
+    if (!set) this.#channels.set(channel, (set = new Map()));
+    set.set(ws, req.socket);
     this.out(`** new client connected, path=${channel}`);
     this.emit('connection', channel);
     ws.on('error', () => {}); // 'close' follows with the code and is logged there
@@ -293,10 +296,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const set = this.#channels.get(channel);
     if (!set || set.size === 0) return 0;
     const text = typeof data === 'string' ? data : JSON.stringify(data);
+    // Framed once, written as one buffer per subscriber (the frame is the same for all).
     let plain: Buffer | undefined;
     let v1: Buffer | undefined;
     let sent = 0;
-    for (const ws of set) {
+    for (const [ws, socket] of set) {
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (ws.bufferedAmount > this.#config.maxBuffered) {
         this.out(`subscriber on ${channel} is too slow (${ws.bufferedAmount} bytes waiting): closing it with 1013`);
@@ -304,10 +308,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         continue;
       }
       const frame =
-        ws.protocol === SUBPROTOCOL
-          ? (v1 ??= Buffer.from(encodePush(SUBPROTOCOL, text)))
-          : (plain ??= Buffer.from(text));
-      ws.send(frame, { binary: false });
+        ws.protocol === SUBPROTOCOL ? (v1 ??= textFrame(encodePush(SUBPROTOCOL, text))) : (plain ??= textFrame(text));
+      socket.write(frame);
       sent++;
     }
     return sent;
@@ -350,7 +352,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const tasks: Promise<unknown>[] = [];
     await this.#announced;
     if (this.#announcement) tasks.push(this.#announcement.close());
-    for (const set of this.#channels.values()) for (const ws of set) ws.close(1001, 'sketch stopping');
+    for (const set of this.#channels.values()) for (const ws of set.keys()) ws.close(1001, 'sketch stopping');
     for (const p of this.#peers.values()) tasks.push(p.close());
     await Promise.allSettled(tasks);
     if (this.teardown) {
@@ -366,7 +368,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (server) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
-          for (const set of this.#channels.values()) for (const ws of set) ws.terminate();
+          for (const set of this.#channels.values()) for (const ws of set.keys()) ws.terminate();
           server.closeAllConnections();
         }, 1000);
         timer.unref();
@@ -378,6 +380,20 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       });
     }
   }
+}
+
+/**
+ * One unmasked, final text frame (RFC 6455 §5.2) as a single buffer, built by ws's own framer.
+ * Writing it straight to the socket is safe because sketches send no fragmented or compressed
+ * messages (perMessageDeflate is off), so ws never holds a frame half-written.
+ */
+const { Sender } = wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] }; // exported by ws, untyped in @types/ws
+};
+
+function textFrame(text: string): Buffer {
+  const parts = Sender.frame(Buffer.from(text), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 function channelOf(url: string | undefined): string {
