@@ -19,7 +19,7 @@ async function reap(child: Child, ms = 5000): Promise<void> {
   await child.stop();
 }
 
-/** One clock run: ms from spawn to its `serving on` line (listening + announced) and to its first acknowledgement. */
+/** One clock run: ms from spawn to its `serving on` line (listening) and to its first acknowledgement. */
 async function clockOnce(): Promise<{ serving: number; ack: number }> {
   const clock = spawnSketch('clock', CLOCK);
   try {
@@ -32,7 +32,7 @@ async function clockOnce(): Promise<{ serving: number; ack: number }> {
 
 async function startIopin(): Promise<{ child: Child; ms: number }> {
   const child = spawnSketch('iopin', ['run', 'iopin']);
-  const { at } = await child.line(/serving on/, LINE_TIMEOUT_MS);
+  const { at } = await child.line(/announced as/, LINE_TIMEOUT_MS);
   return { child, ms: at - child.startedAt };
 }
 
@@ -43,7 +43,7 @@ export async function discovery(ctx: Ctx): Promise<Section> {
   const { discoveryWarmRuns: warmRuns, discoveryColdRuns: coldRuns } = ctx.counts;
   const s = section(
     '4. Discovery to first acknowledgement',
-    `\`node dist/bin/sketch.js run clock --tacks 1 --delay 0\`, timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening + announced" column is the clock's own \`serving on\` line, which comes before it looks for the iopin.`,
+    `\`node dist/bin/sketch.js run clock --tacks 1 --delay 0\`, timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening" column is the clock's own \`serving on\` line; it looks for the iopin from then on, while its own mDNS announcement goes out in the background.`,
   );
   const warm: Array<{ serving: number; ack: number }> = [];
   const cold: Array<{ serving: number; ack: number }> = [];
@@ -82,7 +82,7 @@ export async function discovery(ctx: Ctx): Promise<Section> {
   s.figures += warm.length + cold.length;
   s.blocks.push(
     table(
-      ['scenario', 'runs', 'p50 to first ack', 'p99', 'min–max', 'goal', 'clock listening + announced (p50)'],
+      ['scenario', 'runs', 'p50 to first ack', 'p99', 'min–max', 'goal', 'clock listening (p50)'],
       [
         ['warm (iopin already announced)', ...dist(warm.map((r) => r.ack)), `${goalCell('p50 ≤ 150 ms', g50)}; ${goalCell('p99 ≤ 300 ms', g99)}`, fmtMs(median(warm.map((r) => r.serving)))],
         ['cold (both started together)', ...dist(cold.map((r) => r.ack)), '', fmtMs(median(cold.map((r) => r.serving)))],
@@ -98,7 +98,7 @@ export async function startup(ctx: Ctx): Promise<Section> {
   const runs = ctx.counts.startupRuns;
   const s = section(
     '5. Start-up',
-    `Wall time from spawn: to the \`serving on\` line of \`sketch run iopin\` (printed once listening and announced over mDNS), and for \`sketch --help\` to exit. \`node -e 0\` is the floor any Node CLI pays. ${runs} run(s) each.`,
+    `Wall time from spawn: to the \`announced as\` line of \`sketch run iopin\` (printed once it listens and its mDNS announcement went out), and for \`sketch --help\` to exit. \`node -e 0\` is the floor any Node CLI pays. ${runs} run(s) each.`,
   );
   const serving: number[] = [];
   const help: number[] = [];
@@ -156,7 +156,7 @@ async function importCost(spec: string, runs: number): Promise<number> {
 
 /**
  * `--profile` for cases 4 and 5: what importing each dependency costs, and CPU profiles of
- * `sketch --help`, `sketch run iopin` up to `serving on`, and a warm `sketch run clock`.
+ * `sketch --help`, `sketch run iopin` up to `announced as`, and a warm `sketch run clock`.
  */
 export async function profileCli(): Promise<string[]> {
   const out = ['Import cost: median wall time of `node -e "await import(X)"` (5 runs) minus `node -e ""`:'];
@@ -171,8 +171,8 @@ export async function profileCli(): Promise<string[]> {
     const help = spawnChild('help', process.execPath, [...prof('cli-help'), SKETCH_BIN, '--help'], { cwd: ROOT });
     await Promise.race([help.exited, new Promise((r) => setTimeout(r, LINE_TIMEOUT_MS))]);
     const iopin = spawnChild('iopin', process.execPath, [...prof('cli-run-iopin'), SKETCH_BIN, 'run', 'iopin'], { cwd: ROOT });
-    const { at } = await iopin.line(/serving on/, LINE_TIMEOUT_MS);
-    out.push(`\nprofiled \`sketch run iopin\`: serving on after ${fmtMs(at - iopin.startedAt)}`);
+    const { at } = await iopin.line(/announced as/, LINE_TIMEOUT_MS);
+    out.push(`\nprofiled \`sketch run iopin\`: announced after ${fmtMs(at - iopin.startedAt)}`);
     const clock = spawnChild('clock', process.execPath, [...prof('cli-run-clock-warm'), SKETCH_BIN, ...CLOCK], { cwd: ROOT });
     const serving = await clock.line(/serving on/, LINE_TIMEOUT_MS);
     const ack = await clock.line(/\[ Clock \] < /, LINE_TIMEOUT_MS);
