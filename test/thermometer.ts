@@ -19,13 +19,18 @@ async function withRoot<T>(root: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-test('a client on /readings receives each new reading as one JSON frame with time, °C and sensor id', async () => {
-  const lines: string[] = [];
-  const t = await withRoot(PI, async () => {
-    const t = new Thermometer({ discovery: false, log: (l) => lines.push(l), options: { interval: 0.02 } });
+/** A thermometer reading the sysfs tree at `root`, listening on 127.0.0.1 without mDNS. */
+function thermometer(root: string, config: ConstructorParameters<typeof Thermometer>[0]) {
+  return withRoot(root, async () => {
+    const t = new Thermometer({ discovery: false, log: () => {}, ...config });
     await t.run({ host: '127.0.0.1' });
     return t;
   });
+}
+
+test('a client on /readings receives each new reading as one JSON frame with time, °C and sensor id', async () => {
+  const lines: string[] = [];
+  const t = await thermometer(PI, { log: (l) => lines.push(l), options: { interval: 0.02 } });
   const ws = await connect(`ws://127.0.0.1:${t.address!.port}/readings`);
   const before = Date.now() / 1000;
   const main = t.main();
@@ -46,11 +51,7 @@ test('a client on /readings receives each new reading as one JSON frame with tim
 
 test('with no real sensor, auto falls back to simulated readings, labelled so in readings and logs', async () => {
   const lines: string[] = [];
-  const t = await withRoot(EMPTY, async () => {
-    const t = new Thermometer({ discovery: false, log: (l) => lines.push(l), options: { interval: 0.01 } });
-    await t.run({ host: '127.0.0.1' });
-    return t;
-  });
+  const t = await thermometer(EMPTY, { log: (l) => lines.push(l), options: { interval: 0.01 } });
   const ws = await connect(`ws://127.0.0.1:${t.address!.port}/readings`);
   const main = t.main();
   const [r] = (await frames(ws, 1)).map((f) => JSON.parse(f));
@@ -70,11 +71,7 @@ test('--to pushes every reading to a peer with stream()', async () => {
     }
   })({ discovery: false, log: () => {} });
   const { url } = await sink.run({ host: '127.0.0.1' });
-  const t = await withRoot(PI, async () => {
-    const t = new Thermometer({ discovery: false, to: url, log: () => {}, options: { sensor: 'thermal', interval: 0.01 } });
-    await t.run({ host: '127.0.0.1' });
-    return t;
-  });
+  const t = await thermometer(PI, { to: url, options: { sensor: 'thermal', interval: 0.01 } });
   const main = t.main();
   while (got.length < 2) await new Promise((r) => setTimeout(r, 5));
   await t.close();
@@ -86,11 +83,7 @@ test('--to pushes every reading to a peer with stream()', async () => {
 });
 
 test('any other message is answered with the latest reading', async () => {
-  const t = await withRoot(PI, async () => {
-    const t = new Thermometer({ discovery: false, log: () => {}, options: { sensor: 'hwmon' } });
-    await t.run({ host: '127.0.0.1' });
-    return t;
-  });
+  const t = await thermometer(PI, { options: { sensor: 'hwmon' } });
   const ws = await connect(t.address!.url);
   const got = frames(ws, 1);
   ws.send('now?');
