@@ -1,7 +1,8 @@
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from './errors.js';
-import { decodeReply, SUBPROTOCOL } from './protocol.js';
+import { decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
 import type { Discovery } from './discovery.js';
 
 /** Options of {@link Peer}. */
@@ -152,67 +153,68 @@ export class Peer {
     return (await d.resolve(this.target, timeout)).url;
   }
 
-  /** One connection attempt; resolves when open. */
+  /** One connection attempt; resolves when open. A server without `sketchnet.v1` is retried in plain text once. */
   async #open1(retry: boolean): Promise<void> {
     const url = await this.#resolveUrl(retry);
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
     this.#url = url;
-    const ws = await new Promise<WebSocket>((resolve, reject) => {
-      const protocols = this.#plain ? [] : [SUBPROTOCOL];
-      const ws = new WebSocket(url, protocols, {
+    let opened: { ws: WebSocket; socket: Duplex };
+    try {
+      opened = await this.#handshake(url);
+    } catch (err) {
+      if (this.#plain || (err as Error).message !== NO_SUBPROTOCOL) throw err;
+      this.#plain = true; // a plain server (the Python original): speak plain text from now on
+      opened = await this.#handshake(url);
+    }
+    this.#attach(opened.ws, opened.socket);
+  }
+
+  /** Opens one WebSocket to `url`; resolves with it and its TCP socket once open. */
+  #handshake(url: string): Promise<{ ws: WebSocket; socket: Duplex }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, this.#plain ? [] : [SUBPROTOCOL], {
         handshakeTimeout: this.#options.handshakeTimeout,
         perMessageDeflate: false,
       });
-      const onError = (err: Error) => {
-        ws.removeListener('open', onOpen);
+      let socket: Duplex | undefined;
+      ws.once('upgrade', (res) => (socket = res.socket));
+      ws.once('open', () => {
+        ws.removeAllListeners('error');
+        ws.on('error', () => {}); // until attached: 'close' follows any error and decides
+        resolve({ ws, socket: socket! });
+      });
+      ws.once('error', (err) => {
+        ws.removeAllListeners('open');
         ws.on('error', () => {});
         ws.terminate();
-        if (err.message === NO_SUBPROTOCOL && !this.#plain) {
-          this.#plain = true; // a plain server (the Python original): speak plain text
-          this.#open1(retry).then(() => resolve(this.#ws!), reject);
-          return;
-        }
         reject(err);
-      };
-      const onOpen = () => {
-        ws.removeListener('error', onError);
-        resolve(ws);
-      };
-      ws.once('error', onError);
-      ws.once('open', onOpen);
-      ws.once('upgrade', (res) => (this.#batch = new TurnBatch(res.socket)));
+      });
     });
-    if (ws === this.#ws) return; // opened by the plain-text retry above
-    this.#attach(ws);
   }
 
-  #attach(ws: WebSocket): void {
+  #attach(ws: WebSocket, socket: Duplex): void {
     this.#ws = ws;
     this.#open = true;
     this.#sent = 0;
+    this.#batch = new TurnBatch(socket);
     const v1 = ws.protocol === SUBPROTOCOL;
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = data.toString();
+      let reply: Reply = { ack: frame };
       if (v1) {
-        let reply;
         try {
           reply = decodeReply(frame);
         } catch {
-          reply = { ack: frame }; // a server that accepted any subprotocol but answers in plain text
+          // a server that accepted any subprotocol but answers in plain text: the frame is the ack
         }
         if ('push' in reply) return;
-        const p = this.#pending.shift();
-        if (!p) return;
-        this.#sent--;
-        if ('ack' in reply) p.resolve(reply.ack);
-        else p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
-        return;
       }
       const p = this.#pending.shift();
       if (!p) return;
       this.#sent--;
-      p.resolve(frame);
+      if ('ack' in reply) p.resolve(reply.ack);
+      else p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
     });
     ws.on('error', () => {}); // 'close' follows and decides
     ws.on('close', (code, reason) => {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import BonjourService from 'bonjour-service';
-import { cli, closed, connect, runCli, sleep } from './helpers/net.js';
+import { cli, withCli, closed, connect, runCli, sleep } from './helpers/net.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/sketches/${name}`, import.meta.url));
 const unique = (base: string) => `${base}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
@@ -65,9 +65,7 @@ test('SIGINT and SIGTERM stop a sketch gracefully: clients get 1001, mDNS a good
 
 test('sketch ls lists the running sketches with kind, address, port and protocol', async () => {
   const name = unique('listed');
-  const iopin = cli(['run', 'iopin', '--name', name]);
-  try {
-    await iopin.waitFor(/announced as/);
+  await withCli(['run', 'iopin', '--name', name], /announced as/, async (iopin) => {
     const table = await runCli(['ls']);
     assert.is(table.code, 0);
     assert.match(table.stdout, /NAME\s+KIND\s+ADDRESS\s+PORT\s+PROTOCOL/);
@@ -75,27 +73,19 @@ test('sketch ls lists the running sketches with kind, address, port and protocol
     const json = await runCli(['ls', '--json', '--timeout', '0.5']);
     const found = JSON.parse(json.stdout) as Array<{ name: string; port: number }>;
     assert.is(found.find((f) => f.name === name)?.port, portOf(iopin.stdout()));
-  } finally {
-    iopin.child.kill('SIGTERM');
-    await iopin.exited();
-  }
+  });
 });
 
 test('sketch send prints one acknowledgement per message, by name and by URL', async () => {
   const name = unique('sendee');
-  const iopin = cli(['run', 'iopin', '--name', name, '--sequence', '2']);
-  try {
-    await iopin.waitFor(/announced as/);
+  await withCli(['run', 'iopin', '--name', name, '--sequence', '2'], /announced as/, async (iopin) => {
     const byName = await runCli(['send', name, 'a', 'b']);
     assert.is(byName.code, 0, byName.stderr);
     assert.match(byName.stdout, /^\[[01],[01]\]\n\[[01],[01]\]\n$/);
     const byUrl = await runCli(['send', `ws://127.0.0.1:${portOf(iopin.stdout())}/x`, 'c']);
     assert.is(byUrl.code, 0, byUrl.stderr);
     await iopin.waitFor(/new tick triggered on \/x: c/);
-  } finally {
-    iopin.child.kill('SIGTERM');
-    await iopin.exited();
-  }
+  });
 });
 
 test('a TypeScript sketch file outside any package runs without a build step', async () => {
@@ -105,15 +95,10 @@ test('a TypeScript sketch file outside any package runs without a build step', a
   const help = await runCli(['run', file, '--help']);
   assert.is(help.code, 0);
   assert.match(help.stdout, /--greeting\s+word to greet with/);
-  const greeter = cli(['run', file, '--no-mdns', '--greeting', 'hi', '--host', '127.0.0.1']);
-  try {
-    await greeter.waitFor(/serving on/);
+  await withCli(['run', file, '--no-mdns', '--greeting', 'hi', '--host', '127.0.0.1'], /serving on/, async (greeter) => {
     const sent = await runCli(['send', `ws://127.0.0.1:${portOf(greeter.stdout())}/door`, 'you']);
     assert.is(sent.stdout, 'hi you on /door\n', sent.stderr);
-  } finally {
-    greeter.child.kill('SIGTERM');
-    await greeter.exited();
-  }
+  });
 });
 
 test('sketch run clock --help lists the clock options with their defaults', async () => {
@@ -196,18 +181,13 @@ test('a clock whose peer vanishes mid-run retries, then prints one line, exit 1'
 });
 
 test('--no-mdns serves without announcing and --to ws:// skips discovery', async () => {
-  const iopin = cli(['run', 'iopin', '--no-mdns']);
-  try {
-    await iopin.waitFor(/serving on .*\(mDNS off\)/);
+  await withCli(['run', 'iopin', '--no-mdns'], /serving on .*\(mDNS off\)/, async (iopin) => {
     const clock = await runCli(['run', 'clock', '--no-mdns', '--tacks', '2', '--delay', '0', '--to', `ws://127.0.0.1:${portOf(iopin.stdout())}/`]);
     assert.is(clock.code, 0, clock.stderr);
     const byName = await runCli(['run', 'clock', '--no-mdns', '--tacks', '1']);
     assert.is(byName.code, 1);
     oneClearLine(byName.stderr, /mDNS is off \(--no-mdns\)/);
-  } finally {
-    iopin.child.kill('SIGTERM');
-    await iopin.exited();
-  }
+  });
 });
 
 void writeFileSync;

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import BonjourService from 'bonjour-service';
 import { MdnsDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
-import { cli, sleep, SKETCH_BIN } from './helpers/net.js';
+import { cli, withCli, sleep, SKETCH_BIN } from './helpers/net.js';
 
 class Echo extends Sketch {
   @reactive override async loop(_c: string, m: string) {
@@ -15,9 +15,7 @@ const unique = (base: string) => `${base}-${process.pid}-${Math.floor(Math.rando
 
 test('finds a sketch announced by another process on a loopback-only host', async () => {
   const name = unique('disc');
-  const child = cli(['run', 'iopin', '--name', name]);
-  try {
-    await child.waitFor(/announced as/);
+  await withCli(['run', 'iopin', '--name', name], /announced as/, async (child) => {
     const d = new MdnsDiscovery();
     const found = await d.resolve(name, 3000);
     assert.is(found.name, name);
@@ -26,17 +24,12 @@ test('finds a sketch announced by another process on a loopback-only host', asyn
     assert.is(found.address, '127.0.0.1');
     assert.match(found.url, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
     await d.close();
-  } finally {
-    child.child.kill('SIGTERM');
-    await child.exited();
-  }
+  });
 });
 
 test('a browser started long after the announcement still finds the sketch (late joiner)', async () => {
   const name = unique('late');
-  const child = cli(['run', 'iopin', '--name', name]);
-  try {
-    await child.waitFor(/announced as/);
+  await withCli(['run', 'iopin', '--name', name], /announced as/, async (child) => {
     await sleep(1500); // past the first announcements
     const d = new MdnsDiscovery();
     const started = Date.now();
@@ -44,10 +37,7 @@ test('a browser started long after the announcement still finds the sketch (late
     assert.is(found.name, name);
     assert.ok(Date.now() - started < 1000, 'answered the query, not a later re-announcement');
     await d.close();
-  } finally {
-    child.child.kill('SIGTERM');
-    await child.exited();
-  }
+  });
 });
 
 test('a name already taken on the network gets a new unique name, logged, never a crash', async () => {

@@ -90,6 +90,18 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
   };
 }
 
+/** Runs `sketch ...args` until `ready` shows on its stdout, then `fn`; stops it with SIGTERM whatever happens. */
+export async function withCli<T>(args: string[], ready: RegExp, fn: (sketch: Cli) => Promise<T>): Promise<T> {
+  const sketch = cli(args);
+  try {
+    await sketch.waitFor(ready);
+    return await fn(sketch);
+  } finally {
+    sketch.child.kill('SIGTERM');
+    await sketch.exited();
+  }
+}
+
 /** Runs the CLI to completion. */
 export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 15000) {
   const c = cli(args, env);
