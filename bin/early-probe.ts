@@ -1,4 +1,4 @@
-import { MdnsDiscovery } from '../runtime/discovery.js';
+import { MdnsDiscovery } from '../runtime/discovery/mdns.js';
 import { BUILTINS } from '../sketches/index.js';
 
 let early: MdnsDiscovery | undefined;

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { errors, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
-import { installSafeState, releaseAllPins } from '../runtime/safe-state.js';
+import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { COMMON_RUN_OPTIONS, pick, yargsOptions } from './cli-options.js';
 import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';

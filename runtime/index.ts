@@ -3,8 +3,8 @@
  * mDNS/DNS-SD and acknowledge every message. See docs/API.md.
  */
 export { Sketch, type SketchConfig, type SketchClass, type ListenOptions, type SketchAddress } from './sketch.js';
-export { reactive, isReactive, QUEUE_HIGH_WATER, type LoopMethod } from './reactive.js';
-export { Peer, type PeerOptions } from './peer.js';
+export { reactive, isReactive, QUEUE_HIGH_WATER, type LoopMethod } from './net/reactive.js';
+export { Peer, type PeerOptions } from './net/peer.js';
 export {
   MdnsDiscovery,
   MemoryDiscovery,
@@ -13,7 +13,7 @@ export {
   type FoundSketch,
   type Announcement,
   type AnnounceRequest,
-} from './discovery.js';
+} from './discovery/mdns.js';
 export {
   resolveOptions,
   flagName,
@@ -32,7 +32,7 @@ export {
   ackText,
   decodeReply,
   type Reply,
-} from './protocol.js';
+} from './net/protocol.js';
 export {
   openOutput,
   VirtualPin,
@@ -48,8 +48,8 @@ export {
   type Bit,
   type OnoffClass,
   type OnoffGpio,
-} from './gpio.js';
-export { installSafeState, uninstallSafeState, releaseAllPins, holdPin, openPins, type HeldPin } from './safe-state.js';
+} from './hardware/gpio.js';
+export { installSafeState, uninstallSafeState, releaseAllPins, holdPin, openPins, type HeldPin } from './hardware/safe-state.js';
 export {
   openSensor,
   findSensors,
@@ -67,4 +67,4 @@ export {
   type SimulatedOptions,
   type OpenedSensor,
   type W1SlaveData,
-} from './sensors.js';
+} from './hardware/sensors.js';

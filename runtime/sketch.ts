@@ -5,11 +5,11 @@ import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { errors, oneLine } from './errors.js';
-import { MdnsDiscovery, type Announcement, type Discovery } from './discovery.js';
+import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { resolveOptions, type OptionSchema } from './options.js';
-import { Peer, type PeerOptions } from './peer.js';
-import { encodePush, PROTOCOL_VERSION, SUBPROTOCOL } from './protocol.js';
-import { isReactive, serveReactive, serveSilent } from './reactive.js';
+import { Peer, type PeerOptions } from './net/peer.js';
+import { encodePush, PROTOCOL_VERSION, SUBPROTOCOL } from './net/protocol.js';
+import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 
 /** How a sketch is built: `new MySketch(config)`. Every field is optional. */
 export interface SketchConfig {

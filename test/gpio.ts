@@ -8,9 +8,9 @@ import {
   openOutput,
   resolveSysfsNumber,
   VirtualPin,
-} from '../runtime/gpio.js';
+} from '../runtime/hardware/gpio.js';
 import { SketchError, type ErrorCode } from '../runtime/errors.js';
-import { openPins, releaseAllPins } from '../runtime/safe-state.js';
+import { openPins, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));

@@ -11,7 +11,7 @@ import {
   parseW1Slave,
   resolveSysfsRoot,
   type SensorOptions,
-} from '../runtime/sensors.js';
+} from '../runtime/hardware/sensors.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const fixture = (name: string) => path.join(FIXTURES, `sensors-${name}`);

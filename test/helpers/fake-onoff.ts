@@ -3,7 +3,7 @@
  * physical level of each exported sysfs number in memory and records every call as a line,
  * e.g. `export 530 low`, `write 530 1`, `unexport 530`. No side effects on import.
  */
-import type { OnoffClass } from '../../runtime/gpio.js';
+import type { OnoffClass } from '../../runtime/hardware/gpio.js';
 
 export interface FakeOnoff {
   Gpio: OnoffClass;

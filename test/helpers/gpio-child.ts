@@ -15,8 +15,8 @@
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { openOutput, type OutputPin } from '../../runtime/gpio.js';
-import { installSafeState, openPins } from '../../runtime/safe-state.js';
+import { openOutput, type OutputPin } from '../../runtime/hardware/gpio.js';
+import { installSafeState, openPins } from '../../runtime/hardware/safe-state.js';
 import { fakeOnoff } from './fake-onoff.js';
 
 function main(argv: string[]): void {

@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { openOutput } from '../../runtime/gpio.js';
+import { openOutput } from '../../runtime/hardware/gpio.js';
 import Buzzer from '../../sketches/buzzer.js';
 
 const GPIO = '/sys/class/gpio';

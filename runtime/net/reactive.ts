@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
-import { oneLine, SketchError } from './errors.js';
+import { oneLine, SketchError } from '../errors.js';
 import { ackText, encodeAck, encodeError } from './protocol.js';
 
 /** The shape of a sketch's `loop`: `channel` is the request path, `message` the text frame. */

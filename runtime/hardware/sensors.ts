@@ -11,7 +11,7 @@
  */
 import { readdir, readFile as fsReadFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { errors, oneLine } from './errors.js';
+import { errors, oneLine } from '../errors.js';
 
 /** Every sensor kind, in the order `auto` tries the real ones; usable as option `choices`. */
 export const SENSOR_KINDS = ['auto', 'ds18b20', 'thermal', 'hwmon', 'simulated'] as const;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Gpio } from 'onoff';
-import { errors, oneLine, SketchError } from './errors.js';
+import { errors, oneLine, SketchError } from '../errors.js';
 import { holdPin } from './safe-state.js';
 
 /** Which backend {@link openOutput} uses. `auto` (the default) is sysfs when it is accessible, else virtual. */

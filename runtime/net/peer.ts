@@ -1,9 +1,9 @@
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
-import { errors, oneLine, SketchError } from './errors.js';
+import { errors, oneLine, SketchError } from '../errors.js';
 import { decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
-import type { Discovery } from './discovery.js';
+import type { Discovery } from '../discovery/mdns.js';
 
 /** Options of {@link Peer}. */
 export interface PeerOptions {

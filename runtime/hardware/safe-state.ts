@@ -11,7 +11,7 @@
  * stays exported. The next `openOutput()` of that pin takes it over and drives it inactive.
  */
 import { constants } from 'node:os';
-import { oneLine } from './errors.js';
+import { oneLine } from '../errors.js';
 
 /** One open output pin as the registry sees it. */
 export interface HeldPin {

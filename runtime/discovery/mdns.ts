@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import BonjourService from 'bonjour-service';
-import { errors } from './errors.js';
-import { PROTOCOL_VERSION, SERVICE_TYPE } from './protocol.js';
+import { errors } from '../errors.js';
+import { PROTOCOL_VERSION, SERVICE_TYPE } from '../net/protocol.js';
 
 type Bonjour = InstanceType<typeof BonjourService>;
 type BonjourBrowser = ReturnType<Bonjour['find']>;
