@@ -2,14 +2,18 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import * as wsModule from 'ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { errors, oneLine } from './errors.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
-import { encodePush, PROTOCOL_VERSION, SUBPROTOCOL } from './net/protocol.js';
+import { PROTOCOL_VERSION, SUBPROTOCOL } from './net/protocol.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
+import { StreamHub } from './streams/hub.js';
+import { Outbox, type OutboxOptions } from './streams/outbox.js';
+import type { DeliverPolicy } from './streams/query.js';
+import { statusPath, type SketchStatus } from './streams/status.js';
+import type { PublishOptions, Stream, StreamSpec } from './streams/stream.js';
 
 /** How a sketch is built: `new MySketch(config)`. Every field is optional. */
 export interface SketchConfig {
@@ -33,8 +37,9 @@ export interface SketchConfig {
   /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
   maxPayload?: number;
   /**
-   * Bytes a subscriber may have waiting unsent before `publish()` closes it with 1013
-   * (try again later) instead of buffering without bound. Default 1 MiB.
+   * Bytes a subscriber of a `delivery: 'all'` stream may have waiting unsent (items published
+   * for it but not sent, plus its socket's unsent bytes) before it is closed with 1013 (try
+   * again later) instead of falling further behind. Default 1 MiB.
    */
   maxBuffered?: number;
   /** Retry and backoff settings for connections made by `stream()`. */
@@ -72,6 +77,8 @@ export interface SketchClass {
   options?: OptionSchema;
   /** Default for `SketchConfig.to` (`--to`). */
   defaultTo?: string;
+  /** The streams the sketch publishes, by path (announced in the TXT record `streams=`). */
+  streams?: Record<string, StreamSpec>;
   readonly name: string;
 }
 
@@ -80,6 +87,11 @@ export interface SketchClass {
  * (runs once before serving) and `loop(channel, message)` (decorated with `@reactive` to
  * acknowledge each message), optionally `main()` for sketches that act on their own (the
  * clock), and `teardown()` to release hardware.
+ *
+ * Declare the streams it publishes with `static streams` (history and slow-subscriber policy
+ * per path); `publish(path, data)` appends to one, and clients connected on its path
+ * receive its items, starting where their query string says (`?last=N`, `?history=all`,
+ * `?since=T`, `?after_seq=S`, `?new`). `GET /.well-known/sketch` answers the status as JSON.
  *
  * Events: `connection` `(channel: string)`, `disconnect` `(channel: string, code: number)`,
  * `rename` `(newName: string, oldName: string)` when mDNS forced a new instance name.
@@ -93,6 +105,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   static options?: OptionSchema;
   /** Default peer for `--to`. Default: none. */
   static defaultTo?: string;
+  /**
+   * The streams this sketch publishes, by path: `{ '/readings': { history: 1000, delivery: 'latest' } }`.
+   * Listed in the TXT record (`streams=/readings`) and the status. Default: none (a path
+   * published to without a declaration becomes a stream with the defaults then).
+   */
+  static streams?: Record<string, StreamSpec>;
 
   /** Resolved options (defaults spread first, then validated), available from `setup()` on. */
   readonly options: O;
@@ -113,15 +131,17 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #announcement?: Announcement;
   #announced: Promise<string | undefined> = Promise.resolve(undefined);
   #address?: SketchAddress;
-  /** Connected clients by channel, each with its TCP socket (for pre-framed `publish()` writes). */
-  readonly #channels = new Map<string, Map<WebSocket, Duplex>>();
+  /** Every stream and every connection, by channel. */
+  readonly #hub: StreamHub;
   readonly #peers = new Map<string, Peer>();
+  readonly #outboxes = new Map<string, Outbox>();
+  #started = 0;
   #closing?: Promise<void>;
   readonly #abort = new AbortController();
 
   /**
    * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `config.options` does not fit the
-   *   class's option schema.
+   *   class's option schema, or `static streams` declares a stream out of bounds.
    */
   constructor(config: SketchConfig = {}) {
     super();
@@ -138,6 +158,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       ...dropUndefined(config),
       peer: config.peer,
     };
+    this.#hub = new StreamHub(cls.streams ?? {}, {
+      maxBuffered: this.#config.maxBuffered,
+      log: (line) => this.out(line),
+      now: () => Date.now() / 1000,
+    });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.out(line) });
   }
@@ -196,6 +221,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     await this.setup(this.options);
     const server = http.createServer((req, res) => {
+      if (req.method === 'GET' && statusPath(req.url)) {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(`${JSON.stringify(this.status())}\n`);
+        return;
+      }
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
       res.end(`sketch "${this.name}" (${this.kind}) speaks WebSocket: connect to ws://HOST:PORT${req.url ?? '/'}\n`);
     });
@@ -208,14 +238,20 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     server.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
     this.#server = server;
     const wss = new WebSocketServer({
-      server,
+      noServer: true,
       maxPayload: this.#config.maxPayload,
-      perMessageDeflate: false,
+      perMessageDeflate: false, // frames are written around ws's Sender: see net/frame.ts
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
-    wss.on('connection', (ws, req) => this.#accept(ws, req));
     wss.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
+    // Checked at the upgrade, before any WebSocket exists: a bad stream query gets HTTP 400.
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const check = this.#hub.check(req.url ?? '/');
+      if (!check.ok) return refuse(socket, 400, check.error);
+      wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check.channel, check.policy));
+    });
     this.#wss = wss;
+    this.#started = Date.now();
     const bound = (server.address() as AddressInfo).port;
     const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     this.#address = { host, port: bound, url: `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound}/`, name: this.name };
@@ -238,7 +274,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const wanted = this.name;
     let a: Announcement;
     try {
-      a = await this.#discovery.announce({ name: wanted, port, txt: { kind: this.kind, protocol: String(PROTOCOL_VERSION) } });
+      a = await this.#discovery.announce({ name: wanted, port, txt: this.#txt() });
     } catch (err) {
       this.out(`mDNS unavailable (${oneLine(err)}): serving without announcing; peers need --to ws://HOST:${port}`);
       return undefined;
@@ -256,63 +292,98 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     return a.name;
   }
 
+  /** The TXT record (RFC 6763 §6): `kind`, `protocol` and, when there are any, `streams` (comma-separated paths). */
+  #txt(): Record<string, string> {
+    const txt: Record<string, string> = { kind: this.kind, protocol: String(PROTOCOL_VERSION) };
+    const streams = this.#hub.paths();
+    if (streams.length) txt.streams = streams.join(',');
+    return txt;
+  }
+
   #rename(name: string): void {
     this.name = name;
     if (this.#address) this.#address.name = name;
   }
 
-  #accept(ws: WebSocket, req: http.IncomingMessage): void {
-    const channel = channelOf(req.url);
-    let set = this.#channels.get(channel);
-    if (!set) this.#channels.set(channel, (set = new Map()));
-    set.set(ws, req.socket);
+  #accept(ws: WebSocket, req: http.IncomingMessage, channel: string, policy: DeliverPolicy | undefined): void {
     this.out(`** new client connected, path=${channel}`);
-    this.emit('connection', channel);
     ws.on('error', () => {}); // 'close' follows with the code and is logged there
     ws.on('close', (code, reason) => {
-      set!.delete(ws);
-      if (set!.size === 0 && this.#channels.get(channel) === set) this.#channels.delete(channel);
+      this.#hub.remove(ws, channel);
       const why = reason.length ? ` ${reason.toString()}` : '';
       if (code === 1000 || code === 1001 || code === 1005) this.out(`client on ${channel} left (${code}${why})`);
       else this.out(`client on ${channel} closed abnormally (${code}${why})`);
       this.emit('disconnect', channel, code);
     });
+    this.#hub.add(ws, req.socket, channel, policy);
+    this.emit('connection', channel);
     if (isReactive(this.loop)) serveReactive(this, ws, channel, req.socket);
     else serveSilent(this, ws, channel);
   }
 
   /** How many clients are connected on `channel` (e.g. `/readings`). */
   subscribers(channel: string): number {
-    return this.#channels.get(channel)?.size ?? 0;
+    return this.#hub.connections(channel);
   }
 
   /**
-   * Sends `data` as one text frame to every client connected on `channel` (its
-   * subscribers). Non-strings are JSON-encoded. A subscriber with more than `maxBuffered`
-   * bytes waiting is too slow: it is closed with 1013 and logged, never silently skipped.
-   * @returns how many subscribers it was sent to.
+   * Publishes `data` on the stream at `path` (strings as they are, anything else as JSON):
+   * it gets the next `seq`, goes into the stream's history and to every subscriber. A path
+   * not declared in `static streams` becomes a stream with the defaults (1000 items, 1 MiB,
+   * `delivery: 'all'`). `options.time` is when the sample was taken, in seconds since the
+   * epoch (default: now).
+   * @returns how many subscribers the stream has.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `path` does not start with `/`.
    */
-  publish(channel: string, data: unknown): number {
-    const set = this.#channels.get(channel);
-    if (!set || set.size === 0) return 0;
-    const text = typeof data === 'string' ? data : JSON.stringify(data);
-    // Framed once, written as one buffer per subscriber (the frame is the same for all).
-    let plain: Buffer | undefined;
-    let v1: Buffer | undefined;
-    let sent = 0;
-    for (const [ws, socket] of set) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
-      if (ws.bufferedAmount > this.#config.maxBuffered) {
-        this.out(`subscriber on ${channel} is too slow (${ws.bufferedAmount} bytes waiting): closing it with 1013`);
-        ws.close(1013, 'subscriber too slow');
-        continue;
-      }
-      const frame =
-        ws.protocol === SUBPROTOCOL ? (v1 ??= textFrame(encodePush(SUBPROTOCOL, text))) : (plain ??= textFrame(text));
-      socket.write(frame);
-      sent++;
+  publish(path: string, data: unknown, options?: PublishOptions): number {
+    return this.#hub.publish(path, data, options);
+  }
+
+  /** The stream at `path` (its history, epoch and status), if there is one. */
+  streamAt(path: string): Stream | undefined {
+    return this.#hub.get(path);
+  }
+
+  /**
+   * The sketch's status, as `GET /.well-known/sketch` answers it: name, kind, protocol,
+   * uptime, connections per path, every stream's figures and every outbox's. Subclasses may
+   * extend it (`{ ...super.status(), sensor: … }`).
+   */
+  status(): SketchStatus {
+    const { connections, streams } = this.#hub.status();
+    const status: SketchStatus = {
+      name: this.name,
+      kind: this.kind,
+      protocol: PROTOCOL_VERSION,
+      uptime: this.#started ? Math.round(Date.now() - this.#started) / 1000 : 0,
+      connections,
+      streams,
+    };
+    if (this.#outboxes.size) status.forward = Object.fromEntries([...this.#outboxes].map(([k, o]) => [k, o.status()]));
+    return status;
+  }
+
+  /**
+   * The outbox for `peer` (an instance name or `ws://` URL): items `push()`ed to it are
+   * queued (bounded), delivered in order at-least-once, batched when the peer is behind,
+   * rate-limited if asked, and retried with backoff while the peer is missing — the sketch
+   * never waits for it. Made on first use (later `options` are ignored), closed with the
+   * sketch, and reported in the status under `forward`.
+   */
+  outbox(peer: string, options: OutboxOptions = {}): Outbox {
+    let o = this.#outboxes.get(peer);
+    if (!o) {
+      const p = new Peer(peer, {
+        discovery: this.#discovery,
+        discoverTimeout: this.#config.discoverTimeout,
+        ...this.#config.peer,
+        retries: 0, // the outbox retries, with its own backoff and one log line
+      });
+      this.#peers.set(`outbox:${peer}`, p);
+      o = new Outbox({ ...options, target: peer, send: (text) => p.send(text), log: (line) => this.out(line) });
+      this.#outboxes.set(peer, o);
     }
-    return sent;
+    return o;
   }
 
   /**
@@ -352,7 +423,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const tasks: Promise<unknown>[] = [];
     await this.#announced;
     if (this.#announcement) tasks.push(this.#announcement.close());
-    for (const set of this.#channels.values()) for (const ws of set.keys()) ws.close(1001, 'sketch stopping');
+    for (const ws of this.#hub.sockets()) ws.close(1001, 'sketch stopping');
+    for (const o of this.#outboxes.values()) tasks.push(o.close());
     for (const p of this.#peers.values()) tasks.push(p.close());
     await Promise.allSettled(tasks);
     if (this.teardown) {
@@ -368,7 +440,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (server) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
-          for (const set of this.#channels.values()) for (const ws of set.keys()) ws.terminate();
+          for (const ws of this.#hub.sockets()) ws.terminate();
           server.closeAllConnections();
         }, 1000);
         timer.unref();
@@ -382,24 +454,13 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   }
 }
 
-/**
- * One unmasked, final text frame (RFC 6455 §5.2) as a single buffer, built by ws's own framer.
- * Writing it straight to the socket is safe because sketches send no fragmented or compressed
- * messages (perMessageDeflate is off), so ws never holds a frame half-written.
- */
-const { Sender } = wsModule as unknown as {
-  Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] }; // exported by ws, untyped in @types/ws
-};
-
-function textFrame(text: string): Buffer {
-  const parts = Sender.frame(Buffer.from(text), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-function channelOf(url: string | undefined): string {
-  const raw = url ?? '/';
-  const q = raw.indexOf('?');
-  return q === -1 ? raw : raw.slice(0, q);
+/** Answers a refused upgrade on the raw socket (no WebSocket exists yet) with one line, and closes it. */
+function refuse(socket: Duplex, status: number, line: string): void {
+  const body = `${line}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 function dropUndefined<T extends object>(o: T): Partial<T> {

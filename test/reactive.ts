@@ -70,20 +70,24 @@ test('a loop that throws gets one error reply and the connection stays open', as
   await s.close();
 });
 
-test('clients that negotiate sketchnet.v1 get error codes and plain acks wrapped', async () => {
+test('clients that negotiate sketchnet.v2 get error codes, and acks carry the return value as a JSON value', async () => {
   const [s, url] = await started();
   s.handler = (_c, m) => {
     if (m === 'boom') throw new Error('bad tick');
+    if (m === 'obj') return { fan: true, n: [1, 2] };
+    if (m === 'none') return undefined;
     return `ok ${m}`;
   };
   const ws = await connect(url, [SUBPROTOCOL]);
   assert.is(ws.protocol, SUBPROTOCOL);
-  const got = frames(ws, 2);
-  ws.send('boom');
-  ws.send('a');
-  const [err, ack] = (await got).map((f) => JSON.parse(f));
+  const got = frames(ws, 4);
+  for (const m of ['boom', 'a', 'obj', 'none']) ws.send(m);
+  const raw = await got;
+  const [err, ack] = raw.map((f) => JSON.parse(f));
   assert.equal(err, { error: { code: 'SKETCH_ERR_LOOP', message: 'bad tick' } });
   assert.equal(ack, { ack: 'ok a' });
+  assert.is(raw[2], '{"ack":{"fan":true,"n":[1,2]}}', 'a JSON value, not JSON inside a string');
+  assert.is(raw[3], '{"ack":null}');
   ws.close();
   await s.close();
 });

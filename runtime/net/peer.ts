@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
-import { decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
+import { ackText, decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
 
 /** Options of {@link Peer}. */
@@ -18,7 +18,7 @@ export interface PeerOptions {
   /** Opening-handshake timeout, in ms. Default 5000. */
   handshakeTimeout?: number;
   /**
-   * Ask for the `sketchnet.v1` subprotocol (error replies with codes). A server that does
+   * Ask for the `sketchnet.v2` subprotocol (error replies with codes). A server that does
    * not speak it (the Python original) is retried once without it. Default true.
    */
   subprotocol?: boolean;
@@ -39,7 +39,9 @@ const NO_SUBPROTOCOL = 'Server sent no subprotocol';
  * text frame with one text frame), used by `Sketch.stream()`.
  *
  * - `send()` may be called many times without waiting: frames go out at once and
- *   acknowledgements are matched to messages in order (pipelining).
+ *   acknowledgements are matched to messages in order (pipelining). Over `sketchnet.v2` stream
+ *   items and gaps on the same path are told apart from replies; a plain server cannot mark
+ *   them, so against one, never send requests on a path that is also a stream.
  * - Delivery is at-least-once: when the connection drops, every message not yet acknowledged
  *   is sent again on the new connection, so a peer may see a message twice.
  * - A name is resolved over mDNS on every (re)connect, so a peer restarted on another port
@@ -88,7 +90,7 @@ export class Peer {
   /**
    * Sends one text message; resolves with the peer's acknowledgement.
    * @throws SketchError `SKETCH_ERR_PEER_NOT_FOUND`, `SKETCH_ERR_PEER_UNREACHABLE` (after the
-   *   retries), `SKETCH_ERR_REMOTE` (the peer replied with an error, `sketchnet.v1` only),
+   *   retries), `SKETCH_ERR_REMOTE` (the peer replied with an error, `sketchnet.v2` only),
    *   `SKETCH_ERR_CLOSED` (this peer was closed first).
    */
   send(text: string): Promise<string> {
@@ -153,7 +155,7 @@ export class Peer {
     return (await d.resolve(this.target, timeout)).url;
   }
 
-  /** One connection attempt; resolves when open. A server without `sketchnet.v1` is retried in plain text once. */
+  /** One connection attempt; resolves when open. A server without `sketchnet.v2` is retried in plain text once. */
   async #open1(retry: boolean): Promise<void> {
     const url = await this.#resolveUrl(retry);
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
@@ -197,24 +199,24 @@ export class Peer {
     this.#open = true;
     this.#sent = 0;
     this.#batch = new TurnBatch(socket);
-    const v1 = ws.protocol === SUBPROTOCOL;
+    const v2 = ws.protocol === SUBPROTOCOL;
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = data.toString();
       let reply: Reply = { ack: frame };
-      if (v1) {
+      if (v2) {
         try {
           reply = decodeReply(frame);
         } catch {
           // a server that accepted any subprotocol but answers in plain text: the frame is the ack
         }
-        if ('push' in reply) return;
+        if (!('ack' in reply) && !('error' in reply)) return; // stream items, gaps: not replies
       }
       const p = this.#pending.shift();
       if (!p) return;
       this.#sent--;
-      if ('ack' in reply) p.resolve(reply.ack);
-      else p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
+      if ('ack' in reply) p.resolve(ackText(reply.ack));
+      else if ('error' in reply) p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
     });
     ws.on('error', () => {}); // 'close' follows and decides
     ws.on('close', (code, reason) => {

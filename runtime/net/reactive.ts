@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { oneLine, SketchError } from '../errors.js';
-import { ackText, encodeAck, encodeError } from './protocol.js';
+import { encodeAck, encodeError } from './protocol.js';
 
 /** The shape of a sketch's `loop`: `channel` is the request path, `message` the text frame. */
 export type LoopMethod = (channel: string, message: string) => unknown;
@@ -12,9 +12,10 @@ const REACTIVE = Symbol.for('sketchnet.reactive');
 /**
  * Standard (TC39) method decorator for `loop`: makes the sketch answer every text message
  * with exactly one text frame, in order: the string `loop` returned (other values
- * JSON-encoded), or `n/a` when it returned nothing. When `loop` throws or rejects, the
- * reply is an error (plain clients: `error: <message>`; `sketchnet.v1` clients:
- * `{"error":{"code","message"}}`), the error is logged and the connection stays open.
+ * JSON-encoded), or `n/a` when it returned nothing; `sketchnet.v2` clients get `{"ack": <value>}`
+ * with the value as JSON (`null` for nothing). When `loop` throws or rejects, the reply is an
+ * error (plain clients: `error: <message>`; `sketchnet.v2` clients: `{"error":{"code","message"}}`),
+ * the error is logged and the connection stays open.
  *
  * ```ts
  * class Echo extends Sketch {
@@ -83,7 +84,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, so
       try {
         let value = host.loop(channel, message);
         if (value instanceof Promise) value = await value;
-        reply(encodeAck(protocol, ackText(value)));
+        reply(encodeAck(protocol, value));
       } catch (err) {
         fail(err);
       }

@@ -5,31 +5,48 @@ import WebSocket from 'ws';
 /** The built CLI (npm test builds it first). */
 export const SKETCH_BIN = fileURLToPath(new URL('../../dist/bin/sketch.js', import.meta.url));
 
-/** Opens a plain WebSocket client (no subprotocol unless given) and waits for it to open. */
-export function connect(url: string, protocols: string[] = []): Promise<WebSocket> {
+/** Frames received by a {@link connect}ed client and not yet taken by {@link frames}. */
+const inboxes = new WeakMap<WebSocket, { frames: string[]; wake?: () => void }>();
+
+/**
+ * Opens a WebSocket client (no subprotocol unless given) and waits for it to open. Frames
+ * are kept from the very first one (a stream's history can arrive with the handshake
+ * response, before 'open' resolves) for {@link frames}, or handed to `onMessage` when given.
+ */
+export function connect(url: string, protocols: string[] = [], onMessage?: (text: string) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols);
+    if (onMessage) ws.on('message', (d) => onMessage(d.toString()));
+    else {
+      const inbox: { frames: string[]; wake?: () => void } = { frames: [] };
+      inboxes.set(ws, inbox);
+      ws.on('message', (d) => {
+        inbox.frames.push(d.toString());
+        inbox.wake?.();
+      });
+    }
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
 }
 
-/** Collects text frames from `ws` until `n` arrived (or `timeout` ms passed). */
+/** Takes the next `n` text frames `ws` received (waiting up to `timeout` ms for them). */
 export function frames(ws: WebSocket, n: number, timeout = 5000): Promise<string[]> {
+  const inbox = inboxes.get(ws);
+  if (!inbox) throw new Error('frames() needs a client opened with connect()');
   return new Promise((resolve, reject) => {
-    const got: string[] = [];
-    const timer = setTimeout(() => {
-      ws.off('message', on);
-      reject(new Error(`got ${got.length}/${n} frames: ${JSON.stringify(got)}`));
-    }, timeout);
-    const on = (data: WebSocket.RawData) => {
-      got.push(data.toString());
-      if (got.length < n) return;
+    const check = () => {
+      if (inbox.frames.length < n) return;
       clearTimeout(timer);
-      ws.off('message', on);
-      resolve(got);
+      inbox.wake = undefined;
+      resolve(inbox.frames.splice(0, n));
     };
-    ws.on('message', on);
+    const timer = setTimeout(() => {
+      inbox.wake = undefined;
+      reject(new Error(`got ${inbox.frames.length}/${n} frames: ${JSON.stringify(inbox.frames).slice(0, 300)}`));
+    }, timeout);
+    inbox.wake = check;
+    check();
   });
 }
 

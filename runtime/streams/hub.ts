@@ -1,0 +1,131 @@
+import type { Duplex } from 'node:stream';
+import type WebSocket from 'ws';
+import { DEFAULT_DELIVER_POLICY, parseDeliverPolicy, streamParameter, type DeliverPolicy } from './query.js';
+import { Stream, type PublishOptions, type StreamHost, type StreamSpec, type StreamStatus } from './stream.js';
+import type { Subscription } from './subscription.js';
+
+/** What a WebSocket upgrade asks for, once checked: the channel (path) and, on a stream, where to start. */
+export type UpgradeCheck = { ok: true; channel: string; policy?: DeliverPolicy } | { ok: false; error: string };
+
+interface Connection {
+  ws: WebSocket;
+  socket: Duplex;
+  id: number;
+  remote: string;
+  policy: DeliverPolicy;
+  subscription?: Subscription;
+}
+
+/**
+ * Every stream of one sketch and every connection, by channel (request path). A connection
+ * on a stream's path is its subscriber; a path becomes a stream when it is declared
+ * (`static streams`) or first published to, and connections already on it subscribe then.
+ */
+export class StreamHub {
+  readonly #host: StreamHost;
+  readonly #streams = new Map<string, Stream>();
+  readonly #channels = new Map<string, Set<Connection>>();
+  readonly #byWs = new Map<WebSocket, Connection>();
+  #nextId = 1;
+
+  /**
+   * @param declared the sketch class's `static streams`, created at once.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` for a declaration out of bounds or a path not starting with `/`.
+   */
+  constructor(declared: Record<string, StreamSpec>, host: StreamHost) {
+    this.#host = host;
+    for (const [path, spec] of Object.entries(declared)) this.#create(path, spec);
+  }
+
+  /** The stream on `path`, if it is one. */
+  get(path: string): Stream | undefined {
+    return this.#streams.get(path);
+  }
+
+  /** Every stream's path, in the order they were made. */
+  paths(): string[] {
+    return [...this.#streams.keys()];
+  }
+
+  /**
+   * Checks a WebSocket request's URL before the upgrade: a stream query parameter on a path
+   * that is not a stream, or a bad stream query, is refused with one line saying why.
+   */
+  check(url: string): UpgradeCheck {
+    const parsed = new URL(url, 'ws://sketch');
+    const channel = decodeURIComponent(parsed.pathname);
+    const stream = this.#streams.get(channel);
+    if (!stream) {
+      const p = streamParameter(parsed.searchParams);
+      if (p === undefined) return { ok: true, channel };
+      return { ok: false, error: `${channel} is not a stream, so ?${p} does not apply; streams here: ${this.#list()}` };
+    }
+    const r = parseDeliverPolicy(parsed.searchParams, this.#host.now());
+    if (!r.ok) return { ok: false, error: `${r.error} (stream ${channel}; streams here: ${this.#list()})` };
+    return { ok: true, channel, policy: r.policy };
+  }
+
+  /** Registers a connection on `channel`; on a stream it subscribes at once. */
+  add(ws: WebSocket, socket: Duplex, channel: string, policy: DeliverPolicy = DEFAULT_DELIVER_POLICY): void {
+    const remote = `${(socket as { remoteAddress?: string }).remoteAddress ?? '?'}:${(socket as { remotePort?: number }).remotePort ?? '?'}`;
+    const conn: Connection = { ws, socket, id: this.#nextId++, remote, policy };
+    let set = this.#channels.get(channel);
+    if (!set) this.#channels.set(channel, (set = new Set()));
+    set.add(conn);
+    this.#byWs.set(ws, conn);
+    const stream = this.#streams.get(channel);
+    if (stream) conn.subscription = stream.subscribe(conn, policy);
+  }
+
+  /** Forgets a closed connection. */
+  remove(ws: WebSocket, channel: string): void {
+    const conn = this.#byWs.get(ws);
+    if (!conn) return;
+    this.#byWs.delete(ws);
+    const set = this.#channels.get(channel);
+    set?.delete(conn);
+    if (set?.size === 0) this.#channels.delete(channel);
+    if (conn.subscription) this.#streams.get(channel)?.unsubscribe(conn.subscription);
+  }
+
+  /** Connections on `channel`. */
+  connections(channel: string): number {
+    return this.#channels.get(channel)?.size ?? 0;
+  }
+
+  /** Every open connection's WebSocket. */
+  sockets(): IterableIterator<WebSocket> {
+    return this.#byWs.keys();
+  }
+
+  /**
+   * Publishes `data` on the stream at `path`, making it (with the defaults) when it does not
+   * exist yet.
+   * @returns how many subscribers the stream has.
+   */
+  publish(path: string, data: unknown, options?: PublishOptions): number {
+    const stream = this.#streams.get(path) ?? this.#create(path, {});
+    stream.publish(data, options);
+    return stream.subscribers;
+  }
+
+  /** Connections per channel and every stream's status. */
+  status(): { connections: Record<string, number>; streams: Record<string, StreamStatus> } {
+    const connections: Record<string, number> = {};
+    for (const [channel, set] of this.#channels) connections[channel] = set.size;
+    const streams: Record<string, StreamStatus> = {};
+    for (const [path, s] of this.#streams) streams[path] = s.status();
+    return { connections, streams };
+  }
+
+  #create(path: string, spec: StreamSpec): Stream {
+    const stream = new Stream(path, spec, this.#host);
+    this.#streams.set(path, stream);
+    for (const conn of this.#channels.get(path) ?? []) conn.subscription = stream.subscribe(conn, conn.policy);
+    return stream;
+  }
+
+  #list(): string {
+    return this.#streams.size ? this.paths().join(', ') : '(none)';
+  }
+}

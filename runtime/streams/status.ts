@@ -1,0 +1,31 @@
+import type { StreamStatus } from './stream.js';
+
+/** Where a sketch answers its status over plain HTTP GET (RFC 8615 well-known URI). */
+export const STATUS_PATH = '/.well-known/sketch';
+
+/** Whether a request URL asks for the status (`/.well-known/sketch`, any query string). */
+export function statusPath(url: string | undefined): boolean {
+  if (!url) return false;
+  const q = url.indexOf('?');
+  return (q === -1 ? url : url.slice(0, q)) === STATUS_PATH;
+}
+
+/** What `GET /.well-known/sketch` answers (JSON). Times in seconds. */
+export interface SketchStatus {
+  /** The instance name announced. */
+  name: string;
+  /** The sketch kind (TXT `kind=`). */
+  kind: string;
+  /** Protocol version (TXT `protocol=`). */
+  protocol: number;
+  /** Seconds since the sketch started listening. */
+  uptime: number;
+  /** Open WebSocket connections per request path. */
+  connections: Record<string, number>;
+  /** Every stream by path. */
+  streams: Record<string, StreamStatus>;
+  /** Every outbox by peer (`Sketch.outbox()`), when there is one: see `OutboxStatus`. */
+  forward?: Record<string, unknown>;
+  /** Sketches may add their own fields (the thermometer adds `sensor`). */
+  [extra: string]: unknown;
+}

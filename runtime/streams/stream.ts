@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { errors } from '../errors.js';
+import { textFrame } from '../net/frame.js';
+import { encodeItem, jsonValue } from '../net/protocol.js';
+import { History, MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS, type HistoryLimits, type StreamItem } from './history.js';
+import type { DeliverPolicy } from './query.js';
+import { RateCounter, round, Window } from './stats.js';
+import { Subscription, type SubscriberConnection, type SubscriberStatus } from './subscription.js';
+
+/**
+ * Slow-subscriber policies, as a const object + type (one doc line per member).
+ * Where bytes pile up: nowhere but the stream's own history (bounded by its `history`
+ * settings) and each subscriber's socket buffer (one write's worth past Node's 16 KiB
+ * high-water mark): a subscriber that falls behind holds a position in the history, not a copy.
+ */
+export const Delivery = {
+  /** Every item, in order; a subscriber more than `maxBuffered` bytes behind is closed with 1013. */
+  all: 'all',
+  /** Conflation: a slow subscriber skips to the newest item (a `gap` for v2 clients) and is never closed. */
+  latest: 'latest',
+} as const;
+/** One of {@link Delivery}. */
+export type Delivery = (typeof Delivery)[keyof typeof Delivery];
+
+/** How a sketch declares a stream: `static streams = { '/readings': { history: 1000, delivery: 'latest' } }`. */
+export interface StreamSpec {
+  /**
+   * What the history keeps: an item count, or any of `{ items, maxAgeSeconds, maxBytes }`.
+   * Defaults: 1000 items, 1 MiB, no age limit. Bounds: 1–1 000 000 items, 1 KiB–512 MiB.
+   */
+  history?: number | { items?: number; maxAgeSeconds?: number; maxBytes?: number };
+  /** Slow-subscriber policy. Default `'all'`. */
+  delivery?: Delivery;
+}
+
+/** Options of `publish(path, data, options)`. */
+export interface PublishOptions {
+  /** When the sample was taken, in seconds since the Unix epoch. Default: now. */
+  time?: number;
+}
+
+/** A stream's part of the status (`GET /.well-known/sketch` → `streams[path]`). Times in s. */
+export interface StreamStatus {
+  /** Newest seq published (0 before the first). */
+  seq: number;
+  /** Random id made when the stream started; a new one means `seq` restarted. */
+  epoch: string;
+  delivery: Delivery;
+  history: { items: number; bytes: number; oldestTime: number | null; firstSeq: number; maxItems: number; maxBytes: number; maxAgeSeconds: number | null };
+  /** Items per second over the last minute. */
+  rate: number;
+  /** Mean and jitter (standard deviation) of the interval between sample times, over the last 100 items; null before two. */
+  interval: { mean: number | null; jitter: number | null };
+  /** Mean and 99th percentile of `published − time`, over the last 1000 items; null before the first. */
+  lag: { mean: number | null; p99: number | null };
+  /** Items skipped for subscribers, all subscribers together, since start. */
+  drops: number;
+  /** Subscribers closed with 1013 for being too slow (`delivery: 'all'`), since start. */
+  closedSlow: number;
+  subscribers: SubscriberStatus[];
+}
+
+/** What a {@link Stream} needs from its sketch. */
+export interface StreamHost {
+  /** Unsent bytes allowed per subscriber (`delivery: 'all'`). */
+  maxBuffered: number;
+  log(line: string): void;
+  /** Current time in seconds since the epoch. */
+  now(): number;
+}
+
+/**
+ * One named, sequenced stream of a sketch: its history, its subscribers and its statistics.
+ * `publish()` appends to the history and hands the item to every subscriber; each
+ * subscriber then reads on from the history at its own pace (see {@link Subscription}).
+ */
+export class Stream {
+  readonly path: string;
+  /** Random id made at start (8 characters): a reader that sees a new epoch knows `seq` restarted. */
+  readonly epoch = randomBytes(6).toString('base64url');
+  readonly delivery: Delivery;
+  readonly history: History;
+  readonly #host: StreamHost;
+  readonly #subscribers = new Set<Subscription>();
+  readonly #rate: RateCounter;
+  readonly #intervals = new Window(100);
+  readonly #lags = new Window(1000);
+  #lastTime?: number;
+  #drops = 0;
+  #closedSlow = 0;
+
+  /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `spec` is out of bounds. */
+  constructor(path: string, spec: StreamSpec, host: StreamHost) {
+    if (!path.startsWith('/')) throw errors.INVALID_OPTION(`stream path must start with "/", got ${JSON.stringify(path)}`);
+    this.path = path;
+    this.delivery = spec.delivery ?? 'all';
+    if (this.delivery !== 'all' && this.delivery !== 'latest') {
+      throw errors.INVALID_OPTION(`stream ${path}: delivery must be "all" or "latest", got ${JSON.stringify(spec.delivery)}`);
+    }
+    this.history = new History(historyLimits(path, spec.history));
+    this.#host = host;
+    this.#rate = new RateCounter(host.now());
+  }
+
+  /** Unsent bytes allowed per subscriber before 1013 (`delivery: 'all'`). */
+  get maxBuffered(): number {
+    return this.#host.maxBuffered;
+  }
+
+  /** How many subscribers it has. */
+  get subscribers(): number {
+    return this.#subscribers.size;
+  }
+
+  /**
+   * Appends `data` (strings as they are, anything else as JSON) and hands it to every
+   * subscriber. Each frame is built once per protocol and shared.
+   * @returns the new item.
+   */
+  publish(data: unknown, options: PublishOptions = {}): StreamItem {
+    const published = this.#host.now();
+    const time = options.time ?? published;
+    const isString = typeof data === 'string';
+    const json = isString ? JSON.stringify(data) : jsonValue(data);
+    const item = this.history.append(isString ? data : json, json, time, published);
+    this.#rate.add(published);
+    this.#lags.push(published - time);
+    if (this.#lastTime !== undefined) this.#intervals.push(time - this.#lastTime);
+    this.#lastTime = time;
+    if (this.#subscribers.size === 0) return item;
+    let plain: Buffer | undefined;
+    let v2: Buffer | undefined;
+    const frame = (isV2: boolean) =>
+      isV2 ? (v2 ??= textFrame(this.envelope(item))) : (plain ??= textFrame(item.text));
+    for (const s of this.#subscribers) s.offer(item, frame);
+    return item;
+  }
+
+  /** The `sketchnet.v2` envelope of `item`. */
+  envelope(item: StreamItem): string {
+    return encodeItem(this.path, item.seq, item.time, item.published, item.json);
+  }
+
+  /** Adds a subscriber starting where `policy` says; it is sent what it is owed at once. */
+  subscribe(conn: SubscriberConnection, policy: DeliverPolicy): Subscription {
+    this.history.evict(this.#host.now());
+    const s = new Subscription(this, conn, policy);
+    if (!s.closed) this.#subscribers.add(s);
+    return s;
+  }
+
+  /** Removes a subscriber (its connection closed). */
+  unsubscribe(s: Subscription): void {
+    s.remove();
+    this.#subscribers.delete(s);
+  }
+
+  /** @internal Counts items skipped for a subscriber. */
+  countDrops(n: number): void {
+    this.#drops += n;
+  }
+
+  /** @internal A subscriber is being closed with 1013. */
+  closedSlow(s: Subscription, why: string): void {
+    this.#closedSlow++;
+    this.#subscribers.delete(s);
+    this.#host.log(`subscriber ${s.conn.remote} on ${this.path} is too slow (${why}): closing it with 1013`);
+  }
+
+  /** This stream's part of the status. */
+  status(): StreamStatus {
+    const now = this.#host.now();
+    this.history.evict(now);
+    const h = this.history;
+    const mean = (w: Window) => round(w.mean(), 6) ?? null;
+    return {
+      seq: h.lastSeq,
+      epoch: this.epoch,
+      delivery: this.delivery,
+      history: {
+        items: h.size,
+        bytes: h.bytes,
+        oldestTime: h.oldest?.time ?? null,
+        firstSeq: h.firstSeq,
+        maxItems: h.limits.maxItems,
+        maxBytes: h.limits.maxBytes,
+        maxAgeSeconds: h.limits.maxAgeSeconds ?? null,
+      },
+      rate: round(this.#rate.rate(now), 3)!,
+      interval: { mean: mean(this.#intervals), jitter: round(this.#intervals.stddev(), 6) ?? null },
+      lag: { mean: mean(this.#lags), p99: round(this.#lags.percentile(99), 6) ?? null },
+      drops: this.#drops,
+      closedSlow: this.#closedSlow,
+      subscribers: [...this.#subscribers].map((s) => s.status()),
+    };
+  }
+}
+
+/** The history bounds a {@link StreamSpec} asks for, checked. */
+function historyLimits(path: string, history: StreamSpec['history']): Partial<HistoryLimits> {
+  const spec = typeof history === 'number' ? { items: history } : (history ?? {});
+  const bad = (what: string, got: unknown) =>
+    errors.INVALID_OPTION(`stream ${path}: history ${what}, got ${JSON.stringify(got)}`);
+  const out: Partial<HistoryLimits> = {};
+  if (spec.items !== undefined) {
+    if (!Number.isInteger(spec.items) || spec.items < 1 || spec.items > MAX_HISTORY_ITEMS) {
+      throw bad(`items must be a whole number from 1 to ${MAX_HISTORY_ITEMS}`, spec.items);
+    }
+    out.maxItems = spec.items;
+  }
+  if (spec.maxBytes !== undefined) {
+    if (!Number.isInteger(spec.maxBytes) || spec.maxBytes < 1024 || spec.maxBytes > MAX_HISTORY_BYTES) {
+      throw bad(`maxBytes must be a whole number from 1024 to ${MAX_HISTORY_BYTES}`, spec.maxBytes);
+    }
+    out.maxBytes = spec.maxBytes;
+  }
+  if (spec.maxAgeSeconds !== undefined) {
+    if (typeof spec.maxAgeSeconds !== 'number' || !(spec.maxAgeSeconds > 0) || !Number.isFinite(spec.maxAgeSeconds)) {
+      throw bad('maxAgeSeconds must be a number of seconds > 0', spec.maxAgeSeconds);
+    }
+    out.maxAgeSeconds = spec.maxAgeSeconds;
+  }
+  return out;
+}
