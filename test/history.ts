@@ -72,4 +72,14 @@ test('a long run keeps memory bounded: the backing array is compacted', () => {
   assert.is(h.get(100_000)!.text, 'x99999');
 });
 
+test('items from keepFrom on stay past the bounds until no longer needed', () => {
+  const h = new History({ maxItems: 3 });
+  add(h, 3);
+  for (let i = 3; i < 8; i++) h.append(`x${i}`, `"x${i}"`, i, i, 2); // a subscriber still needs seq 2…
+  assert.is(h.firstSeq, 2);
+  assert.is(h.size, 7);
+  h.evict(100); // …and then no longer
+  assert.is(h.firstSeq, 6);
+});
+
 test.run();

@@ -44,7 +44,7 @@ const ITEM_OVERHEAD = 64;
 /**
  * A bounded log: `append()` numbers items 1, 2, 3…; `get(seq)` reads one back while it is
  * held; the oldest items are evicted past `maxItems`, `maxBytes` or `maxAgeSeconds`. The
- * newest item is always kept, even when it alone is larger than `maxBytes`.
+ * newest item is kept even when it alone is larger than `maxBytes` (not past `maxAgeSeconds`).
  */
 export class History {
   readonly limits: Readonly<HistoryLimits>;
@@ -92,14 +92,15 @@ export class History {
    * Appends one item and evicts what no longer fits.
    * @param text the data as plain clients get it; `json` the same as a JSON value.
    * @param time sample time, s; `published` when published, s (also the clock for `maxAgeSeconds`).
+   * @param keepFrom items from this seq on are kept even past the bounds (see {@link evict}).
    */
-  append(text: string, json: string, time: number, published: number): StreamItem {
+  append(text: string, json: string, time: number, published: number, keepFrom = Infinity): StreamItem {
     const bytes = Buffer.byteLength(text) + ITEM_OVERHEAD;
     this.#cumulative += bytes;
     const item: StreamItem = { seq: ++this.#lastSeq, time, published, text, json, bytes, cumulative: this.#cumulative };
     this.#items.push(item);
     this.#bytes += bytes;
-    this.evict(published);
+    this.evict(published, keepFrom);
     return item;
   }
 
@@ -123,17 +124,22 @@ export class History {
     return from ? this.#cumulative - from.cumulative + from.bytes : 0;
   }
 
-  /** Drops the oldest items past the bounds; `now` (s) is the clock for `maxAgeSeconds`. */
-  evict(now: number): void {
+  /**
+   * Drops the oldest items past the bounds; `now` (s) is the clock for `maxAgeSeconds`.
+   * Items from seq `keepFrom` on stay even past the bounds: the stream passes the oldest
+   * item a `delivery: 'all'` subscriber still needs, whose lag it bounds itself.
+   */
+  evict(now: number, keepFrom = Infinity): void {
     const { maxItems, maxBytes, maxAgeSeconds } = this.limits;
     const oldestAllowed = maxAgeSeconds === undefined ? -Infinity : now - maxAgeSeconds;
     while (this.size > 1) {
       const oldest = this.#items[this.#head]!;
+      if (oldest.seq >= keepFrom) return;
       if (this.size <= maxItems && this.#bytes <= maxBytes && oldest.published >= oldestAllowed) break;
       this.#bytes -= oldest.bytes;
       this.#head++;
     }
-    if (this.size === 1 && maxAgeSeconds !== undefined && this.#items[this.#head]!.published < oldestAllowed) {
+    if (this.size === 1 && this.#items[this.#head]!.seq < keepFrom && this.#items[this.#head]!.published < oldestAllowed) {
       this.#bytes = 0;
       this.#head++;
     }

@@ -9,9 +9,13 @@ import { Subscription, type SubscriberConnection, type SubscriberStatus } from '
 
 /**
  * Slow-subscriber policies, as a const object + type (one doc line per member).
- * Where bytes pile up: nowhere but the stream's own history (bounded by its `history`
- * settings) and each subscriber's socket buffer (one write's worth past Node's 16 KiB
- * high-water mark): a subscriber that falls behind holds a position in the history, not a copy.
+ *
+ * Where bytes pile up: in the stream's own history, shared by every subscriber, and in each
+ * subscriber's socket buffer (one write past Node's 16 KiB high-water mark). A subscriber
+ * that falls behind holds a position in the history, never a copy of the items. For `all`,
+ * the history keeps the items a subscriber behind still needs past its own bounds, by at
+ * most `maxBuffered` bytes (beyond that the subscriber is closed), so all subscribers
+ * together cost at most the history's bounds + `maxBuffered` + 16 KiB + one item each.
  */
 export const Delivery = {
   /** Every item, in order; a subscriber more than `maxBuffered` bytes behind is closed with 1013. */
@@ -86,6 +90,8 @@ export class Stream {
   readonly #intervals = new Window(100);
   readonly #lags = new Window(1000);
   #lastTime?: number;
+  /** Oldest seq a `delivery: 'all'` subscriber still needs (kept past the history's bounds). */
+  #keepFrom = Infinity;
   #drops = 0;
   #closedSlow = 0;
 
@@ -122,7 +128,7 @@ export class Stream {
     const time = options.time ?? published;
     const isString = typeof data === 'string';
     const json = isString ? JSON.stringify(data) : jsonValue(data);
-    const item = this.history.append(isString ? data : json, json, time, published);
+    const item = this.history.append(isString ? data : json, json, time, published, this.#keepFrom);
     this.#rate.add(published);
     this.#lags.push(published - time);
     if (this.#lastTime !== undefined) this.#intervals.push(time - this.#lastTime);
@@ -132,7 +138,12 @@ export class Stream {
     let v2: Buffer | undefined;
     const frame = (isV2: boolean) =>
       isV2 ? (v2 ??= textFrame(this.envelope(item))) : (plain ??= textFrame(item.text));
-    for (const s of this.#subscribers) s.offer(item, frame);
+    let keepFrom = Infinity;
+    for (const s of this.#subscribers) {
+      s.offer(item, frame);
+      keepFrom = Math.min(keepFrom, s.needs);
+    }
+    this.#keepFrom = keepFrom;
     return item;
   }
 
@@ -146,6 +157,7 @@ export class Stream {
     this.history.evict(this.#host.now());
     const s = new Subscription(this, conn, policy);
     if (!s.closed) this.#subscribers.add(s);
+    this.#keepFrom = Math.min(this.#keepFrom, s.needs);
     return s;
   }
 

@@ -88,6 +88,11 @@ export class Subscription {
     return this.#drops;
   }
 
+  /** Oldest seq this subscriber still needs kept in the history (`delivery: 'all'`), else Infinity. */
+  get needs(): number {
+    return this.#closed || this.#stream.delivery !== 'all' ? Infinity : this.#next;
+  }
+
   /** Whether this subscriber speaks `sketchnet.v2` (gets envelopes). */
   get v2(): boolean {
     return this.#v2;
@@ -117,15 +122,16 @@ export class Subscription {
     socket.cork();
     try {
       while (this.#next <= h.lastSeq) {
-        if (this.#next < h.firstSeq) {
-          if (this.#stream.delivery === 'all' && this.#next > this.#catchUpEnd) return this.#tooSlow('items it had not been sent were evicted');
+        const live = this.#next > this.#catchUpEnd;
+        if (live && this.#stream.delivery === 'latest' && this.#next < h.lastSeq) {
+          // Conflation: a live subscriber that fell behind skips to the newest item.
+          this.#gap(this.#next, h.lastSeq - 1, 'dropped');
+          this.#next = h.lastSeq;
+        } else if (this.#next < h.firstSeq) {
+          if (live && this.#stream.delivery === 'all') return this.#tooSlow('items it had not been sent were evicted');
           this.#gap(this.#next, h.firstSeq - 1, 'evicted');
           this.#next = h.firstSeq;
           continue;
-        }
-        if (this.#stream.delivery === 'latest' && this.#next > this.#catchUpEnd && this.#next < h.lastSeq) {
-          this.#gap(this.#next, h.lastSeq - 1, 'dropped');
-          this.#next = h.lastSeq;
         }
         const item = h.get(this.#next++)!;
         this.#sent++;
