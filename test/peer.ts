@@ -144,6 +144,20 @@ test('a name with mDNS off fails at once with SKETCH_ERR_MDNS_DISABLED', async (
   }
 });
 
+test('close() during a backoff wait ends it at once: the pending send fails with SKETCH_ERR_CLOSED', async () => {
+  const { s, url } = await counter();
+  const port = new URL(url).port;
+  await s.close(); // nothing listens there any more
+  const peer = new Peer(`ws://127.0.0.1:${port}/`, { retries: 5, backoff: 10_000 });
+  const sent = peer.send('x').catch((err: SketchError) => err);
+  await sleep(100); // first attempt refused: now waiting 10 s before the retry
+  const t0 = Date.now();
+  await peer.close();
+  const err = await sent;
+  assert.ok(Date.now() - t0 < 500, `ended after ${Date.now() - t0} ms`);
+  assert.is((err as SketchError).code, 'SKETCH_ERR_CLOSED');
+});
+
 test('publish() sends each reading to every subscriber of the channel only', async () => {
   const { s, url } = await counter();
   const { connect, frames } = await import('./helpers/net.js');

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
@@ -64,6 +65,7 @@ export class Peer {
   #sent = 0;
   #plain = false;
   #closed = false;
+  readonly #abort = new AbortController();
   #batch?: TurnBatch;
   #url = '';
 
@@ -140,7 +142,8 @@ export class Peer {
           throw errors.PEER_UNREACHABLE(this.target, `${why} (gave up after ${attempt + 1} attempts)`, err);
         }
         this.#options.log(`cannot reach ${this.target}: ${oneLine(err)}; retrying in ${delay} ms`);
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, undefined, { signal: this.#abort.signal }).catch(() => {}); // close() ends the wait
+        if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
         delay *= 2;
       }
     }
@@ -245,6 +248,7 @@ export class Peer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abort.abort();
     this.#failAll(errors.CLOSED(`connection to ${this.target}`));
     const ws = this.#ws;
     this.#ws = undefined;
