@@ -22,7 +22,7 @@ export {
   type OptionValues,
   type OptionValue,
 } from './options.js';
-export { SketchError, ERROR_CODES, errors, type ErrorCode } from './errors.js';
+export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './errors.js';
 export {
   SUBPROTOCOL,
   PROTOCOL_VERSION,
@@ -32,7 +32,35 @@ export {
   ackText,
   decodeReply,
   type Reply,
+  type ItemFrame,
+  type GapFrame,
+  type GapReason,
+  type SubscribedFrame,
 } from './net/protocol.js';
+export { Stream, Delivery, type StreamSpec, type PublishOptions, type StreamStatus } from './streams/stream.js';
+export { History, DEFAULT_HISTORY, MAX_HISTORY_ITEMS, MAX_HISTORY_BYTES, type StreamItem, type HistoryLimits } from './streams/history.js';
+export {
+  parseDeliverPolicy,
+  DEFAULT_DELIVER_POLICY,
+  STREAM_QUERY_PARAMETERS,
+  type DeliverPolicy,
+  type ParsedPolicy,
+} from './streams/query.js';
+export { STALLED_CLOSE_GRACE_MS, type SubscriberStatus } from './streams/subscription.js';
+export { STATUS_PATH, type SketchStatus } from './streams/status.js';
+export {
+  Outbox,
+  MemoryOutboxStore,
+  parseRate,
+  DEFAULT_OUTBOX,
+  MAX_OUTBOX_ITEMS,
+  MAX_OUTBOX_BATCH,
+  type OutboxOptions,
+  type OutboxConfig,
+  type OutboxStatus,
+  type OutboxStore,
+  type RateLimit,
+} from './streams/outbox.js';
 export {
   openOutput,
   VirtualPin,
