@@ -7,6 +7,7 @@ import { loadSketch } from './load-sketch.js';
 import { lsCommand } from './ls.js';
 import { runCommand } from './run.js';
 import { sendCommand } from './send.js';
+import { tapCommand } from './tap.js';
 
 const args = hideBin(process.argv);
 // `sketch run X …`: load X first, so that its own options are known to the parser and --help.
@@ -20,8 +21,9 @@ const cli = yargs(args)
   .command(runCommand(cls))
   .command(lsCommand)
   .command(sendCommand)
+  .command(tapCommand)
   .command(demoCommand)
-  .demandCommand(1, 'name a command: run, ls, send or demo')
+  .demandCommand(1, 'name a command: run, ls, send, tap or demo')
   .strict()
   .help()
   .alias('h', 'help')

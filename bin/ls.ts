@@ -2,7 +2,11 @@ import type { CommandModule } from 'yargs';
 import { MdnsDiscovery } from '../runtime/index.js';
 import { die } from './fail.js';
 
-/** `sketch ls [--timeout s] [--json]`: the sketches answering over mDNS. */
+/**
+ * `sketch ls [--timeout s] [--json]`: the sketches answering over mDNS, as a table (NAME,
+ * KIND, ADDRESS, PORT, PROTOCOL, STREAMS — the announced stream paths comma-separated, `-`
+ * for none) or, with `--json`, an array of `FoundSketch` (with `streams` as an array).
+ */
 export const lsCommand: CommandModule<object, { timeout: number; json: boolean }> = {
   command: 'ls',
   describe: 'list the sketches announced on the network (DNS-SD _sketch._tcp)',
@@ -23,8 +27,8 @@ export const lsCommand: CommandModule<object, { timeout: number; json: boolean }
       } else if (found.length === 0) {
         console.log(`no sketches answered within ${argv.timeout} s`);
       } else {
-        const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL']].concat(
-          found.map((f) => [f.name, f.kind, f.address, String(f.port), f.protocol]),
+        const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS']].concat(
+          found.map((f) => [f.name, f.kind, f.address, String(f.port), f.protocol, f.streams.length ? f.streams.join(',') : '-']),
         );
         const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
         for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());

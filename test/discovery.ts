@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import BonjourService from 'bonjour-service';
-import { MdnsDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
+import { MdnsDiscovery, MemoryDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
 import { cli, withCli, sleep, SKETCH_BIN } from './helpers/net.js';
 
 class Echo extends Sketch {
@@ -20,7 +20,8 @@ test('finds a sketch announced by another process on a loopback-only host', asyn
     const found = await d.resolve(name, 3000);
     assert.is(found.name, name);
     assert.is(found.kind, 'iopin');
-    assert.is(found.protocol, '1');
+    assert.is(found.protocol, '2');
+    assert.equal(found.streams, []);
     assert.is(found.address, '127.0.0.1');
     assert.match(found.url, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
     await d.close();
@@ -90,6 +91,27 @@ test('close() withdraws the announcement with a goodbye', async () => {
   bonjour.destroy();
 });
 
+test('a found sketch lists the stream paths of its TXT streams= (none: an empty list), over mDNS and in memory', async () => {
+  const name = unique('streams');
+  const plain = unique('nostreams');
+  const announcer = new MdnsDiscovery();
+  const finder = new MdnsDiscovery();
+  try {
+    await announcer.announce({ name, port: 40001, txt: { kind: 'thermometer', protocol: '2', streams: '/readings,/alerts' } });
+    await announcer.announce({ name: plain, port: 40002, txt: { kind: 'iopin', protocol: '2' } });
+    assert.equal((await finder.resolve(name, 3000)).streams, ['/readings', '/alerts']);
+    assert.equal((await finder.resolve(plain, 3000)).streams, []);
+  } finally {
+    await finder.close();
+    await announcer.close();
+  }
+  const memory = new MemoryDiscovery();
+  await memory.announce({ name: 'm', port: 1, txt: { kind: 'k', protocol: '2', streams: '/readings' } });
+  await memory.announce({ name: 'n', port: 2, txt: { kind: 'k', protocol: '2' } });
+  assert.equal((await memory.resolve('m', 0)).streams, ['/readings']);
+  assert.equal((await memory.resolve('n', 0)).streams, []);
+});
+
 test('a peer not found within the timeout fails with one line naming it and suggesting sketch ls', async () => {
   const d = new MdnsDiscovery();
   try {
@@ -136,7 +158,7 @@ zc.close()`;
   const info = JSON.parse(out);
   assert.ok(info, 'zeroconf resolved the service');
   assert.is(info.port, port);
-  assert.equal(info.txt, { kind: 'echo', protocol: '1' });
+  assert.equal(info.txt, { kind: 'echo', protocol: '2' });
   assert.match(info.server, /\.local\.$/);
   assert.equal(info.addresses, ['127.0.0.1']);
   await s.close();

@@ -33,6 +33,13 @@ export interface FoundSketch {
   port: number;
   /** Protocol version from the TXT record (`protocol=`), `''` when absent. */
   protocol: string;
+  /**
+   * Paths of the streams the sketch publishes, from the TXT record (`streams=/readings,/other`,
+   * comma-separated), in announced order; `[]` when the record has no `streams=` (no streams
+   * declared, or a sketch older than protocol 2). Streams a sketch starts publishing after it
+   * announced itself are not listed: its status (`GET /.well-known/sketch`) has every one.
+   */
+  streams: string[];
   /** SRV target host name, e.g. `raspberrypi.local`. */
   host: string;
   /** `ws://address:port/` ready to connect to. */
@@ -349,6 +356,18 @@ class MdnsAnnouncement extends EventEmitter implements Announcement {
   }
 }
 
+/**
+ * The stream paths of a TXT `streams=` value (`/readings,/other`): comma-separated, blanks
+ * dropped; `[]` for an absent or empty value.
+ */
+export function parseStreams(value: string | undefined): string[] {
+  if (!value) return [];
+  return value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
 function toFound(service: FoundService): FoundSketch {
   const addresses = [...(service.addresses ?? [])];
   const referer = service.referer?.address;
@@ -363,6 +382,7 @@ function toFound(service: FoundService): FoundSketch {
     addresses,
     port: service.port,
     protocol: txt.protocol ?? '',
+    streams: parseStreams(txt.streams),
     host: service.host,
     url: `ws://${hostPart}:${service.port}/`,
     txt,
@@ -388,6 +408,7 @@ export class MemoryDiscovery implements Discovery {
       addresses: ['127.0.0.1'],
       port: request.port,
       protocol: request.txt.protocol ?? String(PROTOCOL_VERSION),
+      streams: parseStreams(request.txt.streams),
       host: 'localhost',
       url: `ws://127.0.0.1:${request.port}/`,
       txt: { ...request.txt },
