@@ -7,7 +7,14 @@ import { PROTOCOL_VERSION, SERVICE_TYPE } from '../net/protocol.js';
 type Bonjour = InstanceType<typeof BonjourService>;
 type BonjourBrowser = ReturnType<Bonjour['find']>;
 type BonjourPublished = ReturnType<Bonjour['publish']>;
-/** The parts of bonjour-service's (private) responder that announcing needs. */
+/**
+ * The parts of bonjour-service's (private) responder that announcing needs: its
+ * multicast-dns socket (queries and responses for the name probe and conflict handling) and
+ * `register`/`unregister` (the extra A record on loopback-only hosts). Not public API, so
+ * package.json pins bonjour-service to exactly 1.4.4; the behaviour relied on is tested in
+ * test/discovery.ts (loopback host resolved completely by python-zeroconf, taken names,
+ * simultaneous starts, goodbye).
+ */
 interface Responder {
   mdns: EventEmitter & {
     query(q: Array<{ name: string; type: string }>): void;
