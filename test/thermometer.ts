@@ -177,20 +177,30 @@ test('sketch run thermometer streams readings until SIGINT, then exits 0', async
   assert.is(await child.exited(), 0);
 });
 
-test('a DS18B20 answering crc=… NO at start-up does not end the thermometer: one line, then the first good reading is published', async () => {
-  const root = await piCopy();
-  const w1 = path.join(root, DS18B20, 'w1_slave');
-  await writeFile(w1, W1_CRC_NO);
-  const lines: string[] = [];
-  const t = new Thermometer({
+/** A thermometer on the fixture DS18B20 under `root`, sampling every 20 ms, logging into `lines`. */
+function ds18b20Thermometer(root: string, lines: string[]) {
+  return new Thermometer({
     discovery: false,
     log: (l) => lines.push(l),
     options: { sensor: 'ds18b20', interval: 0.02 },
     sensorOptions: { sysfsRoot: root, retryDelay: 0 },
   });
+}
+
+/** Runs `t` on 127.0.0.1 and connects one subscriber to its /readings. */
+async function runWithSubscriber(t: Thermometer) {
+  await t.run({ host: '127.0.0.1' });
+  return connect(`ws://127.0.0.1:${t.address!.port}/readings`);
+}
+
+test('a DS18B20 answering crc=… NO at start-up does not end the thermometer: one line, then the first good reading is published', async () => {
+  const root = await piCopy();
+  const w1 = path.join(root, DS18B20, 'w1_slave');
+  await writeFile(w1, W1_CRC_NO);
+  const lines: string[] = [];
+  const t = ds18b20Thermometer(root, lines);
   try {
-    await t.run({ host: '127.0.0.1' });
-    const ws = await connect(`ws://127.0.0.1:${t.address!.port}/readings`);
+    const ws = await runWithSubscriber(t);
     const main = t.main();
     await until(() => t.sensorStatus.errors >= 3, 'three failed samples');
     assert.equal(t.sensorStatus, { ...t.sensorStatus, failing: true });
@@ -217,15 +227,9 @@ test('mid-run glitches (the 85 °C power-on value, a vanished 1-Wire device that
   const root = await piCopy();
   const device = path.join(root, DS18B20);
   const lines: string[] = [];
-  const t = new Thermometer({
-    discovery: false,
-    log: (l) => lines.push(l),
-    options: { sensor: 'ds18b20', interval: 0.02 },
-    sensorOptions: { sysfsRoot: root, retryDelay: 0 },
-  });
+  const t = ds18b20Thermometer(root, lines);
   try {
-    await t.run({ host: '127.0.0.1' });
-    const ws = await connect(`ws://127.0.0.1:${t.address!.port}/readings`);
+    const ws = await runWithSubscriber(t);
     const got: number[] = [];
     ws.on('message', (d) => got.push(JSON.parse(String(d)).temperature));
     const main = t.main();
