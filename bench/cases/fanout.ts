@@ -154,6 +154,9 @@ export async function fanout(ctx: Ctx): Promise<Section> {
   s.notes.push('"publish() call" is how long one `publish()` call takes on the server (handing one reading to every subscriber); the last subscriber cannot get the reading sooner.');
   s.notes.push('Latencies are bucketed (0.05 ms below 50 ms): each figure is the upper edge of its bucket.');
   s.notes.push('A subscriber more than 1 MiB behind is closed by `publish()` with 1013; the last column counts those.');
+  s.notes.push(
+    "The bench sketch does not declare `/readings`: the first `publish()` makes it a stream with the defaults (history of 1000 items / 1 MiB, `delivery: 'all'`). The subscribers connect (no query) before anything is published, so the newest item such a subscriber is sent first does not exist yet; every run counts only what arrives after its `go`.",
+  );
   return s;
 }
 

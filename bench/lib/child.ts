@@ -51,12 +51,15 @@ export function command(name: string): Promise<string[]> {
   });
 }
 
-/** What `stats` answers: own CPU (process.cpuUsage, µs) and memory, after a GC when exposed. */
-export function stats(): { cpuUs: number; rss: number; heapUsed: number } {
+/**
+ * What `stats` answers: own CPU (process.cpuUsage, µs) and memory, after a GC when exposed
+ * (`external`: memory of C++ objects bound to JS ones, Buffers included).
+ */
+export function stats(): { cpuUs: number; rss: number; heapUsed: number; external: number } {
   (globalThis as { gc?: () => void }).gc?.();
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
-  return { cpuUs: cpu.user + cpu.system, rss: mem.rss, heapUsed: mem.heapUsed };
+  return { cpuUs: cpu.user + cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external };
 }
 
 /** Every node server answers `stats` with `{"stats":{cpuUs,rss,heapUsed}}`. */

@@ -40,6 +40,8 @@ export interface Sample {
   rss: number;
   /** V8 heap in use, node children only. */
   heapUsed?: number;
+  /** Memory of C++ objects bound to JS ones (Buffers included), node children only. */
+  external?: number;
 }
 
 /** CPU time and RSS of `child` now: from the child itself when it answers `stats`, else /proc. */
@@ -74,4 +76,10 @@ export function raiseOpenFileLimit(want: number): number {
     // no prlimit: keep what we have; the fan-out case reports the limit it ran with
   }
   return openFileLimit().soft;
+}
+
+/** Peak resident set size of `pid` so far (VmHWM), in bytes. */
+export function procPeakRss(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
 }

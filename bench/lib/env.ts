@@ -25,6 +25,16 @@ export interface Counts {
   discoveryColdRuns: number;
   startupRuns: number;
   idleConnections: number;
+  /** Items in the stream's history before the late subscriber of the catch-up case asks for them all. */
+  catchupItems: number;
+  /** Shortest live run the catch-up case compares with (the producer at its maximum rate), in ms. */
+  catchupLiveMinMs: number;
+  /** How long the producer publishes at its maximum rate in the slow-subscriber case, in ms. */
+  slowMs: number;
+  /** Stalled subscribers per slow-subscriber row (besides the normal ones). */
+  slowStalled: number[];
+  /** Normal subscribers in every slow-subscriber row. */
+  slowNormal: number;
 }
 
 export const FULL: Counts = {
@@ -38,6 +48,11 @@ export const FULL: Counts = {
   discoveryColdRuns: 20,
   startupRuns: 10,
   idleConnections: 1000,
+  catchupItems: 100_000,
+  catchupLiveMinMs: 1000,
+  slowMs: 10_000,
+  slowStalled: [1, 200],
+  slowNormal: 10,
 };
 
 export const QUICK: Counts = {
@@ -51,6 +66,11 @@ export const QUICK: Counts = {
   discoveryColdRuns: 2,
   startupRuns: 2,
   idleConnections: 200,
+  catchupItems: 10_000,
+  catchupLiveMinMs: 300,
+  slowMs: 1500,
+  slowStalled: [1, 200],
+  slowNormal: 10,
 };
 
 /** The peers the bench compares against; `skip` says why one is not available. */

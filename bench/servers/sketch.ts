@@ -4,17 +4,22 @@
  *   --mode ack           a reactive sketch whose loop acknowledges every message with "ok"
  *   --mode thermometer   a thermometer publishing readings to `/readings` subscribers:
  *                        on `start HZ MS` (HZ 0 = as fast as it can) it publishes for MS ms,
- *                        then reports `{"published":{count,ms,callMs}}` (callMs: a histogram
- *                        of the time each publish() call took)
+ *                        then reports `{"published":{count,ms,callMs,hrtimeUs,epoch}}` (callMs:
+ *                        a histogram of the time each publish() call took; epoch: the
+ *                        publishing window in seconds since the epoch)
+ *   --mode stream        the same thermometer with `/readings` declared in `static streams`:
+ *                        history `--history-items` items and `--history-bytes` bytes,
+ *                        `--delivery all|latest`; also answers `fill N` (publishes N readings
+ *                        at once, before any subscriber) with `{"filled":{count,ms,items,bytes}}`
  *
  * Prints `{"ready":{"port":…}}` once serving; answers `stats` (see ../lib/child.ts).
  */
 import { performance } from 'node:perf_hooks';
-import { reactive, Sketch } from '../../dist/runtime/index.js';
+import { reactive, Sketch, type Delivery } from '../../dist/runtime/index.js';
 import { args, epochSeconds, fail, onCommand, report, serveStats } from '../lib/child.js';
 import { Histogram } from '../lib/stats.js';
 
-const a = args({ mode: 'ack', port: '0', quiet: 'false' });
+const a = args({ mode: 'ack', port: '0', quiet: 'false', delivery: 'all', 'history-items': '100000', 'history-bytes': String(64 * 1024 * 1024) });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
 const hrtimeUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -42,10 +47,14 @@ class Thermometer extends Sketch {
    * Also times each `publish()` call: how long the server takes to hand one reading to every
    * subscriber, which bounds the latency of the last one.
    */
-  publishFor(hz: number, ms: number): Promise<{ count: number; ms: number; callMs: Record<string, number>; hrtimeUs: [number, number] }> {
+  publishFor(
+    hz: number,
+    ms: number,
+  ): Promise<{ count: number; ms: number; callMs: Record<string, number>; hrtimeUs: [number, number]; epoch: [number, number] }> {
     return new Promise((resolve) => {
       const t0 = performance.now();
       const from = hrtimeUs();
+      const epochFrom = epochSeconds();
       const calls = new Histogram();
       let count = 0;
       const one = () => {
@@ -55,7 +64,8 @@ class Thermometer extends Sketch {
         count++;
       };
       // hrtimeUs: the publishing window on the clock --cpu-prof profiles use (see ../lib/profile.ts).
-      const done = (now: number) => resolve({ count, ms: now - t0, callMs: calls.toJSON(), hrtimeUs: [from, hrtimeUs()] });
+      const done = (now: number) =>
+        resolve({ count, ms: now - t0, callMs: calls.toJSON(), hrtimeUs: [from, hrtimeUs()], epoch: [epochFrom, epochSeconds()] });
       if (hz > 0) {
         // Ticks scheduled against the start time so that the rate does not drift.
         const tick = () => {
@@ -78,14 +88,40 @@ class Thermometer extends Sketch {
   }
 }
 
+/** The thermometer with `/readings` declared as a stream (history bounds and delivery from argv). */
+class StreamThermometer extends Thermometer {
+  static override readonly streams = {
+    '/readings': {
+      history: { items: Number(a['history-items']), maxBytes: Number(a['history-bytes']) },
+      delivery: a.delivery as Delivery,
+    },
+  };
+
+  /** Publishes `n` readings back to back (no subscriber yet: they only go into the history). */
+  fill(n: number): { count: number; ms: number; items: number; bytes: number } {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) this.publish('/readings', this.reading());
+    const h = this.streamAt('/readings')!.history;
+    return { count: n, ms: performance.now() - t0, items: h.size, bytes: h.bytes };
+  }
+}
+
 try {
-  const sketch = a.mode === 'thermometer' ? new Thermometer({ discovery: false, log }) : new Bench({ discovery: false, log });
+  const sketch =
+    a.mode === 'thermometer'
+      ? new Thermometer({ discovery: false, log })
+      : a.mode === 'stream'
+        ? new StreamThermometer({ discovery: false, log })
+        : new Bench({ discovery: false, log });
   const address = await sketch.run({ host: '127.0.0.1', port: Number(a.port) });
   serveStats();
   if (sketch instanceof Thermometer) {
     onCommand('start', async ([hz = '10', ms = '1000']) => {
       report('published', await sketch.publishFor(Number(hz), Number(ms)));
     });
+  }
+  if (sketch instanceof StreamThermometer) {
+    onCommand('fill', ([n = '1000']) => report('filled', sketch.fill(Number(n))));
   }
   report('ready', { port: address.port });
 } catch (err) {
