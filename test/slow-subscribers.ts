@@ -129,6 +129,9 @@ for (const stalledCount of [1, 200]) {
       for (const c of r.report.counts) assert.ok(c >= 0.95 * r.published, `normal subscriber got ${c} of ${r.published}`);
       assert.is(r.status.closedSlow, 0);
       assert.is(r.status.subscribers.length, NORMAL + stalledCount, 'the stalled ones are still subscribed');
+      const stalledStatus = r.status.subscribers.filter((x) => x.behind > 100);
+      assert.is(stalledStatus.length, stalledCount);
+      for (const x of stalledStatus) assert.is(x.drops, x.behind - 1, 'all it is behind but the newest will be skipped');
       assert.ok(r.rssGrowth < RSS_GROWTH_BOUND, `RSS grew by ${(r.rssGrowth / 2 ** 20).toFixed(1)} MiB`);
       // One stalled subscriber reads again: what its socket held, a gap, then the newest item — not the whole backlog.
       const ws = r.stalls[0]!;

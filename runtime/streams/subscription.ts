@@ -19,7 +19,11 @@ export interface SubscriberStatus {
   protocol: string;
   /** Items sent to it. */
   sent: number;
-  /** Items skipped for it: conflated away (`delivery: 'latest'`) or evicted before it read them. */
+  /**
+   * Items skipped for it: conflated away (`delivery: 'latest'`) or evicted before it read
+   * them — for a `latest` subscriber stalled on live items, also the ones it will skip when it
+   * reads again (all it is behind but the newest).
+   */
   drops: number;
   /** Items published that it has not been sent yet. */
   behind: number;
@@ -150,13 +154,15 @@ export class Subscription {
 
   /** This subscriber's line in the status. */
   status(): SubscriberStatus {
+    const behind = Math.max(0, this.#stream.history.lastSeq - this.#next + 1);
+    const conflating = this.#stream.delivery === 'latest' && this.#waiting && this.#next > this.#catchUpEnd;
     return {
       id: this.conn.id,
       remote: this.conn.remote,
       protocol: this.#v2 ? SUBPROTOCOL : 'plain',
       sent: this.#sent,
-      drops: this.#drops,
-      behind: Math.max(0, this.#stream.history.lastSeq - this.#next + 1),
+      drops: this.#drops + (conflating ? Math.max(0, behind - 1) : 0),
+      behind,
       buffered: this.conn.socket.writableLength,
     };
   }
