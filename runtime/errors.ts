@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   SKETCH_ERR_MDNS_DISABLED: 1,
   /** The sketch (or peer connection) was closed while the operation was pending. */
   SKETCH_ERR_CLOSED: 1,
+  /** `run()` was called on a sketch that is already running (a sketch runs once). */
+  SKETCH_ERR_ALREADY_RUNNING: 1,
   /** A message was not valid for the sketch (e.g. the buzzer got something other than 0 or 1). */
   SKETCH_ERR_BAD_MESSAGE: 1,
   /** GPIO: the pin number does not exist on the GPIO chip. */
@@ -114,6 +116,8 @@ export const errors = {
       `cannot look up "${name}": mDNS is off (--no-mdns); pass a ws://HOST:PORT URL instead`,
     ),
   CLOSED: (what: string) => new SketchError('SKETCH_ERR_CLOSED', `${what} was closed`),
+  ALREADY_RUNNING: (name: string) =>
+    new SketchError('SKETCH_ERR_ALREADY_RUNNING', `sketch "${name}" is already running: a sketch runs once; make a new one to run again`),
   BAD_MESSAGE: (message: string) => new SketchError('SKETCH_ERR_BAD_MESSAGE', message),
   GPIO_PIN_RANGE: (pin: number, chip?: { label: string; ngpio: number }) =>
     new SketchError(

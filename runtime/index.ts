@@ -2,7 +2,7 @@
  * sketchnet: Arduino-style sketches that serve a WebSocket, find each other over
  * mDNS/DNS-SD and acknowledge every message. See docs/API.md.
  */
-export { Sketch, type SketchConfig, type SketchClass, type ListenOptions, type SketchAddress } from './sketch.js';
+export { Sketch, type SketchConfig, type SketchClass, type SketchEvents, type ListenOptions, type SketchAddress } from './sketch.js';
 export { reactive, isReactive, QUEUE_HIGH_WATER, type LoopMethod } from './net/reactive.js';
 export { Peer, type PeerOptions } from './net/peer.js';
 export {

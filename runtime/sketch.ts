@@ -48,6 +48,16 @@ export interface SketchConfig {
   log?: (line: string) => void;
 }
 
+/** The events a {@link Sketch} emits, with their arguments. */
+export interface SketchEvents {
+  /** A client connected on `channel` (its request path). */
+  connection: [channel: string];
+  /** A client's connection on `channel` closed with `code` (1000/1001/1005: normal; else abnormal). */
+  disconnect: [channel: string, code: number];
+  /** Another sketch announced our name after us: we now announce `newName`. */
+  rename: [newName: string, oldName: string];
+}
+
 /** Where to listen: `run({ host, port })`. */
 export interface ListenOptions {
   /** Interface address to bind. Default `0.0.0.0` (all IPv4 interfaces). */
@@ -96,7 +106,7 @@ export interface SketchClass {
  * Events: `connection` `(channel: string)`, `disconnect` `(channel: string, code: number)`,
  * `rename` `(newName: string, oldName: string)` when mDNS forced a new instance name.
  */
-export class Sketch<O extends Record<string, unknown> = Record<string, unknown>> extends EventEmitter {
+export class Sketch<O extends Record<string, unknown> = Record<string, unknown>> extends EventEmitter<SketchEvents> {
   /** Sketch kind, announced in the TXT record (`kind=`). Default: the class name in lower case. */
   static kind?: string;
   /** One-line description shown by `sketch run --help`. */
@@ -137,11 +147,13 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   readonly #outboxes = new Map<string, Outbox>();
   #started = 0;
   #closing?: Promise<void>;
+  #running = false;
   readonly #abort = new AbortController();
 
   /**
    * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `config.options` does not fit the
-   *   class's option schema, or `static streams` declares a stream out of bounds.
+   *   class's option schema, a `config` number is out of bounds, or `static streams`
+   *   declares a stream out of bounds.
    */
   constructor(config: SketchConfig = {}) {
     super();
@@ -158,6 +170,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       ...dropUndefined(config),
       peer: config.peer,
     };
+    checkConfig(this.#config);
     this.#hub = new StreamHub(cls.streams ?? {}, {
       maxBuffered: this.#config.maxBuffered,
       log: (line) => this.out(line),
@@ -215,11 +228,17 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /**
    * Runs `setup(options)`, starts the WebSocket server and starts announcing it over mDNS.
    * Resolves once listening; `announced` resolves once the announcement went out.
-   * @throws SketchError `SKETCH_ERR_PORT_IN_USE`, `SKETCH_ERR_LISTEN`.
+   * A sketch runs once: `run()` again, or after `close()`, is refused.
+   * @throws SketchError `SKETCH_ERR_PORT_IN_USE`, `SKETCH_ERR_LISTEN`, `SKETCH_ERR_CLOSED`
+   *   (closed before or while starting), `SKETCH_ERR_ALREADY_RUNNING`.
    */
   async run(listen: ListenOptions = {}): Promise<SketchAddress> {
+    if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`);
+    if (this.#running) throw errors.ALREADY_RUNNING(this.name);
+    this.#running = true;
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     await this.setup(this.options);
+    if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
     const server = http.createServer((req, res) => {
       if (req.method === 'GET' && statusPath(req.url)) {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -235,6 +254,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       );
       server.listen(port, host, () => resolve());
     });
+    if (this.#closing) {
+      server.close(); // closed while it started listening: #close() did not see this server
+      throw errors.CLOSED(`sketch "${this.name}"`);
+    }
     server.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
     this.#server = server;
     const wss = new WebSocketServer({
@@ -452,6 +475,22 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       });
     }
   }
+}
+
+/**
+ * Checks the numbers of a {@link SketchConfig} (like ws' option checks: a bad value fails at
+ * construction, not at the first message).
+ * @throws SketchError `SKETCH_ERR_INVALID_OPTION`.
+ */
+function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffered: number }): void {
+  const check = (name: string, value: number, min: number, unit: string) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      throw errors.INVALID_OPTION(`SketchConfig.${name} must be a number of ${unit} ≥ ${min}, got ${JSON.stringify(value)}`);
+    }
+  };
+  check('discoverTimeout', c.discoverTimeout, 0, 'ms');
+  check('maxPayload', c.maxPayload, 1, 'bytes');
+  check('maxBuffered', c.maxBuffered, 1024, 'bytes');
 }
 
 /** Answers a refused upgrade on the raw socket (no WebSocket exists yet) with one line, and closes it. */

@@ -198,4 +198,39 @@ test('a message over maxPayload closes the connection with 1009', async () => {
   await big.close();
 });
 
+test('a sketch runs once: run() again is refused, and so is run() after close()', async () => {
+  const [s] = await started();
+  try {
+    await s.run({ host: '127.0.0.1' });
+    assert.unreachable('second run()');
+  } catch (err) {
+    assert.is((err as SketchError).code, 'SKETCH_ERR_ALREADY_RUNNING');
+  }
+  await s.close();
+  const fresh = new Probe();
+  await fresh.close();
+  try {
+    await fresh.run({ host: '127.0.0.1' });
+    assert.unreachable('run() after close()');
+  } catch (err) {
+    assert.is((err as SketchError).code, 'SKETCH_ERR_CLOSED');
+  }
+});
+
+test('SketchConfig numbers out of bounds are refused when the sketch is made, with one line', () => {
+  for (const [config, pattern] of [
+    [{ maxBuffered: 10 }, /^SketchConfig\.maxBuffered must be a number of bytes ≥ 1024, got 10$/],
+    [{ maxPayload: 0 }, /^SketchConfig\.maxPayload must be a number of bytes ≥ 1, got 0$/],
+    [{ discoverTimeout: Number.NaN }, /^SketchConfig\.discoverTimeout must be a number of ms ≥ 0, got null$/],
+  ] as const) {
+    try {
+      new Sketch({ discovery: false, log: () => {}, ...config });
+      assert.unreachable(JSON.stringify(config));
+    } catch (err) {
+      assert.is((err as SketchError).code, 'SKETCH_ERR_INVALID_OPTION');
+      assert.match((err as Error).message, pattern);
+    }
+  }
+});
+
 test.run();
