@@ -2,9 +2,16 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
 import type { CommandModule } from 'yargs';
-import { decodeReply, errors, MdnsDiscovery, SUBPROTOCOL, type GapFrame, type ItemFrame } from '../runtime/index.js';
-import { oneLine } from '../runtime/errors.js';
-import { STATUS_PATH } from '../runtime/streams/status.js';
+import {
+  decodeReply,
+  errors,
+  MdnsDiscovery,
+  oneLine,
+  STATUS_PATH,
+  SUBPROTOCOL,
+  type GapFrame,
+  type ItemFrame,
+} from '../runtime/index.js';
 import { die } from './fail.js';
 
 /** How long `sketch tap` waits for the close handshake after Ctrl-C or `--count`, in ms. */
