@@ -171,6 +171,9 @@ test('a bad stream query is refused with HTTP 400 and one line naming the stream
     assert.is(r.status, 400, q);
     assert.match(r.body, pattern);
   }
+  const bad = await refused(`${base}/%E0%A4%A?last=1`);
+  assert.is(bad.status, 400, 'a malformed path is refused, not a crash');
+  assert.match(bad.body, /^not a valid request path/);
   const r = await refused(`${base}/redings?last=5`);
   assert.is(r.status, 400);
   assert.is(r.body, '/redings is not a stream, so ?last does not apply; streams here: /readings\n');

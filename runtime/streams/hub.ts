@@ -52,8 +52,14 @@ export class StreamHub {
    * that is not a stream, or a bad stream query, is refused with one line saying why.
    */
   check(url: string): UpgradeCheck {
-    const parsed = new URL(url, 'ws://sketch');
-    const channel = decodeURIComponent(parsed.pathname);
+    let parsed: URL;
+    let channel: string;
+    try {
+      parsed = new URL(url, 'ws://sketch');
+      channel = decodeURIComponent(parsed.pathname);
+    } catch {
+      return { ok: false, error: `not a valid request path: ${url.slice(0, 200)}` };
+    }
     const stream = this.#streams.get(channel);
     if (!stream) {
       const p = streamParameter(parsed.searchParams);
