@@ -396,14 +396,30 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   outbox(peer: string, options: OutboxOptions = {}): Outbox {
     let o = this.#outboxes.get(peer);
     if (!o) {
-      const p = new Peer(peer, {
-        discovery: this.#discovery,
-        discoverTimeout: this.#config.discoverTimeout,
-        ...this.#config.peer,
-        retries: 0, // the outbox retries, with its own backoff and one log line
+      const key = `outbox:${peer}`;
+      const connect = () => {
+        const p = new Peer(peer, {
+          discovery: this.#discovery,
+          discoverTimeout: this.#config.discoverTimeout,
+          ...this.#config.peer,
+          retries: 0, // the outbox retries, with its own backoff and one log line
+        });
+        this.#peers.set(key, p);
+        return p;
+      };
+      let p = connect();
+      o = new Outbox({
+        ...options,
+        target: peer,
+        send: (text) => p.send(text),
+        // no acknowledgement in time: drop that connection, the next attempt makes a new one
+        abandon: () => {
+          const hung = p;
+          p = connect();
+          void hung.close();
+        },
+        log: (line) => this.out(line),
       });
-      this.#peers.set(`outbox:${peer}`, p);
-      o = new Outbox({ ...options, target: peer, send: (text) => p.send(text), log: (line) => this.out(line) });
       this.#outboxes.set(peer, o);
     }
     return o;

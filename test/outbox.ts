@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SketchError } from '../runtime/errors.js';
+import { Sketch } from '../runtime/index.js';
 import { MemoryOutboxStore, Outbox, parseRate, type OutboxConfig } from '../runtime/streams/outbox.js';
 import { outboxStoreContract } from './helpers/outbox-store-contract.js';
 
@@ -399,6 +400,49 @@ test('status() says when the next retry is due and why the last message failed',
   });
   assert.equal(JSON.parse(JSON.stringify(box.status())), box.status());
   await box.close();
+});
+
+test('a message with no acknowledgement within ackTimeout counts as failed: the connection is dropped and it is sent again', async () => {
+  const clock = new FakeClock();
+  const peer = new FakePeer(clock);
+  peer.mode = 'manual';
+  let abandoned = 0;
+  const { box, lines } = outbox(peer, clock, { ackTimeout: 30, abandon: () => abandoned++ });
+  box.push({ n: 1 });
+  await flush();
+  assert.is(peer.pending, 1);
+  await new Promise((r) => setTimeout(r, 80)); // the real ack timer runs out
+  assert.is(abandoned, 1);
+  assert.match(lines.join('\n'), /peer logger unreachable \(no acknowledgement within 0\.03 s\): buffering, retrying/);
+  assert.is(box.status().inFlight, 0);
+  peer.mode = 'up';
+  await clock.advance(1000); // the backoff
+  await box.drained();
+  assert.equal(peer.items(), [{ n: 1 }], 'sent again and acknowledged');
+  await box.close();
+});
+
+test('Sketch.outbox() to a real peer that never acknowledges drops each hung connection and sends again on a new one', async () => {
+  const got: string[] = [];
+  let connections = 0;
+  const silent = new (class Silent extends Sketch {
+    override loop(_c: string, m: string) {
+      got.push(m); // not @reactive: no acknowledgement ever
+    }
+  })({ discovery: false, log: () => {} });
+  silent.on('connection', () => connections++);
+  const { url } = await silent.run({ host: '127.0.0.1' });
+  const lines: string[] = [];
+  const sender = new Sketch({ discovery: false, log: (l) => lines.push(l) });
+  const box = sender.outbox(url, { ackTimeout: 100, backoff: 20, maxBackoff: 40 });
+  box.push({ n: 1 });
+  for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(got.length >= 3 && got.every((m) => m === '{"n":1}'), `sent again: ${JSON.stringify(got)}`);
+  assert.ok(connections >= 3, `a new connection each time: ${connections}`);
+  assert.is(lines.filter((l) => /no acknowledgement within 0\.1 s\): buffering, retrying/.test(l)).length, 1, lines.join('\n'));
+  assert.match(String(sender.status().forward?.[url] && (sender.status().forward![url] as { lastError: string }).lastError), /no acknowledgement/);
+  await sender.close();
+  await silent.close();
 });
 
 test('drained() resolves once nothing is queued or in flight, and at close', async () => {

@@ -64,6 +64,14 @@ export interface OutboxOptions {
   backoff?: number;
   /** Longest retry delay, in ms; no retry waits longer. ≥ `backoff`. Default 30 000. */
   maxBackoff?: number;
+  /**
+   * How long one message may wait for the peer's acknowledgement, in ms, before it counts as
+   * failed and is sent again after the backoff (at-least-once: the peer may then see it
+   * twice). > 0. Default 10 000. Guards against a peer that accepts messages but never
+   * acknowledges them (a sketch whose `loop` is not `@reactive`, a hung process). Timed
+   * with a real (unref'd) timer, not the injected `sleep`.
+   */
+  ackTimeout?: number;
 }
 
 /** What {@link Outbox} is built from: `new Outbox({ target, send, log, ...options })`. */
@@ -76,6 +84,12 @@ export interface OutboxConfig extends OutboxOptions {
    * time: the next call waits for this one to settle.
    */
   send: (text: string) => Promise<string>;
+  /**
+   * Called when a message got no acknowledgement within `ackTimeout`: the transport should
+   * drop its connection, so that a late acknowledgement of that message is not taken for the
+   * next one's. Default: nothing.
+   */
+  abandon?: () => void;
   /** Where the outbox's lines go (absence, return, drops, close). Default: nowhere. */
   log?: (line: string) => void;
   /** Where items are held. Default: a new {@link MemoryOutboxStore}. Closed with the outbox. */
@@ -144,7 +158,7 @@ export const MAX_OUTBOX_ITEMS = 10_000_000;
 /** Upper bound of `batch`: 10 000. */
 export const MAX_OUTBOX_BATCH = 10_000;
 /** Default {@link OutboxOptions}: 10 000 items, 50 per message, no rate limit, 500 ms to 30 s backoff. */
-export const DEFAULT_OUTBOX = Object.freeze({ maxItems: 10_000, batch: 50, backoff: 500, maxBackoff: 30_000 });
+export const DEFAULT_OUTBOX = Object.freeze({ maxItems: 10_000, batch: 50, backoff: 500, maxBackoff: 30_000, ackTimeout: 10_000 });
 /** Each retry delay is drawn within ±JITTER of its nominal value. */
 const JITTER = 0.2;
 
@@ -280,6 +294,7 @@ export class Outbox {
   readonly options: Readonly<Required<Omit<OutboxOptions, 'rate'>> & Pick<OutboxOptions, 'rate'>>;
 
   readonly #send: (text: string) => Promise<string>;
+  readonly #abandon: () => void;
   readonly #log: (line: string) => void;
   readonly #store: OutboxStore;
   readonly #now: () => number;
@@ -321,6 +336,9 @@ export class Outbox {
     if (!(Number.isFinite(o.maxBackoff) && o.maxBackoff >= o.backoff)) {
       throw errors.INVALID_OPTION(`outbox maxBackoff must be a number of ms ≥ backoff (${o.backoff}), got ${String(o.maxBackoff)}`);
     }
+    if (!(Number.isFinite(o.ackTimeout) && o.ackTimeout > 0)) {
+      throw errors.INVALID_OPTION(`outbox ackTimeout must be a number of ms > 0, got ${String(o.ackTimeout)}`);
+    }
     if (o.rate !== undefined) {
       const { messages, perSeconds } = o.rate;
       if (!(Number.isInteger(messages) && messages >= 1) || !(Number.isFinite(perSeconds) && perSeconds > 0)) {
@@ -336,9 +354,11 @@ export class Outbox {
       batch: o.batch,
       backoff: o.backoff,
       maxBackoff: o.maxBackoff,
+      ackTimeout: o.ackTimeout,
       ...(o.rate ? { rate: { ...o.rate } } : {}),
     });
     this.#send = config.send;
+    this.#abandon = config.abandon ?? (() => {});
     this.#log = config.log ?? (() => {});
     this.#store = config.store ?? new MemoryOutboxStore();
     this.#now = config.now ?? (() => performance.now());
@@ -482,7 +502,7 @@ export class Outbox {
       let failure: unknown;
       let ok = false;
       try {
-        await this.#send(text);
+        await this.#acknowledgement(this.#send(text));
         ok = true;
       } catch (err) {
         failure = err;
@@ -491,6 +511,30 @@ export class Outbox {
       this.#inFlight = 0;
       if (ok) this.#acknowledged(ids);
       else await this.#failed(failure);
+    }
+  }
+
+  /** `sent`, or a failure after `ackTimeout` ms without an acknowledgement (then the transport is told to drop the connection). */
+  async #acknowledgement(sent: Promise<string>): Promise<void> {
+    const timer = new AbortController();
+    let timedOut = false;
+    // A real timer of its own (not the injected backoff `sleep`), unref'd: it never keeps the process alive.
+    const signal = AbortSignal.any([timer.signal, this.#abort.signal]);
+    const timeout = delay(this.options.ackTimeout, undefined, { signal, ref: false }).then(
+      () => {
+        if (timer.signal.aborted || this.#abort.signal.aborted) return new Promise<never>(() => {});
+        timedOut = true;
+        throw errors.PEER_UNREACHABLE(this.target, `no acknowledgement within ${this.options.ackTimeout / 1000} s`);
+      },
+      () => new Promise<never>(() => {}), // cancelled: the acknowledgement (or close) came first
+    );
+    try {
+      await Promise.race([sent, timeout]);
+    } catch (err) {
+      if (timedOut) this.#abandon();
+      throw err;
+    } finally {
+      timer.abort();
     }
   }
 
