@@ -99,3 +99,11 @@ function check(key: string, spec: OptionSpec, value: unknown): unknown {
       return value;
   }
 }
+
+/**
+ * A copy of `o` without its `undefined` fields, so that spreading it over defaults
+ * (`{ ...defaults, ...dropUndefined(given) }`) keeps the default where nothing was given.
+ */
+export function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { errors, oneLine } from './errors.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
-import { resolveOptions, type OptionSchema } from './options.js';
+import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL } from './net/protocol.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
@@ -518,8 +518,3 @@ function refuse(socket: Duplex, status: number, line: string): void {
   );
 }
 
-function dropUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}

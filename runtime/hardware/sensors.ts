@@ -12,6 +12,7 @@
 import { readdir, readFile as fsReadFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errors, oneLine } from '../errors.js';
+import { dropUndefined } from '../options.js';
 
 /** Every sensor kind, in the order `auto` tries the real ones; usable as option `choices`. */
 export const SENSOR_KINDS = ['auto', 'ds18b20', 'thermal', 'hwmon', 'simulated'] as const;
@@ -531,6 +532,3 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function dropUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

@@ -18,6 +18,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { errors, oneLine, SketchError } from '../errors.js';
+import { dropUndefined } from '../options.js';
 
 /**
  * A rate limit as a token bucket of `messages` tokens where each token spent comes back
@@ -640,8 +641,3 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   }
 }
 
-function dropUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { textFrame } from '../net/frame.js';
-import { encodeGap, encodeItem, encodeSubscribed, SUBPROTOCOL, type GapReason } from '../net/protocol.js';
+import { encodeGap, encodeSubscribed, SUBPROTOCOL, type GapReason } from '../net/protocol.js';
 import type { StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import type { Stream } from './stream.js';
