@@ -11,6 +11,8 @@
  *   --only 1,3  just these cases
  *   --out FILE  where to write the report
  *   --no-pin    do not pin server processes to CPU 0 and clients to CPU 1
+ *   --node PATH another Node.js binary for case 9 (repeatable; lines fetched by .ci/fetch-node
+ *               are found by themselves)
  *   --profile   only profile the sketchnet server and Peer client (node --cpu-prof) and print
  *               where they spend their time
  */
@@ -20,12 +22,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipelined, profile, roundTrips } from './cases/ack.js';
-import { discovery, startup } from './cases/cli.js';
+import { compileCache, discovery, startup } from './cases/cli.js';
 import { fanout } from './cases/fanout.js';
 import { memory } from './cases/memory.js';
 import { catchup, slowSubscribers } from './cases/streams.js';
 import { raiseOpenFileLimit } from './lib/cpu.js';
-import { canPin, findPeers, FULL, OUT, QUICK, ROOT, SKETCH_BIN, type Ctx } from './lib/env.js';
+import { canPin, findNodes, findPeers, FULL, OUT, QUICK, ROOT, SKETCH_BIN, type Ctx } from './lib/env.js';
 import { killAllNow, running, stopAll } from './lib/proc.js';
 import { render, section, table, type Section } from './lib/report.js';
 
@@ -64,7 +66,16 @@ if (!existsSync(SKETCH_BIN)) {
 raiseOpenFileLimit(8192);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const ctx: Ctx = { quick, pin: !flag('no-pin') && canPin(), profile: flag('profile'), counts: quick ? QUICK : FULL, peers: await findPeers(), log };
+const extraNodes = argv.flatMap((a, i) => (argv[i - 1] === '--node' ? [a] : []));
+const ctx: Ctx = {
+  quick,
+  pin: !flag('no-pin') && canPin(),
+  profile: flag('profile'),
+  counts: quick ? QUICK : FULL,
+  peers: await findPeers(),
+  nodes: findNodes(extraNodes),
+  log,
+};
 
 if (ctx.profile) {
   try {
@@ -84,6 +95,7 @@ const CASES: Array<[number, string, (ctx: Ctx) => Promise<Section>]> = [
   [6, '6. Memory per idle connection', memory],
   [7, '7. Catch-up from history', catchup],
   [8, '8. Slow subscribers', slowSubscribers],
+  [9, '9. Start-up by Node.js line: compile cache off and on', compileCache],
 ];
 
 const started = performance.now();
@@ -151,6 +163,7 @@ function footer(): string[] {
     '```sh',
     'npx tsc -p .                                   # the bench measures the built dist/',
     'apt-get install -y python3-websockets mosquitto # the peers (rows are skipped without them)',
+    'for v in 22 24 26; do .ci/fetch-node $v; done   # more Node.js lines for case 9 (npm registry packages)',
     '../shared/sandbox npm run bench                # full run, ~7 min on 2 cores: writes BENCHMARKS.md',
     '../shared/sandbox npm run bench -- --quick     # every case once, small counts (CI)',
     '../shared/sandbox npm run bench -- --only 1,2  # some cases',

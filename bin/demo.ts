@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
 
-const SKETCH_BIN = fileURLToPath(new URL('./sketch.js', import.meta.url));
+const SKETCH_BIN = fileURLToPath(new URL('./sketch.cjs', import.meta.url));
 
 interface DemoArgs {
   tacks: number;

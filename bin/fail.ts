@@ -1,10 +1,12 @@
-import { SketchError } from '../runtime/index.js';
+import { addonError, SketchError } from '../runtime/index.js';
 
 /**
- * Prints one line for `err` on stderr and exits: a SketchError's own message and exit code;
+ * Prints one line for `err` on stderr and exits: a SketchError's own message and exit code; a
+ * native addon that failed to load (from anywhere, e.g. a user's sketch) as `SKETCH_ERR_ADDON`;
  * anything else as an unexpected error (exit 1), with the stack only when SKETCH_DEBUG is set.
  */
-export function die(err: unknown): never {
+export function die(failure: unknown): never {
+  const err = addonError(failure) ?? failure;
   if (err instanceof SketchError) {
     console.error(`sketch: ${err.message}`);
     process.exit(err.exitCode);

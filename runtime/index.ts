@@ -23,6 +23,7 @@ export {
   type OptionValue,
 } from './options.js';
 export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './errors.js';
+export { addonError, KNOWN_ADDONS } from './addon.js';
 export {
   SUBPROTOCOL,
   PROTOCOL_VERSION,

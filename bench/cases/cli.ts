@@ -1,7 +1,9 @@
 /**
- * Cases 4 and 5: the real CLI (`node dist/bin/sketch.js`) as users start it, timed from
+ * Cases 4, 5 and 9: the real CLI (`node dist/bin/sketch.cjs`) as users start it, timed from
  * spawn to the line it prints. Needs multicast on loopback (the sandbox provides it).
  */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -43,7 +45,7 @@ export async function discovery(ctx: Ctx): Promise<Section> {
   const { discoveryWarmRuns: warmRuns, discoveryColdRuns: coldRuns } = ctx.counts;
   const s = section(
     '4. Discovery to first acknowledgement',
-    `\`node dist/bin/sketch.js run clock --tacks 1 --delay 0\`, timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening" column is the clock's own \`serving on\` line; it looks for the iopin from then on, while its own mDNS announcement goes out in the background.`,
+    `\`node dist/bin/sketch.cjs run clock --tacks 1 --delay 0\`, timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening" column is the clock's own \`serving on\` line; it looks for the iopin from then on, while its own mDNS announcement goes out in the background.`,
   );
   const warm: Array<{ serving: number; ack: number }> = [];
   const cold: Array<{ serving: number; ack: number }> = [];
@@ -183,4 +185,82 @@ export async function profileCli(): Promise<string[]> {
     await stopAll();
   }
   return out;
+}
+
+/** One start of `sketch --help` (to exit) or `sketch run iopin --no-mdns` (to `serving on`), in ms. */
+async function startOnce(what: 'help' | 'iopin', node: string, env: Record<string, string>): Promise<number> {
+  if (what === 'help') {
+    const child = spawnSketch('sketch --help', ['--help'], node, env);
+    await Promise.race([child.exited, new Promise((r) => setTimeout(r, LINE_TIMEOUT_MS))]);
+    if (child.exitCode !== 0) throw new Error(`sketch --help did not exit 0 (${child.exitCode}): ${child.tail.join(' | ')}`);
+    return performance.now() - child.startedAt;
+  }
+  const child = spawnSketch('iopin', ['run', 'iopin', '--no-mdns', '--port', '0'], node, env);
+  try {
+    const { at } = await child.line(/serving on/, LINE_TIMEOUT_MS);
+    return at - child.startedAt;
+  } finally {
+    await child.stop();
+  }
+}
+
+/**
+ * Case 9: what Node's compile cache (`module.enableCompileCache()`, Node ≥ 22.1, turned on by
+ * dist/bin/sketch.cjs) saves at start-up, per Node.js line. Each round, for every Node binary:
+ * cache off (`NODE_DISABLE_COMPILE_CACHE=1`), first start with an empty cache, then a start
+ * with the cache that one wrote. The cache goes where users get it (`os.tmpdir()`), here a
+ * private TMPDIR per Node binary. mDNS is off so that only loading and listening are timed.
+ */
+export async function compileCache(ctx: Ctx): Promise<Section> {
+  const runs = ctx.counts.startupRuns;
+  const s = section(
+    '9. Start-up by Node.js line: compile cache off and on',
+    `Wall time from spawn of \`sketch --help\` to its exit, and of \`sketch run iopin --no-mdns\` to its \`serving on\` line, on each Node.js binary found (this one, lines fetched by \`.ci/fetch-node\`, \`--node PATH\`). "off": \`NODE_DISABLE_COMPILE_CACHE=1\` (what every start costs without the cache); "first": the cache directory emptied just before (the start that writes it); "on": the next start, reading it. Node 20 has no compile cache: its three columns measure the same thing. ${runs} round(s), modes and binaries interleaved; median (min–max).`,
+  );
+  type Mode = 'off' | 'first' | 'on';
+  const modes: Mode[] = ['off', 'first', 'on'];
+  const key = (node: string, what: string, mode: Mode) => `${node}\u0000${what}\u0000${mode}`;
+  const times = new Map<string, number[]>();
+  const errors: string[] = [];
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sketch-bench-cache-'));
+  try {
+    for (let round = 0; round < runs; round++) {
+      for (const node of ctx.nodes) {
+        const dir = path.join(tmp, node.version);
+        for (const what of ['help', 'iopin'] as const) {
+          for (const mode of modes) {
+            if (mode === 'first') rmSync(dir, { recursive: true, force: true });
+            mkdirSync(dir, { recursive: true });
+            const env: Record<string, string> = { TMPDIR: dir };
+            if (mode === 'off') env.NODE_DISABLE_COMPILE_CACHE = '1';
+            try {
+              const ms = await startOnce(what, node.bin, env);
+              const k = key(node.version, what, mode);
+              times.set(k, [...(times.get(k) ?? []), ms]);
+            } catch (err) {
+              errors.push(`${node.version} ${what} ${mode}: ${(err as Error).message.split('\n')[0]}`);
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    await stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const cell = (xs: number[] | undefined) =>
+    xs?.length ? `${fmtMs(median(xs))} (${fmtMs(Math.min(...xs))}–${fmtMs(Math.max(...xs))})` : '–';
+  const rows: string[][] = [];
+  for (const node of ctx.nodes) {
+    for (const what of ['help', 'iopin'] as const) {
+      const [off, first, on] = modes.map((m) => times.get(key(node.version, what, m)));
+      s.figures += (off?.length ?? 0) + (on?.length ?? 0);
+      const gain = off?.length && on?.length ? `${(median(off) / median(on)).toFixed(2)}×` : '–';
+      rows.push([node.version, what === 'help' ? '`sketch --help`' : '`sketch run iopin --no-mdns` → serving', cell(off), cell(first), cell(on), gain]);
+      ctx.log(`  ${node.version} ${what}: off ${cell(off)}  first ${cell(first)}  on ${cell(on)}  ${gain}`);
+    }
+  }
+  s.blocks.push(table(['Node.js', 'start', 'cache off', 'first (writes cache)', 'cache on', 'off ÷ on'], rows));
+  for (const e of errors) s.notes.push(`error: ${e}`);
+  return s;
 }

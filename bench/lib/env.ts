@@ -1,15 +1,16 @@
 /** What every case needs: paths, counts for full and quick runs, the peers found, and spawners. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkNode } from '../../bin/node-check.cjs';
 import { spawnChild, type Child, type SpawnOptions } from './proc.js';
 
 export const BENCH = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 export const ROOT = path.dirname(BENCH);
-export const SKETCH_BIN = path.join(ROOT, 'dist', 'bin', 'sketch.js');
+export const SKETCH_BIN = path.join(ROOT, 'dist', 'bin', 'sketch.cjs');
 export const OUT = path.join(BENCH, '.out');
 
 /** Counts and durations; `--quick` shrinks all of them so that every case runs once in well under a minute. */
@@ -93,7 +94,37 @@ export interface Ctx {
   profile: boolean;
   counts: Counts;
   peers: Peers;
+  /** The Node.js binaries case 9 starts the CLI with: this one first, then {@link findNodes}'s others. */
+  nodes: NodeBin[];
   log: (line: string) => void;
+}
+
+/** A Node.js binary and the version it reports (`v24.21.0`). */
+export interface NodeBin {
+  bin: string;
+  version: string;
+}
+
+/**
+ * The Node.js binaries to compare start-up on: the one running the bench, every line fetched
+ * by `.ci/fetch-node` (under .ci/.node/LINE/bin/node), and `extra` (`--node PATH`), each once;
+ * none older than the CLI supports (the test suite's Node 18 lives there too).
+ */
+export function findNodes(extra: string[] = []): NodeBin[] {
+  const fetched = path.join(ROOT, '.ci', '.node');
+  const lines = existsSync(fetched)
+    ? readdirSync(fetched)
+        .sort((a, b) => Number(a) - Number(b))
+        .map((line) => path.join(fetched, line, 'bin', 'node'))
+    : [];
+  const out: NodeBin[] = [{ bin: process.execPath, version: process.version }];
+  for (const bin of [...lines, ...extra]) {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+    const version = r.stdout?.trim();
+    if (r.status !== 0 || !version || checkNode(version) || out.some((n) => n.version === version)) continue;
+    out.push({ bin, version });
+  }
+  return out;
 }
 
 /** Debian's python3 (a pyenv `python3` on PATH may lack websockets); SKETCH_BENCH_PYTHON overrides. */
@@ -169,7 +200,7 @@ export function cpuProfArgs(name: string): string[] {
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 }
 
-/** Spawns the real CLI: `node dist/bin/sketch.js args`. */
-export function spawnSketch(name: string, args: string[]): Child {
-  return spawnChild(name, process.execPath, [SKETCH_BIN, ...args], { cwd: ROOT });
+/** Spawns the real CLI: `node dist/bin/sketch.cjs args` (with another Node.js binary when `node` is given). */
+export function spawnSketch(name: string, args: string[], node = process.execPath, env?: Record<string, string>): Child {
+  return spawnChild(name, node, [SKETCH_BIN, ...args], { cwd: ROOT, env });
 }

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Gpio } from 'onoff';
+import { addonError } from '../addon.js';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { holdPin } from './safe-state.js';
 
@@ -358,13 +359,17 @@ function exportError(pin: number, at: { chip: GpioChip; number: number }, err: u
 
 const load = createRequire(import.meta.url);
 
-/** The real onoff class, or why it cannot be used. Loaded lazily: onoff needs Linux and its native epoll. */
-function systemOnoff(): OnoffClass | string {
+/**
+ * The real onoff class, or why it cannot be used: a string when this is not Linux or onoff
+ * itself is missing, a `SKETCH_ERR_ADDON` error when its native `epoll` fails to load (built for
+ * another Node.js, never built…). Loaded lazily: onoff needs Linux and its native epoll.
+ */
+function systemOnoff(): OnoffClass | SketchError | string {
   if (process.platform !== 'linux') return `it needs Linux, this is ${process.platform}`;
   try {
     return (load('onoff') as typeof import('onoff')).Gpio;
   } catch (err) {
-    return `cannot load onoff: ${oneLine(err)}`;
+    return addonError(err) ?? `cannot load onoff: ${oneLine(err)}`;
   }
 }
 
@@ -381,7 +386,9 @@ function systemOnoff(): OnoffClass | string {
  *   `SKETCH_ERR_GPIO_UNAVAILABLE` when `backend: 'sysfs'` but onoff is not accessible, or no
  *   Raspberry Pi GPIO chip is found;
  *   `SKETCH_ERR_GPIO_PERMISSION` on EACCES/EPERM;
- *   `SKETCH_ERR_GPIO_EXPORT` on EBUSY, EINVAL or another export failure.
+ *   `SKETCH_ERR_GPIO_EXPORT` on EBUSY, EINVAL or another export failure;
+ *   `SKETCH_ERR_ADDON` when onoff's native `epoll` fails to load and the backend is `sysfs`, or
+ *   `auto` on a machine that has `/sys/class/gpio` (a Pi whose addon needs rebuilding).
  */
 export function openOutput(pin: number, options: OutputOptions = {}): OutputPin {
   const { backend = 'auto', activeLow = false } = options;
@@ -391,9 +398,17 @@ export function openOutput(pin: number, options: OutputOptions = {}): OutputPin 
   }
   checkPinNumber(pin);
   if (backend === 'virtual') return new VirtualPin(pin, { activeLow, log });
+  const sysfsRoot = options.sysfsRoot ?? defaultSysfsRoot();
   const onoff = options.onoff ?? systemOnoff();
+  if (onoff instanceof SketchError) {
+    // A machine with GPIO whose addon is broken must not fall back to virtual pins in silence:
+    // the buzzer would never sound. Without GPIO, auto goes virtual as it would anyway.
+    if (backend === 'sysfs' || fs.existsSync(path.join(sysfsRoot, 'class', 'gpio'))) throw onoff;
+    log(`sysfs GPIO not available, pin ${pin} is virtual: ${onoff.message}`);
+    return new VirtualPin(pin, { activeLow, log });
+  }
   if (typeof onoff !== 'string' && onoff.accessible) {
-    return new SysfsPin(pin, activeLow, locate(pin, options.sysfsRoot ?? defaultSysfsRoot()), onoff);
+    return new SysfsPin(pin, activeLow, locate(pin, sysfsRoot), onoff);
   }
   const why =
     typeof onoff === 'string'

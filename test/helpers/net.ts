@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 
 /** The built CLI (npm test builds it first). */
-export const SKETCH_BIN = fileURLToPath(new URL('../../dist/bin/sketch.js', import.meta.url));
+export const SKETCH_BIN = fileURLToPath(new URL('../../dist/bin/sketch.cjs', import.meta.url));
 
 /** Frames received by a {@link connect}ed client and not yet taken by {@link frames}. */
 const inboxes = new WeakMap<WebSocket, { frames: string[]; wake?: () => void }>();
@@ -66,9 +66,9 @@ export interface Cli {
   exited(timeout?: number): Promise<number>;
 }
 
-/** Starts `node dist/bin/sketch.js ...args`. */
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Cli {
-  const child = spawn(process.execPath, [SKETCH_BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+/** Starts `node dist/bin/sketch.cjs ...args` (`node`: another Node.js binary). */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, node = process.execPath): Cli {
+  const child = spawn(node, [SKETCH_BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
