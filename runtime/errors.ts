@@ -48,7 +48,7 @@ export const ERROR_CODES = {
   SKETCH_ERR_SENSOR_NOT_FOUND: 1,
   /** Thermometer: a sensor file could not be read or held no valid reading. */
   SKETCH_ERR_SENSOR_READ: 1,
-  /** `sketch` runs on a Node.js older than it supports (see `MIN_NODE`). */
+  /** `sketch` started on a Node.js older than it supports (20.19.0). Raised by bin/node-check.cts, before the runtime loads. */
   SKETCH_ERR_NODE_VERSION: 1,
   /** A native addon (a compiled `.node` file, e.g. onoff's `epoll`) could not be loaded: built for another Node.js or machine, or not built at all. */
   SKETCH_ERR_ADDON: 1,
@@ -147,11 +147,6 @@ export const errors = {
     new SketchError('SKETCH_ERR_SENSOR_NOT_FOUND', `no ${what} under ${where}: ${hint}`),
   SENSOR_READ: (sensor: string, file: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_SENSOR_READ', `cannot read ${sensor} from ${file}: ${detail}`, { cause }),
-  NODE_VERSION: (have: string, need: string) =>
-    new SketchError(
-      'SKETCH_ERR_NODE_VERSION',
-      `this is Node.js ${have.replace(/^v?/, 'v')}, sketchnet needs ${need} or newer: install a current LTS release (22, 24 or 26) from nodejs.org or your package manager`,
-    ),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),
 };
