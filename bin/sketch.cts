@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The `sketch` entry point: CommonJS in old syntax, so that any Node.js runs it (see
-// node-check.cts). It checks the version (one line, exit 1, when too old), turns on Node's
-// compile cache where there is one, and only then loads the CLI proper (main.js, an ES module).
-import { checkNode, enableCompileCache, flushCompileCache } from './node-check.cjs';
+// runtime/node-version.cts). It checks the version (one line, exit 1, when too old), turns on
+// Node's compile cache where there is one, and only then loads the CLI proper (main.js, an ES
+// module).
+import { isTooOld, tooOldMessage } from '../runtime/node-version.cjs';
+import { enableCompileCache, flushCompileCache } from './compile-cache.cjs';
 
-const tooOld = checkNode(process.versions.node);
-if (tooOld) {
-  console.error(`sketch: ${tooOld}`);
+if (isTooOld(process.versions.node)) {
+  console.error(`sketch: ${tooOldMessage(process.versions.node)}`);
   process.exit(1);
 } else {
   enableCompileCache();

@@ -5,6 +5,7 @@
  *
  * Throw them by name: `throw errors.PEER_NOT_FOUND('iopin', 5)`.
  */
+import { tooOldMessage } from './node-version.cjs';
 
 /** Every error code sketchnet can raise, with the exit status the CLI uses for it. */
 export const ERROR_CODES = {
@@ -48,7 +49,7 @@ export const ERROR_CODES = {
   SKETCH_ERR_SENSOR_NOT_FOUND: 1,
   /** Thermometer: a sensor file could not be read or held no valid reading. */
   SKETCH_ERR_SENSOR_READ: 1,
-  /** `sketch` started on a Node.js older than it supports (20.19.0). Raised by bin/node-check.cts, before the runtime loads. */
+  /** `sketch` started on a Node.js older than it supports (20.19.0). Printed by the `sketch` entry point (bin/sketch.cts) before anything else loads. */
   SKETCH_ERR_NODE_VERSION: 1,
   /** A native addon (a compiled `.node` file, e.g. onoff's `epoll`) could not be loaded: built for another Node.js or machine, or not built at all. */
   SKETCH_ERR_ADDON: 1,
@@ -147,6 +148,7 @@ export const errors = {
     new SketchError('SKETCH_ERR_SENSOR_NOT_FOUND', `no ${what} under ${where}: ${hint}`),
   SENSOR_READ: (sensor: string, file: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_SENSOR_READ', `cannot read ${sensor} from ${file}: ${detail}`, { cause }),
+  NODE_VERSION: (version: string) => new SketchError('SKETCH_ERR_NODE_VERSION', tooOldMessage(version)),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),
 };

@@ -24,6 +24,7 @@ export {
 } from './options.js';
 export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './errors.js';
 export { addonError, KNOWN_ADDONS } from './addon.js';
+export { MIN_NODE, isTooOld } from './node-version.cjs';
 export {
   SUBPROTOCOL,
   PROTOCOL_VERSION,

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkNode } from '../../bin/node-check.cjs';
+import { isTooOld } from '../../runtime/node-version.cjs';
 import { spawnChild, type Child, type SpawnOptions } from './proc.js';
 
 export const BENCH = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -121,7 +121,7 @@ export function findNodes(extra: string[] = []): NodeBin[] {
   for (const bin of [...lines, ...extra]) {
     const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
     const version = r.stdout?.trim();
-    if (r.status !== 0 || !version || checkNode(version) || out.some((n) => n.version === version)) continue;
+    if (r.status !== 0 || !version || isTooOld(version) || out.some((n) => n.version === version)) continue;
     out.push({ bin, version });
   }
   return out;

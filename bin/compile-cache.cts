@@ -1,42 +1,8 @@
 /**
- * What `sketch` checks before it loads anything else. CommonJS, and written in syntax that old
- * Node.js releases parse (no `?.`, `??`, class fields; no `node:` imports), so that the Node.js 10
- * or 12 of an older Raspberry Pi OS gets one clear line instead of a SyntaxError from deep inside
- * a dependency. Nothing here may import the rest of sketchnet.
+ * Node's on-disk compile cache for the CLI. Loaded by the entry point before the Node.js version
+ * is known to be supported, so: CommonJS in old syntax, like runtime/node-version.cts.
  */
 import nodeModule = require('module');
-
-/**
- * The oldest Node.js `sketch` runs on: 20.19.0 (yargs 18 and `require()` of ES modules need it).
- * Tested in CI (`.ci/run`): the machine's Node 20 and the 22, 24 and 26 LTS lines.
- */
-export const MIN_NODE = '20.19.0';
-
-/** `'20.19.0'` → `[20, 19, 0]`; missing or non-numeric parts count as 0. */
-function parse(version: string): number[] {
-  return version
-    .replace(/^v/, '')
-    .split('.')
-    .slice(0, 3)
-    .map((part) => parseInt(part, 10) || 0);
-}
-
-/**
- * Checks a Node.js version (`process.versions.node`, e.g. `'18.20.8'`) against {@link MIN_NODE}.
- * @returns undefined when it is new enough, else the line to print (error code
- *   `SKETCH_ERR_NODE_VERSION`, exit 1).
- */
-export function checkNode(version: string): string | undefined {
-  const have = parse(version);
-  const need = parse(MIN_NODE);
-  for (let i = 0; i < 3; i++) {
-    if (have[i]! > need[i]!) return undefined;
-    if (have[i]! < need[i]!) {
-      return `this is Node.js v${version.replace(/^v/, '')}, sketchnet needs ${MIN_NODE} or newer: install a current LTS release (22, 24 or 26) from nodejs.org or your package manager`;
-    }
-  }
-  return undefined;
-}
 
 type CacheModule = {
   enableCompileCache?: () => { status: number };
