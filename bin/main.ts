@@ -1,4 +1,4 @@
-// The CLI proper, loaded by sketch.ts once the Node.js version is known to be supported:
+// The CLI proper, loaded by sketch.cts once the Node.js version is known to be supported:
 // start the mDNS name probe first, then load the commands (see early-probe.ts).
 import { startEarlyProbe } from './early-probe.js';
 
