@@ -41,7 +41,7 @@ const quick = flag('quick');
 const only = value('only')?.split(',').map(Number);
 const outFile = path.resolve(value('out') ?? (quick ? path.join(OUT, 'BENCHMARKS.quick.md') : path.join(ROOT, 'BENCHMARKS.md')));
 
-/** The whole run's time limit: nothing may hang (full runs take ~7 min on 2 cores). */
+/** The whole run's time limit: nothing may hang (full runs take ~8 min on 2 cores). */
 const DEADLINE_MS = quick ? 3 * 60_000 : 20 * 60_000;
 
 // Whatever happens, no child outlives the bench.
@@ -149,7 +149,7 @@ function header({ peers, pin }: Ctx): string[] {
     ),
     '',
     pin
-      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3 and 6–8). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI cases (4, 5) run unpinned, as users run them.'
+      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3 and 6–8). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI cases (4, 5, 9) run unpinned, as users run them.'
       : 'Placement: not pinned (`--no-pin`, one CPU, or no taskset): expect bimodal one-in-flight figures.',
     '',
     `Peers: ws ${pkgVersion('ws')}; mqtt.js ${peers.mqtt === true ? pkgVersion('mqtt') : 'unavailable'}; mosquitto ${peer(peers.mosquitto, () => mosquittoVersion((peers.mosquitto as { bin: string }).bin))}; Python original: ${peer(peers.python, () => pythonVersion((peers.python as { bin: string }).bin))}.`,
@@ -164,7 +164,7 @@ function footer(): string[] {
     'npx tsc -p .                                   # the bench measures the built dist/',
     'apt-get install -y python3-websockets mosquitto # the peers (rows are skipped without them)',
     'for v in 22 24 26; do .ci/fetch-node $v; done   # more Node.js lines for case 9 (npm registry packages)',
-    '../shared/sandbox npm run bench                # full run, ~7 min on 2 cores: writes BENCHMARKS.md',
+    '../shared/sandbox npm run bench                # full run, ~8 min on 2 cores: writes BENCHMARKS.md',
     '../shared/sandbox npm run bench -- --quick     # every case once, small counts (CI)',
     '../shared/sandbox npm run bench -- --only 1,2  # some cases',
     '../shared/sandbox npm run bench -- --profile   # CPU profiles of the sketchnet server and Peer client',
