@@ -1,5 +1,5 @@
 import type { Options } from 'yargs';
-import { flagName, type OptionSchema } from '../runtime/index.js';
+import { flagName, type KeyUse, type OptionSchema } from '../runtime/index.js';
 
 /** Options every `sketch run` accepts, whatever the sketch. Units: seconds for times. */
 export const COMMON_RUN_OPTIONS = {
@@ -33,3 +33,43 @@ export function pick(schema: OptionSchema, argv: Record<string, unknown>): Recor
   for (const key of Object.keys(schema)) if (argv[key] !== undefined) out[key] = argv[key];
   return out;
 }
+
+/** `--key` / `--insecure-key`: how a command presents an access key to the sketch it connects to. */
+export const CLIENT_KEY_OPTIONS = {
+  key: {
+    type: 'string',
+    requiresArg: true,
+    describe: 'access key to present to the peer (default: $SKETCH_KEY); sent only over wss:// or to loopback',
+    group: 'Keys:',
+  },
+  'insecure-key': {
+    type: 'boolean',
+    default: false,
+    describe: 'also send the key over plain ws:// beyond loopback, where anyone on the network can read it',
+    group: 'Keys:',
+  },
+} as const satisfies Record<string, Options>;
+
+/** The key to present: `--key`, else `$SKETCH_KEY`, else none. */
+export function clientKey(argv: object): KeyUse {
+  const a = argv as { key?: unknown; 'insecure-key'?: unknown };
+  const key = typeof a.key === 'string' ? a.key : process.env.SKETCH_KEY || undefined;
+  return { key, insecureKey: a['insecure-key'] === true };
+}
+
+/** `sketch run`'s server-side security options: `--key-file`, `--allow-origin`. */
+export const SERVER_SECURITY_OPTIONS = {
+  'key-file': {
+    type: 'string',
+    requiresArg: true,
+    describe: 'file of access keys ("read KEY" / "write KEY" lines; sketch key new): connections must present one',
+    group: 'Keys:',
+  },
+  'allow-origin': {
+    type: 'string',
+    array: true,
+    requiresArg: true,
+    describe: 'browser origin allowed to connect besides the sketch\'s own (repeatable; * allows all)',
+    group: 'Keys:',
+  },
+} as const satisfies Record<string, Options>;

@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SketchClass } from '../runtime/index.js';
 import { demoCommand } from './demo.js';
+import { keyCommand } from './key.js';
 import { die } from './fail.js';
 import { loadSketch } from './load-sketch.js';
 import { lsCommand } from './ls.js';
@@ -23,7 +24,8 @@ const cli = yargs(args)
   .command(sendCommand)
   .command(tapCommand)
   .command(demoCommand)
-  .demandCommand(1, 'name a command: run, ls, send, tap or demo')
+  .command(keyCommand)
+  .demandCommand(1, 'name a command: run, ls, send, tap, demo or key')
   .strict()
   .help()
   .alias('h', 'help')

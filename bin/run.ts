@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
-import { errors, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
+import { errors, loadKeyFile, parseOrigins, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
 import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
-import { COMMON_RUN_OPTIONS, pick, yargsOptions } from './cli-options.js';
+import { CLIENT_KEY_OPTIONS, clientKey, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, yargsOptions } from './cli-options.js';
 import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
 import { builtinNames } from './load-sketch.js';
@@ -22,6 +22,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       const common = yargsOptions(COMMON_RUN_OPTIONS, 'Common options:');
       if (cls?.defaultTo) common.to = { ...common.to, default: cls.defaultTo };
       y.options(common);
+      y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_KEY_OPTIONS });
       if (cls) {
         const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
         y.options(yargsOptions(cls.options ?? {}, title));
@@ -30,6 +31,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       return y.check((argv) => {
         resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
         if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
+        parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []);
         return true;
       });
     },
@@ -37,7 +39,12 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       if (!cls) die(errors.UNKNOWN_SKETCH(String(argv.sketch), builtinNames()));
       installSafeState(); // GPIO outputs go inactive on signals, crashes and exit
       const common = resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
+      const keyFile = argv['key-file'] as string | undefined;
+      const keys = keyFile ? await loadKeyFile(keyFile, (line) => console.error(`sketch: warning: ${line}`)).catch(die) : undefined;
       const sketch = new cls({
+        keys,
+        allowOrigins: parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []),
+        peer: clientKey(argv),
         name: common.name,
         to: common.to,
         options: pick(cls.options ?? {}, argv),

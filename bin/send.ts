@@ -1,20 +1,28 @@
 import type { CommandModule } from 'yargs';
 import { MdnsDiscovery, Peer, SketchError } from '../runtime/index.js';
+import { CLIENT_KEY_OPTIONS, clientKey } from './cli-options.js';
 import { die } from './fail.js';
 
 /** `sketch send <peer> <message...>`: send each message, print each acknowledgement. */
-export const sendCommand: CommandModule<object, { peer: string; message: string[]; 'discover-timeout': number }> = {
+export const sendCommand: CommandModule<object, { peer: string; message: string[]; 'discover-timeout': number; key?: string; 'insecure-key': boolean }> = {
   command: 'send <peer> <message...>',
   describe: 'send messages to a sketch (instance name or ws:// URL) and print each acknowledgement',
   builder: (y) =>
     y
       .positional('peer', { type: 'string', demandOption: true, describe: 'instance name or ws://HOST:PORT/PATH' })
       .positional('message', { type: 'string', array: true, demandOption: true, describe: 'messages, sent in order' })
-      .option('discover-timeout', { type: 'number', default: 5, requiresArg: true, describe: 'seconds to look for the peer by name' }),
+      .option('discover-timeout', { type: 'number', default: 5, requiresArg: true, describe: 'seconds to look for the peer by name' })
+      .options(CLIENT_KEY_OPTIONS),
   handler: async (argv) => {
     const byName = !/^wss?:\/\//i.test(argv.peer);
     const discovery = byName ? new MdnsDiscovery() : false;
-    const peer = new Peer(argv.peer, { discovery, discoverTimeout: argv['discover-timeout'] * 1000, retries: 0 });
+    const peer = new Peer(argv.peer, {
+      discovery,
+      discoverTimeout: argv['discover-timeout'] * 1000,
+      retries: 0,
+      ...clientKey(argv),
+      log: (line) => console.error(`sketch: ${line}`),
+    });
     let status = 0;
     try {
       for (const message of argv.message) {

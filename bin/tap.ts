@@ -6,12 +6,14 @@ import {
   decodeReply,
   errors,
   MdnsDiscovery,
+  keyHeaders,
   oneLine,
   STATUS_PATH,
   SUBPROTOCOL,
   type GapFrame,
   type ItemFrame,
 } from '../runtime/index.js';
+import { CLIENT_KEY_OPTIONS, clientKey } from './cli-options.js';
 import { die } from './fail.js';
 
 /** How long `sketch tap` waits for the close handshake after Ctrl-C or `--count`, in ms. */
@@ -30,6 +32,8 @@ interface TapArgs {
   count?: number;
   json: boolean;
   'discover-timeout': number;
+  key?: string;
+  'insecure-key': boolean;
 }
 
 /**
@@ -138,6 +142,7 @@ export const tapCommand: CommandModule<object, TapArgs> = {
         requiresArg: true,
         describe: "seconds to look for the sketch by name, or to wait for its status",
       })
+      .options(CLIENT_KEY_OPTIONS)
       .conflicts('last', ['since', 'all'])
       .conflicts('since', 'all')
       .check((a) => {
@@ -199,7 +204,13 @@ async function tap(argv: TapArgs): Promise<void> {
     label = base.host;
   }
 
-  const path = await choosePath(target, base, label, announced, timeoutMs);
+  let headers: Record<string, string>;
+  try {
+    headers = keyHeaders(base, clientKey(argv), (line) => console.error(`sketch: warning: ${line}`));
+  } catch (err) {
+    die(err);
+  }
+  const path = await choosePath(target, base, label, announced, timeoutMs, headers);
   const url = new URL(base.href);
   url.hash = ''; // a #fragment is never sent (RFC 6455 §3)
   url.pathname = path;
@@ -207,7 +218,7 @@ async function tap(argv: TapArgs): Promise<void> {
   if (argv.last !== undefined) url.searchParams.set('last', String(argv.last));
   if (argv.since !== undefined) url.searchParams.set('since', String(parseSince(argv.since)));
   if (argv.all) url.searchParams.set('history', 'all');
-  subscribe(url, label, path, argv, (stop) => (onSignal = stop));
+  subscribe(url, label, path, argv, headers, (stop) => (onSignal = stop));
 }
 
 /**
@@ -220,6 +231,7 @@ async function choosePath(
   label: string,
   announced: string[] | undefined,
   timeoutMs: number,
+  headers: Record<string, string>,
 ): Promise<string> {
   let streams = announced;
   let unknownWhy = '';
@@ -227,7 +239,7 @@ async function choosePath(
   const known = (list: string[] | undefined) => (wanted ? list?.includes(wanted) : list !== undefined && list.length > 0);
   // The TXT record lists the streams declared at start; the status also has those first published later.
   if (!known(streams)) {
-    const status = await statusStreams(base, label, timeoutMs);
+    const status = await statusStreams(base, label, timeoutMs, headers);
     if ('streams' in status) streams = [...new Set([...(announced ?? []), ...status.streams])];
     else unknownWhy = status.why;
   }
@@ -261,16 +273,22 @@ function withPath(base: URL, path: string): string {
  * known (an older sketch or another server). Exits with one line when nothing answers at all.
  * (node:http rather than fetch(), which refuses some ports a sketch may listen on, e.g. 6000.)
  */
-async function statusStreams(base: URL, label: string, timeoutMs: number): Promise<{ streams: string[] } | { why: string }> {
+async function statusStreams(
+  base: URL,
+  label: string,
+  timeoutMs: number,
+  headers: Record<string, string>,
+): Promise<{ streams: string[] } | { why: string }> {
   const url = new URL(STATUS_PATH, base);
   url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
   const limit = Math.max(timeoutMs, 1000);
   let answer: { status: number; body: string };
   try {
-    answer = await httpGet(url, limit);
+    answer = await httpGet(url, limit, headers);
   } catch (err) {
     die(errors.PEER_UNREACHABLE(label, oneLine(err), err));
   }
+  if (answer.status === 401) die(errors.UNAUTHORIZED(label));
   if (answer.status !== 200) return { why: `GET ${STATUS_PATH} answered ${answer.status}` };
   try {
     const status = JSON.parse(answer.body) as { streams?: unknown };
@@ -282,10 +300,10 @@ async function statusStreams(base: URL, label: string, timeoutMs: number): Promi
 }
 
 /** GETs `url`; rejects on a connection error or after `timeoutMs` ms. The body is read up to 1 MiB. */
-function httpGet(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
+function httpGet(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const get = url.protocol === 'https:' ? https.get : http.get;
   return new Promise((resolve, reject) => {
-    const req = get(url, { timeout: timeoutMs }, (res) => {
+    const req = get(url, { timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -301,8 +319,15 @@ function httpGet(url: URL, timeoutMs: number): Promise<{ status: number; body: s
 }
 
 /** Subscribes and prints until `--count`, a signal or the other side closes. */
-function subscribe(url: URL, label: string, path: string, argv: TapArgs, setStop: (stop: () => void) => void): void {
-  const ws = new WebSocket(url, [SUBPROTOCOL], { handshakeTimeout: HANDSHAKE_TIMEOUT_MS, perMessageDeflate: false });
+function subscribe(
+  url: URL,
+  label: string,
+  path: string,
+  argv: TapArgs,
+  headers: Record<string, string>,
+  setStop: (stop: () => void) => void,
+): void {
+  const ws = new WebSocket(url, [SUBPROTOCOL], { handshakeTimeout: HANDSHAKE_TIMEOUT_MS, perMessageDeflate: false, headers });
   let opened = false;
   let stopping = false;
   let items = 0;
@@ -320,6 +345,7 @@ function subscribe(url: URL, label: string, path: string, argv: TapArgs, setStop
   setStop(stop);
 
   ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+    if (res.statusCode === 401) die(errors.UNAUTHORIZED(label));
     readBody(res).then((body) => {
       const reason = body.split('\n').find((l) => l.trim() !== '')?.trim();
       fail(`${label} refused to subscribe to ${path}${url.search} (HTTP ${res.statusCode})${reason ? `: ${reason}` : ''}`);

@@ -53,6 +53,14 @@ export const ERROR_CODES = {
   SKETCH_ERR_NODE_VERSION: 1,
   /** A native addon (a compiled `.node` file, e.g. onoff's `epoll`) could not be loaded: built for another Node.js or machine, or not built at all. */
   SKETCH_ERR_ADDON: 1,
+  /** A key file could not be read or has a bad line (`--key-file`). */
+  SKETCH_ERR_KEY_FILE: 1,
+  /** The peer refused the connection: no key, or a key it does not know (HTTP 401). */
+  SKETCH_ERR_UNAUTHORIZED: 1,
+  /** The key allows reading only, and a message was sent (the error reply's code), or the origin is not allowed (HTTP 403). */
+  SKETCH_ERR_FORBIDDEN: 1,
+  /** A key would go over a connection that is neither verified TLS nor loopback (pass `--insecure-key` to allow it). */
+  SKETCH_ERR_INSECURE_KEY: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -148,6 +156,18 @@ export const errors = {
     new SketchError('SKETCH_ERR_SENSOR_NOT_FOUND', `no ${what} under ${where}: ${hint}`),
   SENSOR_READ: (sensor: string, file: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_SENSOR_READ', `cannot read ${sensor} from ${file}: ${detail}`, { cause }),
+  KEY_FILE: (where: string, detail: string) => new SketchError('SKETCH_ERR_KEY_FILE', `key file ${where}: ${detail}`),
+  UNAUTHORIZED: (peer: string) =>
+    new SketchError(
+      'SKETCH_ERR_UNAUTHORIZED',
+      `${peer} refused the connection (401): it needs a key; pass one with --key KEY or SKETCH_KEY (the peer's owner makes one with "sketch key new")`,
+    ),
+  FORBIDDEN: (detail: string) => new SketchError('SKETCH_ERR_FORBIDDEN', detail),
+  INSECURE_KEY: (url: string) =>
+    new SketchError(
+      'SKETCH_ERR_INSECURE_KEY',
+      `not sending the key to ${url}: plain ws:// beyond loopback lets anyone on the network read it; serve the peer over TLS (wss://) or pass --insecure-key`,
+    ),
   NODE_VERSION: (version: string) => new SketchError('SKETCH_ERR_NODE_VERSION', tooOldMessage(version)),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),

@@ -24,6 +24,23 @@ export {
 } from './options.js';
 export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './errors.js';
 export { addonError, KNOWN_ADDONS } from './addon.js';
+export { Gate, quote, type GateOptions, type Verdict } from './security/gate.js';
+export {
+  newKey,
+  keyLine,
+  parseKeys,
+  loadKeyFile,
+  KeyRing,
+  presentedKey,
+  KEY_BYTES,
+  MIN_KEY_CHARS,
+  MAX_KEY_CHARS,
+  BEARER_PROTOCOL_PREFIX,
+  type AccessKey,
+  type Right,
+} from './security/keys.js';
+export { originAllowed, parseOrigins, type OriginRule } from './security/origin.js';
+export { keySafe, keyHeaders, type KeyUse } from './security/transport.js';
 export { MIN_NODE, isTooOld } from './node-version.cjs';
 export {
   SUBPROTOCOL,

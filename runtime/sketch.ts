@@ -13,6 +13,10 @@ import { StreamHub } from './streams/hub.js';
 import { Outbox, type OutboxOptions } from './streams/outbox.js';
 import type { DeliverPolicy } from './streams/query.js';
 import { statusPath, type SketchStatus } from './streams/status.js';
+import { openPins } from './hardware/safe-state.js';
+import { Gate } from './security/gate.js';
+import type { AccessKey, Right } from './security/keys.js';
+import type { OriginRule } from './security/origin.js';
 import type { PublishOptions, Stream, StreamSpec } from './streams/stream.js';
 
 /** How a sketch is built: `new MySketch(config)`. Every field is optional. */
@@ -42,8 +46,19 @@ export interface SketchConfig {
    * again later) instead of falling further behind. Default 1 MiB.
    */
   maxBuffered?: number;
-  /** Retry and backoff settings for connections made by `stream()`. */
-  peer?: Pick<PeerOptions, 'retries' | 'backoff' | 'handshakeTimeout' | 'subprotocol'>;
+  /** Retry, backoff and key settings for connections made by `stream()` and `outbox()`. */
+  peer?: Pick<PeerOptions, 'retries' | 'backoff' | 'handshakeTimeout' | 'subprotocol' | 'key' | 'insecureKey'>;
+  /**
+   * Access keys (`--key-file`): with any, every connection and status request must present one
+   * (HTTP 401 otherwise), and only `write` keys may send messages to `loop` (a `read` key gets
+   * a `SKETCH_ERR_FORBIDDEN` error reply). Default none: open to everyone who can reach it.
+   */
+  keys?: readonly AccessKey[];
+  /**
+   * Browser origins allowed besides the sketch's own (`--allow-origin`): an upgrade with any
+   * other `Origin` header gets HTTP 403; `'*'` allows all. Default none.
+   */
+  allowOrigins?: readonly OriginRule[];
   /** Where `out()` lines go. Default: `console.log`. */
   log?: (line: string) => void;
 }
@@ -131,9 +146,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** The peer given with `to` (`--to`), or the class's `defaultTo`; undefined when neither. */
   readonly to: string | undefined;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins'>> & {
     peer: SketchConfig['peer'];
   };
+  readonly #gate: Gate;
   readonly #discovery: Discovery | false;
   readonly #ownsDiscovery: boolean;
   #server?: http.Server;
@@ -171,6 +187,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       peer: config.peer,
     };
     checkConfig(this.#config);
+    this.#gate = new Gate({ keys: config.keys, allowOrigins: config.allowOrigins, log: (line) => this.out(line) });
     this.#hub = new StreamHub(cls.streams ?? {}, {
       maxBuffered: this.#config.maxBuffered,
       log: (line) => this.out(line),
@@ -239,7 +256,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     await this.setup(this.options);
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
+    if (!this.#gate.locked && openPins().length > 0 && !isLoopback(host)) {
+      this.out(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
+    }
     const server = http.createServer((req, res) => {
+      const verdict = this.#gate.check(req);
+      if (!verdict.ok) return void refuseHttp(res, verdict.status, verdict.line);
       if (req.method === 'GET' && statusPath(req.url)) {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(`${JSON.stringify(this.status())}\n`);
@@ -267,11 +289,14 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     wss.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
-    // Checked at the upgrade, before any WebSocket exists: a bad stream query gets HTTP 400.
+    // Checked at the upgrade, before any WebSocket exists: a foreign Origin gets HTTP 403, a
+    // missing or unknown key 401 (both before the path is looked at), a bad stream query 400.
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const verdict = this.#gate.check(req);
+      if (!verdict.ok) return refuse(socket, verdict.status, verdict.line);
       const check = this.#hub.check(req.url ?? '/');
       if (!check.ok) return refuse(socket, 400, check.error);
-      wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check.channel, check.policy));
+      wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check.channel, check.policy, verdict.right));
     });
     this.#wss = wss;
     this.#started = Date.now();
@@ -328,7 +353,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#address) this.#address.name = name;
   }
 
-  #accept(ws: WebSocket, req: http.IncomingMessage, channel: string, policy: DeliverPolicy | undefined): void {
+  #accept(ws: WebSocket, req: http.IncomingMessage, channel: string, policy: DeliverPolicy | undefined, right: Right): void {
     this.out(`** new client connected, path=${channel}`);
     ws.on('error', () => {}); // 'close' follows with the code and is logged there
     ws.on('close', (code, reason) => {
@@ -340,7 +365,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.#hub.add(ws, req.socket, channel, policy);
     this.emit('connection', channel);
-    if (isReactive(this.loop)) serveReactive(this, ws, channel, req.socket);
+    if (right === 'read') {
+      // Messages are refused, in order, one error reply each: loop never sees them.
+      serveReactive(this, ws, channel, req.socket, errors.FORBIDDEN('this key may only read: messages need a write key'));
+    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, req.socket);
     else serveSilent(this, ws, channel);
   }
 
@@ -507,6 +535,17 @@ function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffer
   check('discoverTimeout', c.discoverTimeout, 0, 'ms');
   check('maxPayload', c.maxPayload, 1, 'bytes');
   check('maxBuffered', c.maxBuffered, 1024, 'bytes');
+}
+
+/** Answers a refused plain HTTP request (the status endpoint, or anything else) with one line. */
+function refuseHttp(res: http.ServerResponse, status: number, line: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`${line}\n`);
+}
+
+/** Whether `host` only listens on loopback (127.0.0.0/8, ::1, localhost). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** Answers a refused upgrade on the raw socket (no WebSocket exists yet) with one line, and closes it. */

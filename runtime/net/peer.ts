@@ -5,6 +5,7 @@ import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { ackText, decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
+import { keyHeaders } from '../security/transport.js';
 
 /** Options of {@link Peer}. */
 export interface PeerOptions {
@@ -25,6 +26,18 @@ export interface PeerOptions {
   subprotocol?: boolean;
   /** Called with one line whenever the connection is lost, retried or restored. */
   log?: (line: string) => void;
+  /**
+   * Access key to present (`Authorization: Bearer <key>`), for a peer started with keys.
+   * Sent only over `wss://` (certificate verified) or to a loopback address, unless
+   * `insecureKey`. Default none.
+   */
+  key?: string;
+  /**
+   * Allow sending `key` over plain `ws://` beyond loopback, where anyone who can watch the
+   * network can read it (a trusted home LAN without TLS). One line is logged when it happens.
+   * Default false.
+   */
+  insecureKey?: boolean;
 }
 
 interface Pending {
@@ -56,7 +69,8 @@ export class Peer {
     return this.#pending.length;
   }
 
-  readonly #options: Required<Omit<PeerOptions, 'discovery'>> & { discovery: Discovery | false };
+  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key'>> & { discovery: Discovery | false; key?: string };
+  #warnedInsecure = false;
   #ws?: WebSocket;
   #open = false;
   #connecting?: Promise<void>;
@@ -79,6 +93,7 @@ export class Peer {
       handshakeTimeout: 5000,
       subprotocol: true,
       log: () => {},
+      insecureKey: false,
       ...options,
     };
     this.#plain = !this.#options.subprotocol;
@@ -162,24 +177,34 @@ export class Peer {
   async #open1(retry: boolean): Promise<void> {
     const url = await this.#resolveUrl(retry);
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
+    const headers = this.#keyHeaders(url);
     this.#url = url;
     let opened: { ws: WebSocket; socket: Duplex };
     try {
-      opened = await this.#handshake(url);
+      opened = await this.#handshake(url, headers);
     } catch (err) {
       if (this.#plain || (err as Error).message !== NO_SUBPROTOCOL) throw err;
       this.#plain = true; // a plain server (the Python original): speak plain text from now on
-      opened = await this.#handshake(url);
+      opened = await this.#handshake(url, headers);
     }
     this.#attach(opened.ws, opened.socket);
   }
 
+  /** The key's header for `url`: only over verified TLS or loopback, unless `insecureKey` (one line, once). */
+  #keyHeaders(url: string): Record<string, string> {
+    return keyHeaders(url, this.#options, (line) => {
+      if (!this.#warnedInsecure) this.#options.log(line);
+      this.#warnedInsecure = true;
+    });
+  }
+
   /** Opens one WebSocket to `url`; resolves with it and its TCP socket once open. */
-  #handshake(url: string): Promise<{ ws: WebSocket; socket: Duplex }> {
+  #handshake(url: string, headers: Record<string, string>): Promise<{ ws: WebSocket; socket: Duplex }> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, this.#plain ? [] : [SUBPROTOCOL], {
         handshakeTimeout: this.#options.handshakeTimeout,
         perMessageDeflate: false,
+        headers,
       });
       let socket: Duplex | undefined;
       ws.once('upgrade', (res) => (socket = res.socket));
@@ -192,7 +217,7 @@ export class Peer {
         ws.removeAllListeners('open');
         ws.on('error', () => {});
         ws.terminate();
-        reject(err);
+        reject(refusal(this.target, err) ?? err);
       });
     });
   }
@@ -266,4 +291,12 @@ export class Peer {
       ws.close(1000);
     });
   }
+}
+
+/** A handshake refused for lack of a key (401) or by the Origin check (403), as one clear error. */
+function refusal(target: string, err: Error): SketchError | undefined {
+  const status = /Unexpected server response: (\d+)/.exec(err.message)?.[1];
+  if (status === '401') return errors.UNAUTHORIZED(target);
+  if (status === '403') return errors.FORBIDDEN(`${target} refused the connection (403): this origin is not allowed (--allow-origin on the peer)`);
+  return undefined;
 }

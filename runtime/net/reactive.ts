@@ -51,8 +51,10 @@ const QUEUE_LOW_WATER = 64;
  * its own queue. When more than {@link QUEUE_HIGH_WATER} messages wait, the socket stops
  * reading until the queue drains (TCP backpressure to the sender). With `socket` (the
  * connection's TCP socket), a burst of acknowledgements is written with one system call.
+ * With `refuse`, `loop` is never called: every message is answered with that error (a
+ * connection whose key may only read).
  */
-export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, socket?: Writable): void {
+export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, socket?: Writable, refuse?: SketchError): void {
   const protocol = ws.protocol;
   const batch = socket ? new TurnBatch(socket) : undefined;
   const queue: string[] = [];
@@ -81,12 +83,16 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, so
         queue.splice(0, head);
         head = 0;
       }
-      try {
-        let value = host.loop(channel, message);
-        if (value instanceof Promise) value = await value;
-        reply(encodeAck(protocol, value));
-      } catch (err) {
-        fail(err);
+      if (refuse) {
+        reply(encodeError(protocol, refuse.code, refuse.message));
+      } else {
+        try {
+          let value = host.loop(channel, message);
+          if (value instanceof Promise) value = await value;
+          reply(encodeAck(protocol, value));
+        } catch (err) {
+          fail(err);
+        }
       }
       if (paused && queue.length - head <= QUEUE_LOW_WATER) {
         paused = false;

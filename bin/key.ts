@@ -1,0 +1,34 @@
+import type { CommandModule } from 'yargs';
+import { keyLine, newKey } from '../runtime/index.js';
+
+interface KeyNewArgs {
+  read?: boolean;
+  write?: boolean;
+  label?: string;
+}
+
+/**
+ * `sketch key new --read|--write [--label TEXT]`: prints one new random key (256 bits) as a
+ * line of a key file, `write <key> [label]`, so that `sketch key new --write >> keys` adds it.
+ * The key is printed once and kept nowhere else.
+ */
+export const keyCommand: CommandModule = {
+  command: 'key <action>',
+  describe: 'make access keys for --key-file (sketch key new --write >> keys)',
+  builder: (y) =>
+    y
+      .positional('action', { type: 'string', choices: ['new'], describe: 'new: print a new key as a line of a key file' })
+      .option('read', { type: 'boolean', describe: 'a key that may subscribe to streams and read the status' })
+      .option('write', { type: 'boolean', describe: 'a key that may also send messages' })
+      .option('label', { type: 'string', requiresArg: true, describe: 'who holds it: written after the key on its line' })
+      .conflicts('read', 'write')
+      .check((a) => {
+        if (!a.read && !a.write) throw new Error('say what the key may do: --read or --write');
+        if (a.label !== undefined && /[\r\n#]/.test(String(a.label))) throw new Error('--label must be one line without "#"');
+        return true;
+      }),
+  handler: (argv) => {
+    const a = argv as KeyNewArgs;
+    console.log(keyLine(a.write ? 'write' : 'read', newKey(), a.label));
+  },
+};
