@@ -13,7 +13,7 @@ import { StreamHub } from './streams/hub.js';
 import { Outbox, type OutboxOptions } from './streams/outbox.js';
 import type { DeliverPolicy } from './streams/query.js';
 import { statusPath, type SketchStatus } from './streams/status.js';
-import { openPins } from './hardware/safe-state.js';
+import { drivesHardware } from './hardware/safe-state.js';
 import { Gate } from './security/gate.js';
 import type { AccessKey, Right } from './security/keys.js';
 import type { OriginRule } from './security/origin.js';
@@ -256,7 +256,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     await this.setup(this.options);
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
-    if (!this.#gate.locked && openPins().length > 0 && !isLoopback(host)) {
+    if (!this.#gate.locked && drivesHardware() && !isLoopback(host)) {
       this.out(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
     }
     const server = http.createServer((req, res) => {

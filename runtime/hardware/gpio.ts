@@ -203,7 +203,7 @@ export abstract class BaseOutputPin implements OutputPin {
   /** Drives the pin inactive and registers it for safe state. */
   protected start(): void {
     this.drive(this.#levelOf(0));
-    this.#drop = holdPin({ pin: this.pin, release: () => this.close() });
+    this.#drop = holdPin({ pin: this.pin, virtual: this.backend === 'virtual', release: () => this.close() });
   }
 
   /** True once `close()` ran. */

@@ -17,6 +17,8 @@ import { oneLine } from '../errors.js';
 export interface HeldPin {
   /** BCM pin number, for messages. */
   readonly pin: number;
+  /** True for a simulated pin (no hardware behind it). Default false. */
+  readonly virtual?: boolean;
   /**
    * Drives the pin to its inactive level and releases it (sysfs: unexport). Synchronous and
    * idempotent; it should also drop the pin from the registry (the function {@link holdPin}
@@ -54,6 +56,11 @@ export function holdPin(pin: HeldPin): () => void {
 /** BCM numbers of the output pins currently open in this process, in the order they were opened. */
 export function openPins(): number[] {
   return [...state.pins].map((p) => p.pin);
+}
+
+/** Whether any open output pin drives real hardware (not a virtual pin). */
+export function drivesHardware(): boolean {
+  return [...state.pins].some((p) => !p.virtual);
 }
 
 /**
