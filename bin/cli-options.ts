@@ -1,5 +1,5 @@
 import type { Options } from 'yargs';
-import { flagName, type KeyUse, type OptionSchema } from '../runtime/index.js';
+import { flagName, loadCa, type KeyUse, type OptionSchema } from '../runtime/index.js';
 
 /** Options every `sketch run` accepts, whatever the sketch. Units: seconds for times. */
 export const COMMON_RUN_OPTIONS = {
@@ -34,42 +34,64 @@ export function pick(schema: OptionSchema, argv: Record<string, unknown>): Recor
   return out;
 }
 
-/** `--key` / `--insecure-key`: how a command presents an access key to the sketch it connects to. */
-export const CLIENT_KEY_OPTIONS = {
+/** `--key`, `--insecure-key`, `--ca`: how a command authenticates to the sketch it connects to, and verifies it. */
+export const CLIENT_SECURITY_OPTIONS = {
   key: {
     type: 'string',
     requiresArg: true,
     describe: 'access key to present to the peer (default: $SKETCH_KEY); sent only over wss:// or to loopback',
-    group: 'Keys:',
+    group: 'Keys and TLS:',
   },
   'insecure-key': {
     type: 'boolean',
     default: false,
     describe: 'also send the key over plain ws:// beyond loopback, where anyone on the network can read it',
-    group: 'Keys:',
+    group: 'Keys and TLS:',
+  },
+  ca: {
+    type: 'string',
+    requiresArg: true,
+    describe: "CA certificate (PEM) the peer's certificate must chain to; requires the peer to serve TLS (sketch ca init)",
+    group: 'Keys and TLS:',
   },
 } as const satisfies Record<string, Options>;
 
-/** The key to present: `--key`, else `$SKETCH_KEY`, else none. */
-export function clientKey(argv: object): KeyUse {
-  const a = argv as { key?: unknown; 'insecure-key'?: unknown };
+/**
+ * The key to present (`--key`, else `$SKETCH_KEY`, else none) and the CA to verify with (`--ca`).
+ * @throws SketchError `SKETCH_ERR_TLS_FILE` when the CA file cannot be read.
+ */
+export async function clientSecurity(argv: object): Promise<KeyUse & { ca?: Buffer }> {
+  const a = argv as { key?: unknown; 'insecure-key'?: unknown; ca?: unknown };
   const key = typeof a.key === 'string' ? a.key : process.env.SKETCH_KEY || undefined;
-  return { key, insecureKey: a['insecure-key'] === true };
+  const ca = typeof a.ca === 'string' ? await loadCa(a.ca) : undefined;
+  return { key, insecureKey: a['insecure-key'] === true, ...(ca ? { ca } : {}) };
 }
 
-/** `sketch run`'s server-side security options: `--key-file`, `--allow-origin`. */
+/** `sketch run`'s server-side security options: `--key-file`, `--allow-origin`, `--tls-cert`, `--tls-key`. */
 export const SERVER_SECURITY_OPTIONS = {
   'key-file': {
     type: 'string',
     requiresArg: true,
     describe: 'file of access keys ("read KEY" / "write KEY" lines; sketch key new): connections must present one',
-    group: 'Keys:',
+    group: 'Keys and TLS:',
   },
   'allow-origin': {
     type: 'string',
     array: true,
     requiresArg: true,
-    describe: 'browser origin allowed to connect besides the sketch\'s own (repeatable; * allows all)',
-    group: 'Keys:',
+    describe: "browser origin allowed to connect besides the sketch's own (repeatable; * allows all)",
+    group: 'Keys and TLS:',
+  },
+  'tls-cert': {
+    type: 'string',
+    requiresArg: true,
+    describe: 'serve wss:// with this certificate (PEM; sketch ca issue NAME); needs --tls-key',
+    group: 'Keys and TLS:',
+  },
+  'tls-key': {
+    type: 'string',
+    requiresArg: true,
+    describe: "the certificate's private key (PEM)",
+    group: 'Keys and TLS:',
   },
 } as const satisfies Record<string, Options>;

@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { SketchClass } from '../runtime/index.js';
+import { caCommand } from './ca.js';
 import { demoCommand } from './demo.js';
 import { keyCommand } from './key.js';
 import { die } from './fail.js';
@@ -25,7 +26,8 @@ const cli = yargs(args)
   .command(tapCommand)
   .command(demoCommand)
   .command(keyCommand)
-  .demandCommand(1, 'name a command: run, ls, send, tap, demo or key')
+  .command(caCommand)
+  .demandCommand(1, 'name a command: run, ls, send, tap, demo, key or ca')
   .strict()
   .help()
   .alias('h', 'help')

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
-import { errors, loadKeyFile, parseOrigins, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
+import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
 import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
-import { CLIENT_KEY_OPTIONS, clientKey, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, yargsOptions } from './cli-options.js';
+import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, yargsOptions } from './cli-options.js';
 import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
 import { builtinNames } from './load-sketch.js';
@@ -22,7 +22,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       const common = yargsOptions(COMMON_RUN_OPTIONS, 'Common options:');
       if (cls?.defaultTo) common.to = { ...common.to, default: cls.defaultTo };
       y.options(common);
-      y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_KEY_OPTIONS });
+      y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_SECURITY_OPTIONS });
       if (cls) {
         const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
         y.options(yargsOptions(cls.options ?? {}, title));
@@ -32,6 +32,9 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
         if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
         parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []);
+        if ((argv['tls-cert'] === undefined) !== (argv['tls-key'] === undefined)) {
+          throw errors.INVALID_OPTION('--tls-cert and --tls-key go together: give both, or neither');
+        }
         return true;
       });
     },
@@ -41,10 +44,13 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       const common = resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
       const keyFile = argv['key-file'] as string | undefined;
       const keys = keyFile ? await loadKeyFile(keyFile, (line) => console.error(`sketch: warning: ${line}`)).catch(die) : undefined;
+      const certFile = argv['tls-cert'] as string | undefined;
+      const tls = certFile ? await loadTlsIdentity(certFile, argv['tls-key'] as string).catch(die) : undefined;
       const sketch = new cls({
         keys,
+        tls,
         allowOrigins: parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []),
-        peer: clientKey(argv),
+        peer: await clientSecurity(argv).catch(die),
         name: common.name,
         to: common.to,
         options: pick(cls.options ?? {}, argv),

@@ -6,14 +6,16 @@ import {
   decodeReply,
   errors,
   MdnsDiscovery,
+  identityFor,
   keyHeaders,
   oneLine,
   STATUS_PATH,
   SUBPROTOCOL,
+  verifyError,
   type GapFrame,
   type ItemFrame,
 } from '../runtime/index.js';
-import { CLIENT_KEY_OPTIONS, clientKey } from './cli-options.js';
+import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';
 import { die } from './fail.js';
 
 /** How long `sketch tap` waits for the close handshake after Ctrl-C or `--count`, in ms. */
@@ -34,6 +36,13 @@ interface TapArgs {
   'discover-timeout': number;
   key?: string;
   'insecure-key': boolean;
+  ca?: string;
+}
+
+/** How tap reaches the sketch: the key's headers and the TLS options (CA, the name its certificate must carry). */
+interface Conn {
+  headers: Record<string, string>;
+  tls: https.RequestOptions;
 }
 
 /**
@@ -142,7 +151,7 @@ export const tapCommand: CommandModule<object, TapArgs> = {
         requiresArg: true,
         describe: "seconds to look for the sketch by name, or to wait for its status",
       })
-      .options(CLIENT_KEY_OPTIONS)
+      .options(CLIENT_SECURITY_OPTIONS)
       .conflicts('last', ['since', 'all'])
       .conflicts('since', 'all')
       .check((a) => {
@@ -204,13 +213,21 @@ async function tap(argv: TapArgs): Promise<void> {
     label = base.host;
   }
 
-  let headers: Record<string, string>;
+  const security = await clientSecurity(argv).catch(die);
+  if (security.ca && base.protocol !== 'wss:') die(errors.TLS_VERIFY(label, base.href, 'it does not serve TLS, but a CA was given (--ca)'));
+  let conn: Conn;
   try {
-    headers = keyHeaders(base, clientKey(argv), (line) => console.error(`sketch: warning: ${line}`));
+    conn = {
+      headers: keyHeaders(base, security, (line) => console.error(`sketch: warning: ${line}`)),
+      tls:
+        base.protocol === 'wss:'
+          ? { ...(security.ca ? { ca: security.ca } : {}), ...(target.kind === 'name' ? { checkServerIdentity: identityFor(label) } : {}) }
+          : {},
+    };
   } catch (err) {
     die(err);
   }
-  const path = await choosePath(target, base, label, announced, timeoutMs, headers);
+  const path = await choosePath(target, base, label, announced, timeoutMs, conn);
   const url = new URL(base.href);
   url.hash = ''; // a #fragment is never sent (RFC 6455 §3)
   url.pathname = path;
@@ -218,7 +235,7 @@ async function tap(argv: TapArgs): Promise<void> {
   if (argv.last !== undefined) url.searchParams.set('last', String(argv.last));
   if (argv.since !== undefined) url.searchParams.set('since', String(parseSince(argv.since)));
   if (argv.all) url.searchParams.set('history', 'all');
-  subscribe(url, label, path, argv, headers, (stop) => (onSignal = stop));
+  subscribe(url, label, path, argv, conn, (stop) => (onSignal = stop));
 }
 
 /**
@@ -231,7 +248,7 @@ async function choosePath(
   label: string,
   announced: string[] | undefined,
   timeoutMs: number,
-  headers: Record<string, string>,
+  conn: Conn,
 ): Promise<string> {
   let streams = announced;
   let unknownWhy = '';
@@ -239,7 +256,7 @@ async function choosePath(
   const known = (list: string[] | undefined) => (wanted ? list?.includes(wanted) : list !== undefined && list.length > 0);
   // The TXT record lists the streams declared at start; the status also has those first published later.
   if (!known(streams)) {
-    const status = await statusStreams(base, label, timeoutMs, headers);
+    const status = await statusStreams(base, label, timeoutMs, conn);
     if ('streams' in status) streams = [...new Set([...(announced ?? []), ...status.streams])];
     else unknownWhy = status.why;
   }
@@ -277,16 +294,16 @@ async function statusStreams(
   base: URL,
   label: string,
   timeoutMs: number,
-  headers: Record<string, string>,
+  conn: Conn,
 ): Promise<{ streams: string[] } | { why: string }> {
   const url = new URL(STATUS_PATH, base);
   url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
   const limit = Math.max(timeoutMs, 1000);
   let answer: { status: number; body: string };
   try {
-    answer = await httpGet(url, limit, headers);
+    answer = await httpGet(url, limit, conn);
   } catch (err) {
-    die(errors.PEER_UNREACHABLE(label, oneLine(err), err));
+    die(verifyError(label, base.href, err) ?? errors.PEER_UNREACHABLE(label, oneLine(err), err));
   }
   if (answer.status === 401) die(errors.UNAUTHORIZED(label));
   if (answer.status !== 200) return { why: `GET ${STATUS_PATH} answered ${answer.status}` };
@@ -300,10 +317,10 @@ async function statusStreams(
 }
 
 /** GETs `url`; rejects on a connection error or after `timeoutMs` ms. The body is read up to 1 MiB. */
-function httpGet(url: URL, timeoutMs: number, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function httpGet(url: URL, timeoutMs: number, conn: Conn): Promise<{ status: number; body: string }> {
   const get = url.protocol === 'https:' ? https.get : http.get;
   return new Promise((resolve, reject) => {
-    const req = get(url, { timeout: timeoutMs, headers }, (res) => {
+    const req = get(url, { timeout: timeoutMs, headers: conn.headers, ...conn.tls }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -324,10 +341,15 @@ function subscribe(
   label: string,
   path: string,
   argv: TapArgs,
-  headers: Record<string, string>,
+  conn: Conn,
   setStop: (stop: () => void) => void,
 ): void {
-  const ws = new WebSocket(url, [SUBPROTOCOL], { handshakeTimeout: HANDSHAKE_TIMEOUT_MS, perMessageDeflate: false, headers });
+  const ws = new WebSocket(url, [SUBPROTOCOL], {
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    perMessageDeflate: false,
+    headers: conn.headers,
+    ...(conn.tls as WebSocket.ClientOptions), // passed through to tls.connect()
+  });
   let opened = false;
   let stopping = false;
   let items = 0;
@@ -359,7 +381,7 @@ function subscribe(
     if (/Server sent no subprotocol/.test(err.message)) {
       fail(`${label} does not speak ${SUBPROTOCOL} on ${path}: it is not a sketchnet sketch of protocol 2 or later`);
     }
-    die(errors.PEER_UNREACHABLE(label, oneLine(err), err));
+    die(verifyError(label, url.href, err) ?? errors.PEER_UNREACHABLE(label, oneLine(err), err));
   });
   ws.on('message', (data, isBinary) => {
     if (stopping || isBinary) return;

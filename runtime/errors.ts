@@ -61,6 +61,12 @@ export const ERROR_CODES = {
   SKETCH_ERR_FORBIDDEN: 1,
   /** A key would go over a connection that is neither verified TLS nor loopback (pass `--insecure-key` to allow it). */
   SKETCH_ERR_INSECURE_KEY: 1,
+  /** A TLS certificate, key or CA file could not be read or does not fit (`--tls-cert`, `--tls-key`, `--ca`). */
+  SKETCH_ERR_TLS_FILE: 1,
+  /** A peer's TLS certificate failed verification, or a peer expected to use TLS does not: maybe an impostor. */
+  SKETCH_ERR_TLS_VERIFY: 1,
+  /** `sketch ca`: no CA where one is needed, a CA that would be overwritten, or a name unusable in a certificate. */
+  SKETCH_ERR_CA: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -168,6 +174,14 @@ export const errors = {
       'SKETCH_ERR_INSECURE_KEY',
       `not sending the key to ${url}: plain ws:// beyond loopback lets anyone on the network read it; serve the peer over TLS (wss://) or pass --insecure-key`,
     ),
+  TLS_FILE: (file: string, detail: string) => new SketchError('SKETCH_ERR_TLS_FILE', `TLS file ${file}: ${detail}`),
+  TLS_VERIFY: (peer: string, url: string, detail: string, cause?: unknown) =>
+    new SketchError(
+      'SKETCH_ERR_TLS_VERIFY',
+      `cannot verify ${peer} (${url}): ${detail}; nothing was sent. It may be an impostor, or its certificate is not from the CA you trust (--ca FILE; "sketch ca init")`,
+      { cause },
+    ),
+  CA: (detail: string) => new SketchError('SKETCH_ERR_CA', detail),
   NODE_VERSION: (version: string) => new SketchError('SKETCH_ERR_NODE_VERSION', tooOldMessage(version)),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),

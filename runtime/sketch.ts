@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -17,6 +18,7 @@ import { drivesHardware } from './hardware/safe-state.js';
 import { Gate } from './security/gate.js';
 import type { AccessKey, Right } from './security/keys.js';
 import type { OriginRule } from './security/origin.js';
+import type { TlsIdentity } from './security/tls.js';
 import type { PublishOptions, Stream, StreamSpec } from './streams/stream.js';
 
 /** How a sketch is built: `new MySketch(config)`. Every field is optional. */
@@ -59,6 +61,11 @@ export interface SketchConfig {
    * other `Origin` header gets HTTP 403; `'*'` allows all. Default none.
    */
   allowOrigins?: readonly OriginRule[];
+  /**
+   * Serve `wss://` with this certificate (chain) and private key, PEM (`--tls-cert`,
+   * `--tls-key`); the TXT record then says `tls=1`. Default none: plain `ws://`.
+   */
+  tls?: TlsIdentity;
   /** Where `out()` lines go. Default: `console.log`. */
   log?: (line: string) => void;
 }
@@ -146,8 +153,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** The peer given with `to` (`--to`), or the class's `defaultTo`; undefined when neither. */
   readonly to: string | undefined;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls'>> & {
     peer: SketchConfig['peer'];
+    tls: TlsIdentity | undefined;
   };
   readonly #gate: Gate;
   readonly #discovery: Discovery | false;
@@ -185,6 +193,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       log: (line: string) => console.log(line),
       ...dropUndefined(config),
       peer: config.peer,
+      tls: config.tls,
     };
     checkConfig(this.#config);
     this.#gate = new Gate({ keys: config.keys, allowOrigins: config.allowOrigins, log: (line) => this.out(line) });
@@ -259,7 +268,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (!this.#gate.locked && drivesHardware() && !isLoopback(host)) {
       this.out(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
     }
-    const server = http.createServer((req, res) => {
+    const tlsIdentity = this.#config.tls;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const verdict = this.#gate.check(req);
       if (!verdict.ok) return void refuseHttp(res, verdict.status, verdict.line);
       if (req.method === 'GET' && statusPath(req.url)) {
@@ -268,8 +278,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         return;
       }
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
-      res.end(`sketch "${this.name}" (${this.kind}) speaks WebSocket: connect to ws://HOST:PORT${req.url ?? '/'}\n`);
-    });
+      res.end(`sketch "${this.name}" (${this.kind}) speaks WebSocket: connect to ${tlsIdentity ? 'wss' : 'ws'}://HOST:PORT${req.url ?? '/'}\n`);
+    };
+    const server: http.Server = tlsIdentity ? https.createServer({ cert: tlsIdentity.cert, key: tlsIdentity.key }, handler) : http.createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? errors.PORT_IN_USE(host, port) : errors.LISTEN(host, port, err)),
@@ -302,8 +313,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     this.#started = Date.now();
     const bound = (server.address() as AddressInfo).port;
     const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-    this.#address = { host, port: bound, url: `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound}/`, name: this.name };
-    this.out(`serving on ${host}:${bound}${this.#discovery ? '' : ' (mDNS off)'}`);
+    const scheme = tlsIdentity ? 'wss' : 'ws';
+    this.#address = { host, port: bound, url: `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${bound}/`, name: this.name };
+    this.out(`serving on ${host}:${bound}${tlsIdentity ? ' (TLS: wss://)' : ''}${this.#discovery ? '' : ' (mDNS off)'}`);
     this.#announced = this.#announce(bound);
     return this.#address;
   }
@@ -340,9 +352,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     return a.name;
   }
 
-  /** The TXT record (RFC 6763 §6): `kind`, `protocol` and, when there are any, `streams` (comma-separated paths). */
+  /** The TXT record (RFC 6763 §6): `kind`, `protocol`, `tls=1` when serving TLS and, when there are any, `streams` (comma-separated paths). */
   #txt(): Record<string, string> {
     const txt: Record<string, string> = { kind: this.kind, protocol: String(PROTOCOL_VERSION) };
+    if (this.#config.tls) txt.tls = '1';
     const streams = this.#hub.paths();
     if (streams.length) txt.streams = streams.join(',');
     return txt;

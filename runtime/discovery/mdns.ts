@@ -49,8 +49,10 @@ export interface FoundSketch {
   streams: string[];
   /** SRV target host name, e.g. `raspberrypi.local`. */
   host: string;
-  /** `ws://address:port/` ready to connect to. */
+  /** `ws://address:port/` ready to connect to; `wss://` when the TXT record says `tls=1`. */
   url: string;
+  /** Whether it serves TLS (`wss://`): TXT `tls=1`. */
+  tls: boolean;
   /** The whole decoded TXT record. */
   txt: Record<string, string>;
 }
@@ -391,7 +393,8 @@ function toFound(service: FoundService): FoundSketch {
     protocol: txt.protocol ?? '',
     streams: parseStreams(txt.streams),
     host: service.host,
-    url: `ws://${hostPart}:${service.port}/`,
+    url: `${txt.tls === '1' ? 'wss' : 'ws'}://${hostPart}:${service.port}/`,
+    tls: txt.tls === '1',
     txt,
   };
 }
@@ -417,7 +420,8 @@ export class MemoryDiscovery implements Discovery {
       protocol: request.txt.protocol ?? String(PROTOCOL_VERSION),
       streams: parseStreams(request.txt.streams),
       host: 'localhost',
-      url: `ws://127.0.0.1:${request.port}/`,
+      url: `${request.txt.tls === '1' ? 'wss' : 'ws'}://127.0.0.1:${request.port}/`,
+      tls: request.txt.tls === '1',
       txt: { ...request.txt },
     };
     this.registry.set(name.toLowerCase(), found);

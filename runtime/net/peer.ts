@@ -5,6 +5,7 @@ import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { ackText, decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
+import { identityFor, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
 
 /** Options of {@link Peer}. */
@@ -38,6 +39,12 @@ export interface PeerOptions {
    * Default false.
    */
   insecureKey?: boolean;
+  /**
+   * CA certificate(s), PEM, that a `wss://` peer's certificate must chain to (`--ca`), instead of
+   * the system CAs. Giving one also requires TLS: a peer that does not serve it is refused with
+   * `SKETCH_ERR_TLS_VERIFY` before anything is sent. Default: the system CAs, TLS optional.
+   */
+  ca?: string | Buffer;
 }
 
 interface Pending {
@@ -69,7 +76,11 @@ export class Peer {
     return this.#pending.length;
   }
 
-  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key'>> & { discovery: Discovery | false; key?: string };
+  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca'>> & {
+    discovery: Discovery | false;
+    key?: string;
+    ca?: string | Buffer;
+  };
   #warnedInsecure = false;
   #ws?: WebSocket;
   #open = false;
@@ -164,28 +175,40 @@ export class Peer {
     }
   }
 
-  /** On retries a name is looked up for at most 1 s: a vanished peer should fail fast. */
-  async #resolveUrl(retry: boolean): Promise<string> {
-    if (/^wss?:\/\//i.test(this.target)) return this.target;
+  /**
+   * The URL to connect to and, for a peer found by name, the instance name its certificate must
+   * carry. On retries a name is looked up for at most 1 s: a vanished peer should fail fast.
+   */
+  async #resolveUrl(retry: boolean): Promise<{ url: string; name?: string }> {
+    if (/^wss?:\/\//i.test(this.target)) return { url: this.target };
     const d = this.#options.discovery;
     if (!d) throw errors.MDNS_DISABLED(this.target);
     const timeout = retry ? Math.min(this.#options.discoverTimeout, 1000) : this.#options.discoverTimeout;
-    return (await d.resolve(this.target, timeout)).url;
+    const found = await d.resolve(this.target, timeout);
+    return { url: found.url, name: found.name };
   }
 
   /** One connection attempt; resolves when open. A server without `sketchnet.v2` is retried in plain text once. */
   async #open1(retry: boolean): Promise<void> {
-    const url = await this.#resolveUrl(retry);
+    const { url, name } = await this.#resolveUrl(retry);
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
+    if (this.#options.ca !== undefined && !/^wss:/i.test(url)) {
+      throw errors.TLS_VERIFY(this.target, url, 'it does not serve TLS, but a CA was given (--ca)');
+    }
     const headers = this.#keyHeaders(url);
+    // Passed through by ws to tls.connect(), whose checkServerIdentity returns an Error to refuse
+    // (@types/ws types it differently: hence the cast).
+    const tlsOptions: WebSocket.ClientOptions = /^wss:/i.test(url)
+      ? ({ ...(this.#options.ca !== undefined ? { ca: this.#options.ca } : {}), ...(name ? { checkServerIdentity: identityFor(name) } : {}) } as unknown as WebSocket.ClientOptions)
+      : {};
     this.#url = url;
     let opened: { ws: WebSocket; socket: Duplex };
     try {
-      opened = await this.#handshake(url, headers);
+      opened = await this.#handshake(url, headers, tlsOptions);
     } catch (err) {
       if (this.#plain || (err as Error).message !== NO_SUBPROTOCOL) throw err;
       this.#plain = true; // a plain server (the Python original): speak plain text from now on
-      opened = await this.#handshake(url, headers);
+      opened = await this.#handshake(url, headers, tlsOptions);
     }
     this.#attach(opened.ws, opened.socket);
   }
@@ -199,12 +222,13 @@ export class Peer {
   }
 
   /** Opens one WebSocket to `url`; resolves with it and its TCP socket once open. */
-  #handshake(url: string, headers: Record<string, string>): Promise<{ ws: WebSocket; socket: Duplex }> {
+  #handshake(url: string, headers: Record<string, string>, tlsOptions: WebSocket.ClientOptions): Promise<{ ws: WebSocket; socket: Duplex }> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, this.#plain ? [] : [SUBPROTOCOL], {
         handshakeTimeout: this.#options.handshakeTimeout,
         perMessageDeflate: false,
         headers,
+        ...tlsOptions,
       });
       let socket: Duplex | undefined;
       ws.once('upgrade', (res) => (socket = res.socket));
@@ -217,7 +241,7 @@ export class Peer {
         ws.removeAllListeners('open');
         ws.on('error', () => {});
         ws.terminate();
-        reject(refusal(this.target, err) ?? err);
+        reject(refusal(this.target, err) ?? verifyError(this.target, url, err) ?? err);
       });
     });
   }
