@@ -4,6 +4,7 @@
  * only the runtimes differ; client and server always run in separate processes.
  */
 import { readdirSync, rmSync } from 'node:fs';
+import { initCa, issueCert, newKey } from '../../dist/runtime/index.js';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { profileCli } from './cli.js';
@@ -34,9 +35,11 @@ interface Target {
   label: string;
   url: string;
   procs: Array<{ name: string; child: Child; stats: boolean }>;
+  /** Extra client arguments: `--key`, `--ca`. */
+  clientArgs?: string[];
 }
 
-type Targets = Record<'sketch' | 'ws' | 'python' | 'broker' | 'e2e', Target | { skip: string }>;
+type Targets = Record<'sketch' | 'ws' | 'python' | 'broker' | 'e2e' | 'sketchKey' | 'sketchTls' | 'sketchTlsKey', Target | { skip: string }>;
 
 interface Measured {
   rate: Summary;
@@ -58,6 +61,19 @@ async function startTargets(ctx: Ctx): Promise<Targets> {
   const ws = spawnTs(ctx, 'server', 'ws-server', 'servers/ws.ts', []);
   const [sp, wp] = await Promise.all([ready(sketch), ready(ws)]);
   targets.sketch = { label: 'sketch', url: `ws://127.0.0.1:${sp}/`, procs: [{ name: 'sketch', child: sketch, stats: true }] };
+  // The same sketch behind a write key, over TLS, and both: what security costs per message.
+  const key = newKey();
+  const tls = await benchCertificates();
+  const secured = async (name: 'sketchKey' | 'sketchTls' | 'sketchTlsKey', serverArgs: string[], clientArgs: string[], scheme: string) => {
+    const child = spawnTs(ctx, 'server', `sketchnet-${name}`, 'servers/sketch.ts', ['--mode', 'ack', '--quiet', ...serverArgs]);
+    targets[name] = { label: name, url: `${scheme}://127.0.0.1:${await ready(child)}/`, procs: [{ name, child, stats: true }], clientArgs };
+  };
+  const tlsServer = ['--tls-cert', tls.cert, '--tls-key', tls.key];
+  await Promise.all([
+    secured('sketchKey', ['--key', key], ['--key', key], 'ws'),
+    secured('sketchTls', tlsServer, ['--ca', tls.ca], 'wss'),
+    secured('sketchTlsKey', [...tlsServer, '--key', key], ['--ca', tls.ca, '--key', key], 'wss'),
+  ]);
   targets.ws = { label: 'ws', url: `ws://127.0.0.1:${wp}/`, procs: [{ name: 'ws', child: ws, stats: true }] };
   if ('skip' in ctx.peers.python) targets.python = { skip: ctx.peers.python.skip };
   else {
@@ -97,6 +113,22 @@ interface RowSpec {
   /** Goal on sketchnet ÷ this row: `≥ ratio` against this peer. */
   goal?: { ratio: number; name: string };
   headline?: boolean;
+}
+
+/** The cost of security, per message: the same Peer → sketch with a key, over TLS, and both. */
+const SECURED_ROWS = (window: number): RowSpec[] => [
+  { label: 'Peer → sketch with a write key', target: 'sketchKey', via: 'peer', window },
+  { label: 'Peer → sketch over TLS (wss://)', target: 'sketchTls', via: 'peer', window },
+  { label: 'Peer → sketch over TLS with a key', target: 'sketchTlsKey', via: 'peer', window },
+];
+
+/** A throw-away CA and a certificate for 127.0.0.1 under bench/.out/tls (made with sketchnet's own `sketch ca`). */
+async function benchCertificates(): Promise<{ ca: string; cert: string; key: string }> {
+  const dir = path.join(OUT, 'tls');
+  rmSync(dir, { recursive: true, force: true });
+  const files = await initCa(dir, { name: 'sketchnet bench CA', days: 1 });
+  const leaf = await issueCert(dir, 'bench', { hosts: ['127.0.0.1'], days: 1 });
+  return { ca: files.cert, cert: leaf.cert, key: leaf.key };
 }
 
 interface RowResult {
@@ -141,7 +173,7 @@ async function runGroup(ctx: Ctx, targets: Targets, specs: RowSpec[], payload: n
         'client',
         opts.profileName ?? `client-${spec.via}-${spec.target}`,
         'clients/ack.ts',
-        ['--url', target.url, '--via', spec.via, '--payload', String(payload), '--window', String(spec.window), '--warmup', String(c.warmupMs), '--round-ms', String(roundMs)],
+        ['--url', target.url, '--via', spec.via, '--payload', String(payload), '--window', String(spec.window), '--warmup', String(c.warmupMs), '--round-ms', String(roundMs), ...(target.clientArgs ?? [])],
         { profile: opts.profileName !== undefined },
       );
       live.push({ result, target, client, rounds: [], serverCpuUs: target.procs.map(() => 0), wallMs: 0 });
@@ -239,6 +271,7 @@ export async function roundTrips(ctx: Ctx): Promise<Section> {
     const targets = await startTargets(ctx);
     const specs: RowSpec[] = [
       { label: 'sketchnet: Peer → sketch', target: 'sketch', via: 'peer', window: 1, headline: true },
+      ...SECURED_ROWS(1),
       { label: 'ws client → sketch', target: 'sketch', via: 'ws', window: 1 },
       { label: 'bare ws: ws client → ws server', target: 'ws', via: 'ws', window: 1, goal: { ratio: 0.9, name: 'bare ws' } },
       { label: 'Peer → ws server', target: 'ws', via: 'peer', window: 1 },
@@ -254,6 +287,7 @@ export async function roundTrips(ctx: Ctx): Promise<Section> {
       const rows = rowsWithRatios(s, results, results[0], `round trips, ${name}`, true);
       s.blocks.push(`**Payload ${name}**\n\n${table(['client → server', 'round trips/s', 'per round trip', 'sketchnet ÷ this', 'goal', 'server CPU', 'client CPU'], rows)}`);
     }
+    s.notes.push('Rows "with a write key", "over TLS", "over TLS with a key": the same sketch started with `keys` and/or `tls` (a throw-away CA and an ECDSA P-256 certificate from `sketch ca`), and Peer presenting the key / verifying the certificate. Their "sketchnet ÷ this" is what that security costs per message against the plain sketch in the same run (1.10× = 10% fewer acknowledged messages per second).');
     s.notes.push('The Python original is the `websockets` asyncio server in bench/servers/original.py (per connection: `recv`, `await handler`, `send`) on Debian\'s /usr/bin/python3.');
     s.notes.push('Peer asks for the `sketchnet.v1` subprotocol: a sketch answers it with JSON `{"ack":"ok"}`; the ws and Python servers do not speak it, so Peer falls back to plain text with them, as it does in use.');
   } finally {
@@ -274,6 +308,7 @@ export async function pipelined(ctx: Ctx): Promise<Section> {
       ctx.log(` ${window} in flight`);
       const specs: RowSpec[] = [
         { label: 'sketchnet: Peer → sketch', target: 'sketch', via: 'peer', window, headline: true },
+        ...SECURED_ROWS(window),
         { label: 'ws client → sketch', target: 'sketch', via: 'ws', window },
         { label: 'bare ws: ws client → ws server', target: 'ws', via: 'ws', window, goal: { ratio: 0.8, name: `bare ws (${window} in flight)` } },
         { label: 'Python original: Peer → websockets', target: 'python', via: 'peer', window, goal: { ratio: 20, name: `the Python original (${window} in flight)` } },
@@ -288,6 +323,7 @@ export async function pipelined(ctx: Ctx): Promise<Section> {
     ];
     const results = await runGroup(ctx, targets, specs, 16);
     s.blocks.push(`**50 in flight**\n\n${table(['client → server', 'in flight', 'acks/s', 'sketchnet ÷ this', 'goal', 'server CPU', 'client CPU'], rowsWithRatios(s, results, results[0], '50 in flight', false))}`);
+    s.notes.push('Rows "with a write key", "over TLS", "over TLS with a key": the same sketch started with `keys` and/or `tls` (a throw-away CA and an ECDSA P-256 certificate from `sketch ca`), and Peer presenting the key / verifying the certificate. Their "sketchnet ÷ this" is what that security costs per message against the plain sketch in the same run (1.10× = 10% fewer acknowledged messages per second).');
     s.notes.push('mqtt.js puts no cap on outgoing QoS 1 publishes awaiting PUBACK, so the bench keeps exactly 50 outstanding itself: each PUBACK callback publishes the next.');
     s.notes.push('The Python original acknowledges in order, one message at a time per connection, so Peer can pipeline to it unchanged.');
   } finally {

@@ -8,18 +8,23 @@
  *   --via mqtt-e2e     mqtt.js QoS 1 request on one topic, acknowledged by a responder's
  *                      QoS 1 reply on another (bench/servers/mqtt-responder.ts)
  *
+ * `--key KEY` presents an access key, `--ca FILE` trusts that CA for a `wss://` URL.
+ *
  * Protocol: connects and prints `{"ready":…}`; on `warm` runs the warm-up and prints
  * `{"warm":…}`; then on each `go` (at most MAX_ROUNDS) runs one round and prints
  * `{"round":{acks,ms,cpuUs}}`. Rounds are driven one at a time by the orchestrator so that
  * rounds of different clients interleave. Exits when stdin closes.
  */
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { Peer } from '../../dist/runtime/index.js';
 import { args, command, fail, report } from '../lib/child.js';
 import { WindowedLoad, type Round } from '../lib/load.js';
 import { MQTT_REPLY_TOPIC, MQTT_REQUEST_TOPIC, noDelay } from '../lib/mqtt.js';
 
-const a = args({ url: '', via: 'ws', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000' });
+const a = args({ url: '', via: 'ws', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000', key: '', ca: '' });
+/** `--key KEY` (presented as `Authorization: Bearer`) and `--ca FILE` (trusted for `wss://`). */
+const security = { ...(a.key ? { key: a.key } : {}), ...(a.ca ? { ca: readFileSync(a.ca) } : {}) };
 const MAX_ROUNDS = 100;
 const payload = 'x'.repeat(Number(a.payload));
 const window = Number(a.window);
@@ -28,7 +33,7 @@ const window = Number(a.window);
 async function connect(): Promise<{ load: WindowedLoad; close: () => Promise<void> }> {
   switch (a.via) {
     case 'peer': {
-      const peer = new Peer(a.url!, { retries: 0 });
+      const peer = new Peer(a.url!, { retries: 0, ...security });
       const load: WindowedLoad = new WindowedLoad(
         () => peer.send(payload).then(() => load.ack(), (err: Error) => load.fail(err)),
         window,
@@ -37,7 +42,11 @@ async function connect(): Promise<{ load: WindowedLoad; close: () => Promise<voi
       return { load, close: () => peer.close() };
     }
     case 'ws': {
-      const ws = new WebSocket(a.url!, { perMessageDeflate: false });
+      const ws = new WebSocket(a.url!, {
+        perMessageDeflate: false,
+        ...(security.key ? { headers: { authorization: `Bearer ${security.key}` } } : {}),
+        ...(security.ca ? { ca: security.ca } : {}),
+      });
       await new Promise((resolve, reject) => {
         ws.once('open', resolve);
         ws.once('error', reject);

@@ -12,14 +12,27 @@
  *                        `--delivery all|latest`; also answers `fill N` (publishes N readings
  *                        at once, before any subscriber) with `{"filled":{count,ms,items,bytes}}`
  *
+ * Security (any mode): `--key KEY` requires that write key (`Authorization: Bearer`);
+ * `--tls-cert FILE --tls-key FILE` serves `wss://`.
+ *
  * Prints `{"ready":{"port":…}}` once serving; answers `stats` (see ../lib/child.ts).
  */
 import { performance } from 'node:perf_hooks';
-import { reactive, Sketch, type Delivery } from '../../dist/runtime/index.js';
+import { loadTlsIdentity, reactive, Sketch, type Delivery, type SketchConfig } from '../../dist/runtime/index.js';
 import { args, epochSeconds, fail, onCommand, report, serveStats } from '../lib/child.js';
 import { Histogram } from '../lib/stats.js';
 
-const a = args({ mode: 'ack', port: '0', quiet: 'false', delivery: 'all', 'history-items': '100000', 'history-bytes': String(64 * 1024 * 1024) });
+const a = args({
+  mode: 'ack',
+  port: '0',
+  quiet: 'false',
+  delivery: 'all',
+  'history-items': '100000',
+  'history-bytes': String(64 * 1024 * 1024),
+  key: '',
+  'tls-cert': '',
+  'tls-key': '',
+});
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
 const hrtimeUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -107,12 +120,18 @@ class StreamThermometer extends Thermometer {
 }
 
 try {
+  const config: SketchConfig = {
+    discovery: false,
+    log,
+    ...(a.key ? { keys: [{ key: a.key, right: 'write' as const }] } : {}),
+    ...(a['tls-cert'] ? { tls: await loadTlsIdentity(a['tls-cert'], a['tls-key']!) } : {}),
+  };
   const sketch =
     a.mode === 'thermometer'
-      ? new Thermometer({ discovery: false, log })
+      ? new Thermometer(config)
       : a.mode === 'stream'
-        ? new StreamThermometer({ discovery: false, log })
-        : new Bench({ discovery: false, log });
+        ? new StreamThermometer(config)
+        : new Bench(config);
   const address = await sketch.run({ host: '127.0.0.1', port: Number(a.port) });
   serveStats();
   if (sketch instanceof Thermometer) {
