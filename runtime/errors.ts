@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   SKETCH_ERR_TLS_VERIFY: 1,
   /** `sketch ca`: no CA where one is needed, a CA that would be overwritten, or a name unusable in a certificate. */
   SKETCH_ERR_CA: 1,
+  /** A `sketchnet.v3` request was applied already and its reply is no longer held: it is not applied again. */
+  SKETCH_ERR_DUPLICATE: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -182,6 +184,11 @@ export const errors = {
       { cause },
     ),
   CA: (detail: string) => new SketchError('SKETCH_ERR_CA', detail),
+  DUPLICATE: (seq: number, window: number) =>
+    new SketchError(
+      'SKETCH_ERR_DUPLICATE',
+      `message ${seq} was applied already; its reply is no longer held (more than ${window} replies unacknowledged)`,
+    ),
   NODE_VERSION: (version: string) => new SketchError('SKETCH_ERR_NODE_VERSION', tooOldMessage(version)),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),

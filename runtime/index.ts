@@ -5,6 +5,7 @@
 export { Sketch, type SketchConfig, type SketchClass, type SketchEvents, type ListenOptions, type SketchAddress } from './sketch.js';
 export { reactive, isReactive, QUEUE_HIGH_WATER, type LoopMethod } from './net/reactive.js';
 export { Peer, type PeerOptions } from './net/peer.js';
+export { Dedupe, DEDUPE_WINDOW, DEDUPE_SESSION_TTL_MS, DEDUPE_MAX_SESSIONS, type Outcome, type DedupeOptions } from './net/dedupe.js';
 export {
   MdnsDiscovery,
   MemoryDiscovery,
@@ -99,6 +100,16 @@ export {
   type OnoffGpio,
 } from './hardware/gpio.js';
 export { installSafeState, uninstallSafeState, releaseAllPins, holdPin, openPins, type HeldPin } from './hardware/safe-state.js';
+export {
+  Guardian,
+  systemGuardian,
+  GUARDIAN_GPIO_DIR,
+  MAX_LEASE_MS,
+  type PinGuardian,
+  type PinGuard,
+  type GuardedPin,
+  type GuardianOptions,
+} from './hardware/guardian.js';
 export {
   openSensor,
   findSensors,

@@ -8,7 +8,8 @@ import { errors, oneLine } from './errors.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
-import { PROTOCOL_VERSION, SUBPROTOCOL } from './net/protocol.js';
+import { Dedupe } from './net/dedupe.js';
+import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 import { StreamHub } from './streams/hub.js';
 import { Outbox, type OutboxOptions } from './streams/outbox.js';
@@ -158,6 +159,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     tls: TlsIdentity | undefined;
   };
   readonly #gate: Gate;
+  /** Replies to `sketchnet.v3` requests, kept so that a resent one is not applied twice. */
+  readonly #dedupe = new Dedupe();
   readonly #discovery: Discovery | false;
   readonly #ownsDiscovery: boolean;
   #server?: http.Server;
@@ -297,7 +300,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       noServer: true,
       maxPayload: this.#config.maxPayload,
       perMessageDeflate: false, // frames are written around ws's Sender: see net/frame.ts
-      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      handleProtocols: (offered) => pickSubprotocol(offered),
     });
     wss.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
     // Checked at the upgrade, before any WebSocket exists: a foreign Origin gets HTTP 403, a
@@ -380,9 +383,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     this.emit('connection', channel);
     if (right === 'read') {
       // Messages are refused, in order, one error reply each: loop never sees them.
-      serveReactive(this, ws, channel, req.socket, errors.FORBIDDEN('this key may only read: messages need a write key'));
-    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, req.socket);
-    else serveSilent(this, ws, channel);
+      serveReactive(this, ws, channel, { socket: req.socket, refuse: errors.FORBIDDEN('this key may only read: messages need a write key') });
+    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, { socket: req.socket, dedupe: this.#dedupe });
+    else serveSilent(this, ws, channel, this.#dedupe);
   }
 
   /** How many clients are connected on `channel` (e.g. `/readings`). */

@@ -12,7 +12,9 @@ const options = {
  * The buzzer: an active buzzer on a GPIO output. Message `1` drives the pin active (for
  * `beep` ms when given, else until a `0`) and is acknowledged with the sound (`bzzz`); `0`
  * drives it inactive and is acknowledged with `...`. Anything else gets an error reply and
- * changes nothing. The pin goes inactive when the sketch stops, on signals and on crashes.
+ * changes nothing. The pin goes inactive when the sketch stops, on signals and on crashes,
+ * and — through the GPIO guardian — when the process is killed (SIGKILL) or, with `lease`,
+ * hangs while the buzzer sounds.
  */
 export default class Buzzer extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'sound an active buzzer on a GPIO pin: 1 = on, 0 = off';
@@ -30,9 +32,11 @@ export default class Buzzer extends Sketch<OptionValues<typeof options>> {
     this.#pin = openOutput(o.pin, {
       backend: o.gpio as GpioBackendName,
       activeLow: o.activeLow,
+      lease: o.lease,
       log: (line) => this.out(line),
     });
-    this.out(`buzzer on BCM ${o.pin} (${this.#pin.backend}${o.activeLow ? ', active low' : ''})`);
+    const lease = o.lease && this.#pin.backend === 'sysfs' ? `, lease ${o.lease} ms` : '';
+    this.out(`buzzer on BCM ${o.pin} (${this.#pin.backend}${o.activeLow ? ', active low' : ''}${lease})`);
   }
 
   @reactive

@@ -23,7 +23,12 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
 
   override setup(o: OptionValues<typeof options>): void {
     if (o.pin === undefined) return;
-    this.#pin = openOutput(o.pin, { backend: o.gpio as GpioBackendName, activeLow: o.activeLow, log: (l) => this.out(l) });
+    this.#pin = openOutput(o.pin, {
+      backend: o.gpio as GpioBackendName,
+      activeLow: o.activeLow,
+      lease: o.lease,
+      log: (l) => this.out(l),
+    });
     this.out(`driving BCM ${o.pin} (${this.#pin.backend})`);
   }
 

@@ -1,3 +1,5 @@
+import { MAX_LEASE_MS } from '../runtime/index.js';
+
 /** Option specs shared by the sketches that drive a GPIO output (buzzer, iopin). */
 export const gpioOptions = {
   gpio: {
@@ -7,6 +9,14 @@ export const gpioOptions = {
     describe: 'GPIO backend: sysfs (real pins through onoff), virtual (in memory, logged) or auto',
   },
   activeLow: { type: 'boolean', default: false, describe: 'the output is active at 0 V (inactive level is high)' },
+  lease: {
+    type: 'number',
+    integer: true,
+    min: 0,
+    max: MAX_LEASE_MS,
+    default: 0,
+    describe: 'ms an active sysfs output may go without a refresh from this process (hung or stopped) before its guardian turns it off; 0 = no lease',
+  },
 } as const;
 
 /** A BCM pin number option. */

@@ -91,6 +91,17 @@ test('SIGTERM to a real sketch run buzzer process silences a sounding buzzer', a
   }
 });
 
+test('--lease takes whole ms from 0 (the default, no lease): a negative one is refused with one line and the usage, exit 2', async () => {
+  const r = await runCli(['run', 'buzzer', '--gpio', 'virtual', '--no-mdns', '--lease', '-5']);
+  assert.is(r.code, 2);
+  assert.match(r.stderr.split('\n')[0]!, /^sketch: --lease must be an integer from 0 to 86400000, got -5$/);
+  assert.not.match(r.stderr, /\n\s+at /);
+  const { b, pin, ws } = await buzzer({ lease: 300 });
+  assert.is(pin.backend, 'virtual', 'a virtual pin has no guardian, and the lease changes nothing');
+  ws.close();
+  await b.close();
+});
+
 test('--gpio sysfs where there is no GPIO prints one line suggesting --gpio virtual, exit 1', async () => {
   const r = await runCli(['run', 'buzzer', '--gpio', 'sysfs', '--no-mdns'], {
     SKETCH_SYSFS_ROOT: new URL('./fixtures/gpio-x86-6.6', import.meta.url).pathname,

@@ -69,7 +69,7 @@ test('sketch ls lists the running sketches with kind, address, port, protocol an
     const table = await runCli(['ls']);
     assert.is(table.code, 0);
     assert.match(table.stdout, /NAME\s+KIND\s+ADDRESS\s+PORT\s+PROTOCOL\s+STREAMS/);
-    assert.match(table.stdout, new RegExp(`${name}\\s+iopin\\s+127\\.0\\.0\\.1\\s+${portOf(iopin.stdout())}\\s+2\\s+-`));
+    assert.match(table.stdout, new RegExp(`${name}\\s+iopin\\s+127\\.0\\.0\\.1\\s+${portOf(iopin.stdout())}\\s+3\\s+-`));
     const json = await runCli(['ls', '--json', '--timeout', '0.5']);
     const found = JSON.parse(json.stdout) as Array<{ name: string; port: number }>;
     assert.is(found.find((f) => f.name === name)?.port, portOf(iopin.stdout()));

@@ -20,7 +20,7 @@ test('finds a sketch announced by another process on a loopback-only host', asyn
     const found = await d.resolve(name, 3000);
     assert.is(found.name, name);
     assert.is(found.kind, 'iopin');
-    assert.is(found.protocol, '2');
+    assert.is(found.protocol, '3');
     assert.equal(found.streams, []);
     assert.is(found.address, '127.0.0.1');
     assert.match(found.url, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
@@ -158,7 +158,7 @@ zc.close()`;
   const info = JSON.parse(out);
   assert.ok(info, 'zeroconf resolved the service');
   assert.is(info.port, port);
-  assert.equal(info.txt, { kind: 'echo', protocol: '2' });
+  assert.equal(info.txt, { kind: 'echo', protocol: '3' });
   assert.match(info.server, /\.local\.$/);
   assert.equal(info.addresses, ['127.0.0.1']);
   await s.close();

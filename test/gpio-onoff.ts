@@ -7,7 +7,8 @@ import { runChild } from './helpers/child.js';
 // onoff's own code, for real: in a private mount (and PID) namespace a tmpfs covers
 // /sys/class/gpio and test/helpers/fake-gpio-kernel.ts answers export/unexport like the
 // kernel; test/helpers/gpio-onoff-scenario.ts drives BCM 18 through it and prints what it saw.
-// The mount exists only inside that namespace, and everything in it dies with the scenario.
+// The mount exists only inside that namespace, and everything in it dies with the scenario
+// (the GPIO guardians included: /proc there lists only the namespace's processes).
 
 const SCENARIO = fileURLToPath(new URL('./helpers/gpio-onoff-scenario.ts', import.meta.url));
 
@@ -27,7 +28,7 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when written, 0 and unexported on close, on SIGTERM, when reopened after SIGKILL, and under the buzzer sketch', async () => {
+test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when written, 0 and unexported on close, on SIGTERM, when reopened after SIGKILL without a guardian, and under the buzzer sketch, whose guardian turns it off within 500 ms of a SIGKILL and after its lease when it hangs', async () => {
   const skip = skipReason();
   if (skip) {
     console.log(`skipped: onoff integration test because ${skip}`);
@@ -35,15 +36,21 @@ test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when writ
   }
   const r = await runChild(
     'unshare',
-    ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', 'bash', '-c', IN_NAMESPACE, process.execPath, SCENARIO],
-    { env: { SKETCH_SYSFS_ROOT: '' }, timeoutMs: 15_000 },
+    ['--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--kill-child', 'bash', '-c', IN_NAMESPACE, process.execPath, SCENARIO],
+    { env: { SKETCH_SYSFS_ROOT: '' }, timeoutMs: 40_000 },
   );
   if (r.code === 77) {
     console.log(`skipped: onoff integration test because ${r.stderr.trim()}`);
     return;
   }
   assert.is(r.code, 0, `scenario failed:\n${r.lines.join('\n')}\n${r.stderr}`);
-  assert.equal(r.lines, [
+  const timing = (step: string) => Number(r.lines.find((l) => l.startsWith(`${step} timing: `))?.split(' ')[2]);
+  const killed = timing('F');
+  assert.ok(killed >= 0 && killed < 500, `F: value 0 ${killed} ms after SIGKILL`);
+  const hung = timing('H');
+  // 150–200 ms after the last refresh on an idle machine; the fake kernel's polling and a loaded CI add to it
+  assert.ok(hung >= 100 && hung < 1000, `H: value 0 ${hung} ms after SIGSTOP with a 200 ms lease`);
+  assert.equal(r.lines.filter((l) => !/^[FH] timing: /.test(l)), [
     'onoff Gpio.accessible=true',
     'A open: backend=sysfs kernel: export 530',
     'A open: direction=low active_low=0 value=0 read=0',
@@ -53,15 +60,27 @@ test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when writ
     'B write(1): value=0 read=1',
     'B close: kernel: unexport 530 value=1 direction=high active_low=0',
     'C child ready: value=1',
-    'C SIGTERM: exit=143 kernel: export 530 kernel: unexport 530 value=0 direction=low active_low=0',
-    'D SIGKILL: exit=null kernel: export 530 still exported=true value=1',
+    'C SIGTERM: exit=143 kernel: export 530 kernel: unexport 530 value=0 direction=low active_low=0 guardians=0',
+    'D SIGKILL without guardian: exit=null kernel: export 530 still exported=true value=1',
     'D reopen: direction=low value=0',
     'D close: kernel: unexport 530 value=0 direction=low active_low=0',
     'E buzzer: backend=sysfs kernel: export 530',
     'E send 1: ack=bzzz value=1',
     'E send 0: ack=... value=0',
     'E send 1: ack=bzzz value=1',
-    'E stop: kernel: unexport 530 value=0 direction=low active_low=0',
+    'E stop: kernel: unexport 530 value=0 direction=low active_low=0 guardians=0',
+    'F buzzer: kernel: export 530 guardians=1',
+    'F send 1: ack=bzzz value=1',
+    'F SIGKILL to its process group: exit=null value=0 within 500 ms kernel: unexport 530 value=0 direction=low active_low=0 guardians=0',
+    'F guardian: gpio guardian: process PID ended without releasing its outputs: BCM 18 (sysfs 530) -> 0 (inactive), unexported (N ms)',
+    'G buzzer: kernel: export 530 guardians=1',
+    'G send 1: ack=bzzz value=1',
+    'G SIGTERM: exit=0 kernel: unexport 530 value=0 direction=low active_low=0 guardians=0 stderr=""',
+    'H buzzer: kernel: export 530 [ Buzzer ] buzzer on BCM 18 (sysfs, lease 200 ms)',
+    'H send 1: ack=bzzz value=1',
+    'H SIGSTOP: value=0 exported=true',
+    'H SIGCONT, SIGTERM: exit=0 kernel: unexport 530 value=0 direction=low active_low=0 guardians=0',
+    'H guardian: gpio guardian: BCM 18 (sysfs 530) was active for 200 ms with no refresh from process PID (hung or stopped?): -> 0 (inactive), still exported',
   ]);
 });
 

@@ -202,7 +202,7 @@ test('GET /.well-known/sketch answers the status as JSON; other GETs keep the 42
   const st = JSON.parse(r.body);
   assert.is(st.name, 'producer');
   assert.is(st.kind, 'producer');
-  assert.is(st.protocol, 2);
+  assert.is(st.protocol, 3);
   assert.ok(st.uptime >= 0 && st.uptime < 60);
   assert.equal(st.connections, { '/readings': 1 });
   const rd = st.streams['/readings'];
@@ -234,7 +234,7 @@ test('the TXT record lists the declared streams (streams=/readings)', async () =
   await s.announced;
   const found = await discovery.resolve('producer', 100);
   assert.is(found.txt.streams, '/readings');
-  assert.is(found.txt.protocol, '2');
+  assert.is(found.txt.protocol, '3');
   await s.close();
 });
 

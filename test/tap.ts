@@ -102,8 +102,8 @@ test('sketch ls shows /readings in the STREAMS column of a thermometer and - for
       const table = await runCli(['ls']);
       assert.is(table.code, 0, table.stderr);
       assert.match(table.stdout, /NAME\s+KIND\s+ADDRESS\s+PORT\s+PROTOCOL\s+STREAMS/);
-      assert.match(table.stdout, new RegExp(`^${name}\\s+thermometer\\s+\\S+\\s+\\d+\\s+2\\s+/readings$`, 'm'));
-      assert.match(table.stdout, new RegExp(`^${other}\\s+iopin\\s+\\S+\\s+\\d+\\s+2\\s+-$`, 'm'));
+      assert.match(table.stdout, new RegExp(`^${name}\\s+thermometer\\s+\\S+\\s+\\d+\\s+3\\s+/readings$`, 'm'));
+      assert.match(table.stdout, new RegExp(`^${other}\\s+iopin\\s+\\S+\\s+\\d+\\s+3\\s+-$`, 'm'));
       const json = await runCli(['ls', '--json', '--timeout', '0.5']);
       const found = JSON.parse(json.stdout) as Array<{ name: string; streams: string[] }>;
       assert.equal(found.find((f) => f.name === name)?.streams, ['/readings']);

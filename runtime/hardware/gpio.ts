@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Gpio } from 'onoff';
 import { addonError } from '../addon.js';
 import { errors, oneLine, SketchError } from '../errors.js';
+import { MAX_LEASE_MS, systemGuardian, type PinGuard, type PinGuardian } from './guardian.js';
 import { holdPin } from './safe-state.js';
 
 /** Which backend {@link openOutput} uses. `auto` (the default) is sysfs when it is accessible, else virtual. */
@@ -81,6 +82,22 @@ export interface OutputOptions {
   sysfsRoot?: string;
   /** The onoff `Gpio` class to use (tests pass a fake). Default: the real one, loaded on first use. */
   onoff?: OnoffClass;
+  /**
+   * Lease in ms (like Klipper's `max_duration`): a sysfs output left active this long without a
+   * refresh from this process — its event loop blocked, or the process stopped — is driven
+   * inactive by the guardian (it stays exported; the next write drives it again). This process
+   * refreshes on its own while its event loop runs, every quarter of the lease, so pick a lease
+   * well above its longest pause. Default 0: no lease. Has no effect without a guardian
+   * (virtual pins, `guardian: false`).
+   */
+  lease?: number;
+  /**
+   * Guards a sysfs output against the death of this process (./guardian.ts): SIGKILL, the OOM
+   * killer, a crash. Default: the process's shared guardian on `/sys/class/gpio` when the real
+   * onoff drives the pin; none when `onoff` is replaced (pass one explicitly). `false`: none.
+   * Virtual pins never have one.
+   */
+  guardian?: PinGuardian | false;
 }
 
 /** One `/sys/class/gpio/gpiochipN` directory. */
@@ -291,8 +308,15 @@ class SysfsPin extends BaseOutputPin {
   readonly backend = 'sysfs';
   readonly #gpio: OnoffGpio;
   readonly #number: number;
+  #guard?: PinGuard;
 
-  constructor(pin: number, activeLow: boolean, at: { chip: GpioChip; number: number }, onoff: OnoffClass) {
+  constructor(
+    pin: number,
+    activeLow: boolean,
+    at: { chip: GpioChip; number: number },
+    onoff: OnoffClass,
+    guarded?: { guardian: PinGuardian; leaseMs: number; log: (line: string) => void },
+  ) {
     super(pin, activeLow);
     this.#number = at.number;
     try {
@@ -303,21 +327,34 @@ class SysfsPin extends BaseOutputPin {
       throw exportError(pin, at, err);
     }
     try {
+      // Exported at the inactive level: from here on, the guardian turns it off if we die.
+      const inactiveLevel = activeLow ? 1 : 0;
+      this.#guard = guarded?.guardian.hold(
+        { pin, sysfs: at.number, inactiveLevel, activeLow, leaseMs: guarded.leaseMs },
+        guarded.log,
+      );
       // Writes the inactive level once more: for a pin still exported by an earlier (killed) run,
       // onoff skips the export and ignores a failure to set the direction.
       this.start();
     } catch (err) {
-      this.#gpio.unexport();
+      try {
+        this.#gpio.unexport();
+      } finally {
+        this.#guard?.release();
+      }
       throw err;
     }
   }
 
   protected drive(level: Bit): void {
+    const active = level !== (this.activeLow ? 1 : 0);
+    if (active) this.#guard?.active(true); // the lease runs before the pin goes active
     try {
       this.#gpio.writeSync(level);
     } catch (err) {
       throw errors.GPIO_EXPORT(this.pin, `writing ${level} to sysfs ${this.#number} failed: ${oneLine(err)}`, err);
     }
+    if (!active) this.#guard?.active(false);
   }
 
   protected sense(): Bit {
@@ -329,7 +366,11 @@ class SysfsPin extends BaseOutputPin {
   }
 
   protected free(): void {
-    this.#gpio.unexport();
+    try {
+      this.#gpio.unexport();
+    } finally {
+      this.#guard?.release(); // after the sketch's own inactive write and unexport
+    }
   }
 }
 
@@ -380,8 +421,13 @@ function systemOnoff(): OnoffClass | SketchError | string {
  * Backends: `virtual` is a {@link VirtualPin}; `sysfs` exports the pin through onoff as sysfs
  * number {@link resolveSysfsNumber}(pin) with edge `none`; `auto` (the default) is sysfs when
  * `Gpio.accessible`, else virtual with one log line saying why.
+ *
+ * A sysfs pin is handed to a guardian process (`options.guardian`, see ./guardian.ts) that
+ * drives it inactive and unexports it if this process dies without doing so; when the guardian
+ * cannot start, one line goes to `log` and the pin works unguarded.
  * @throws SketchError
- *   `SKETCH_ERR_INVALID_OPTION` for an unknown backend;
+ *   `SKETCH_ERR_INVALID_OPTION` for an unknown backend, or a `lease` that is not a whole
+ *   number of ms from 0 to 86 400 000 (one day);
  *   `SKETCH_ERR_GPIO_PIN_RANGE` when the pin is not on the chip (or not a whole number ≥ 0);
  *   `SKETCH_ERR_GPIO_UNAVAILABLE` when `backend: 'sysfs'` but onoff is not accessible, or no
  *   Raspberry Pi GPIO chip is found;
@@ -396,6 +442,10 @@ export function openOutput(pin: number, options: OutputOptions = {}): OutputPin 
   if (!['auto', 'sysfs', 'virtual'].includes(backend)) {
     throw errors.INVALID_OPTION(`--gpio must be one of auto, sysfs, virtual, got ${JSON.stringify(backend)}`);
   }
+  const { lease = 0 } = options;
+  if (!Number.isInteger(lease) || lease < 0 || lease > MAX_LEASE_MS) {
+    throw errors.INVALID_OPTION(`--lease must be an integer from 0 to ${MAX_LEASE_MS} (ms; 0 = no lease), got ${String(lease)}`);
+  }
   checkPinNumber(pin);
   if (backend === 'virtual') return new VirtualPin(pin, { activeLow, log });
   const sysfsRoot = options.sysfsRoot ?? defaultSysfsRoot();
@@ -408,7 +458,10 @@ export function openOutput(pin: number, options: OutputOptions = {}): OutputPin 
     return new VirtualPin(pin, { activeLow, log });
   }
   if (typeof onoff !== 'string' && onoff.accessible) {
-    return new SysfsPin(pin, activeLow, locate(pin, sysfsRoot), onoff);
+    // The shared guardian writes /sys/class/gpio, where the real onoff exports; a fake onoff gets none unless given one.
+    const guardian = options.guardian ?? (options.onoff ? false : systemGuardian());
+    const guarded = guardian ? { guardian, leaseMs: lease, log } : undefined;
+    return new SysfsPin(pin, activeLow, locate(pin, sysfsRoot), onoff, guarded);
   }
   const why =
     typeof onoff === 'string'

@@ -8,7 +8,9 @@
  * signal or exception handler before anything else runs.
  *
  * SIGKILL (and a power cut) cannot be caught: the pin keeps its last level and a sysfs pin
- * stays exported. The next `openOutput()` of that pin takes it over and drives it inactive.
+ * stays exported. For SIGKILL, the OOM killer and crashes of Node, the GPIO guardian process
+ * (./guardian.ts) drives sysfs pins inactive and unexports them; after a power cut, the next
+ * `openOutput()` of that pin takes it over and drives it inactive.
  */
 import { constants } from 'node:os';
 import { oneLine } from '../errors.js';

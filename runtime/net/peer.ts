@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
-import { ackText, decodeReply, SUBPROTOCOL, type Reply } from './protocol.js';
+import { randomBytes } from 'node:crypto';
+import { ackText, decodeReply, encodeRequest, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
 import { identityFor, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
@@ -21,10 +22,17 @@ export interface PeerOptions {
   /** Opening-handshake timeout, in ms. Default 5000. */
   handshakeTimeout?: number;
   /**
-   * Ask for the `sketchnet.v2` subprotocol (error replies with codes). A server that does
-   * not speak it (the Python original) is retried once without it. Default true.
+   * Ask for the `sketchnet.v3` / `sketchnet.v2` subprotocols (exactly-once request ids, error
+   * replies with codes). A server that speaks neither (the Python original) is retried once
+   * without them. Default true.
    */
   subprotocol?: boolean;
+  /**
+   * Most messages written and not yet acknowledged; later ones wait unsent until acks come
+   * back (they still queue: `send()` never refuses). Default 256, at most
+   * `DEDUPE_WINDOW` (1024) so that a resent duplicate always finds its reply.
+   */
+  maxInFlight?: number;
   /** Called with one line whenever the connection is lost, retried or restored. */
   log?: (line: string) => void;
   /**
@@ -48,6 +56,8 @@ export interface PeerOptions {
 }
 
 interface Pending {
+  /** v3 request number within this peer's session. */
+  seq: number;
   text: string;
   resolve: (ack: string) => void;
   reject: (err: Error) => void;
@@ -63,8 +73,13 @@ const NO_SUBPROTOCOL = 'Server sent no subprotocol';
  *   acknowledgements are matched to messages in order (pipelining). Over `sketchnet.v2` stream
  *   items and gaps on the same path are told apart from replies; a plain server cannot mark
  *   them, so against one, never send requests on a path that is also a stream.
- * - Delivery is at-least-once: when the connection drops, every message not yet acknowledged
- *   is sent again on the new connection, so a peer may see a message twice.
+ * - When the connection drops, every message not yet acknowledged is sent again on the new
+ *   connection. Over `sketchnet.v3` (a sketchnet sketch of protocol 3) each carries this Peer's
+ *   session and a seq, and the sketch applies a resent one only once: exactly-once, in order,
+ *   each promise resolved with its own acknowledgement (while the sketch keeps running). Over v2
+ *   or plain text (older sketches, the Python original) it is at-least-once: a peer may see a
+ *   message twice.
+ * - At most `maxInFlight` (256) messages are written and unacknowledged; the rest wait unsent.
  * - A name is resolved over mDNS on every (re)connect, so a peer restarted on another port
  *   is found again.
  */
@@ -76,6 +91,10 @@ export class Peer {
     return this.#pending.length;
   }
 
+  /** The v3 session: random, one per Peer. */
+  readonly #session = randomBytes(16).toString('base64url');
+  #seq = 0;
+  #v3 = false;
   readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca'>> & {
     discovery: Discovery | false;
     key?: string;
@@ -105,6 +124,7 @@ export class Peer {
       subprotocol: true,
       log: () => {},
       insecureKey: false,
+      maxInFlight: 256,
       ...options,
     };
     this.#plain = !this.#options.subprotocol;
@@ -124,17 +144,25 @@ export class Peer {
   send(text: string): Promise<string> {
     if (this.#closed) return Promise.reject(errors.CLOSED(`connection to ${this.target}`));
     return new Promise<string>((resolve, reject) => {
-      this.#pending.push({ text, resolve, reject });
+      this.#pending.push({ seq: ++this.#seq, text, resolve, reject });
       if (this.#open) this.#flush();
       else this.#connect();
     });
   }
 
   #flush(): void {
-    const ws = this.#ws!;
+    const ws = this.#ws;
+    if (!ws || !this.#open) return;
+    const limit = Math.min(this.#pending.length, this.#options.maxInFlight);
+    if (this.#sent >= limit) return;
     // Others already in flight, or several to send: batch this turn's frames into one writev.
-    if (this.#sent > 0 || this.#pending.length - this.#sent > 1) this.#batch?.hold();
-    while (this.#sent < this.#pending.length) ws.send(this.#pending[this.#sent++]!.text);
+    if (this.#sent > 0 || limit - this.#sent > 1) this.#batch?.hold();
+    // v3: every reply below the first unacknowledged message is held here (done).
+    const done = (this.#pending[0]?.seq ?? this.#seq + 1) - 1;
+    while (this.#sent < limit) {
+      const p = this.#pending[this.#sent++]!;
+      ws.send(this.#v3 ? encodeRequest({ session: this.#session, seq: p.seq, done, msg: p.text }) : p.text);
+    }
   }
 
   #connect(): void {
@@ -224,7 +252,7 @@ export class Peer {
   /** Opens one WebSocket to `url`; resolves with it and its TCP socket once open. */
   #handshake(url: string, headers: Record<string, string>, tlsOptions: WebSocket.ClientOptions): Promise<{ ws: WebSocket; socket: Duplex }> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, this.#plain ? [] : [SUBPROTOCOL], {
+      const ws = new WebSocket(url, this.#plain ? [] : [...SUBPROTOCOLS], {
         handshakeTimeout: this.#options.handshakeTimeout,
         perMessageDeflate: false,
         headers,
@@ -251,12 +279,13 @@ export class Peer {
     this.#open = true;
     this.#sent = 0;
     this.#batch = new TurnBatch(socket);
-    const v2 = ws.protocol === SUBPROTOCOL;
+    const envelopes = usesEnvelopes(ws.protocol);
+    this.#v3 = ws.protocol === SUBPROTOCOL_V3;
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = data.toString();
       let reply: Reply = { ack: frame };
-      if (v2) {
+      if (envelopes) {
         try {
           reply = decodeReply(frame);
         } catch {
@@ -264,11 +293,14 @@ export class Peer {
         }
         if (!('ack' in reply) && !('error' in reply)) return; // stream items, gaps: not replies
       }
-      const p = this.#pending.shift();
-      if (!p) return;
+      // v3 replies name their request; others come in order.
+      const at = reply.seq === undefined ? 0 : this.#pending.findIndex((q) => q.seq === reply.seq);
+      if (at < 0 || at >= this.#sent) return; // a reply to nothing sent on this connection
+      const p = this.#pending.splice(at, 1)[0]!;
       this.#sent--;
       if ('ack' in reply) p.resolve(ackText(reply.ack));
       else if ('error' in reply) p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
+      if (this.#pending.length > this.#sent) this.#flush(); // room in the window: send what waits
     });
     ws.on('error', () => {}); // 'close' follows and decides
     ws.on('close', (code, reason) => {

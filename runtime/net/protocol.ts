@@ -17,13 +17,42 @@
  * - `{"stream": "/readings", "seq": 42, "time": 1763737200.125, "published": 1763737200.127, "data": <value>}` — one item;
  * - `{"gap": {"stream", "from", "to", "reason": "evicted" | "dropped"}}` — items asked for that will not come.
  *
+ * `sketchnet.v3` (preferred by both sides when offered) is v2 plus request ids, so that a
+ * message resent after a dropped connection is applied once (exactly-once, per sending session):
+ * - each request is `{"session": "<id>", "seq": <n>, "done": <k>, "msg": "<text>"}` — `session`
+ *   a random id per sender (1–64 characters `A–Z a–z 0–9 - _`), `seq` 1, 2, 3… per session,
+ *   `done` the highest seq whose reply the sender holds (every earlier one too; 0 for none);
+ * - each reply carries its request's seq: `{"ack": <value>, "seq": <n>}` or
+ *   `{"error": {…}, "seq": <n>}`; a resent request already applied gets the same reply again.
+ * Everything else (items, gaps, subscribed) is as in v2.
+ *
  * v2 replaced `sketchnet.v1` (acks as strings, `{"push": "<text>"}` for published frames).
  */
+import { printable } from '../text.js';
 
-/** The opt-in WebSocket subprotocol name. */
+/** The opt-in WebSocket subprotocol with envelopes: `sketchnet.v2`. */
 export const SUBPROTOCOL = 'sketchnet.v2';
-/** Protocol version announced in the DNS-SD TXT record (`protocol=2`). */
-export const PROTOCOL_VERSION = 2;
+/** v2 plus request ids for exactly-once delivery: `sketchnet.v3`. */
+export const SUBPROTOCOL_V3 = 'sketchnet.v3';
+/**
+ * The subprotocols a client offers, in this order: v2 first, so that a server which blindly
+ * takes the first one offered keeps getting plain-text requests as before v3; a sketchnet
+ * sketch picks v3 whenever it is offered ({@link pickSubprotocol}).
+ */
+export const SUBPROTOCOLS: readonly string[] = [SUBPROTOCOL, SUBPROTOCOL_V3];
+/** Protocol version announced in the DNS-SD TXT record (`protocol=3`). */
+export const PROTOCOL_VERSION = 3;
+
+/** Whether a connection speaking `protocol` gets JSON envelopes (v2 and v3), not plain text. */
+export function usesEnvelopes(protocol: string): boolean {
+  return protocol === SUBPROTOCOL || protocol === SUBPROTOCOL_V3;
+}
+
+/** The subprotocol a server picks from those a client offered: v3, else v2, else none (plain). */
+export function pickSubprotocol(offered: ReadonlySet<string>): string | false {
+  if (offered.has(SUBPROTOCOL_V3)) return SUBPROTOCOL_V3;
+  return offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false;
+}
 /** DNS-SD service type every sketch registers (RFC 6763 §7): `_sketch._tcp`. */
 export const SERVICE_TYPE = 'sketch';
 /** What a reactive sketch answers a plain client when `loop` returned nothing (`undefined` or `null`). */
@@ -71,8 +100,8 @@ export interface SubscribedFrame {
 
 /** A decoded `sketchnet.v2` frame. */
 export type Reply =
-  | { ack: unknown }
-  | { error: { code: string; message: string } }
+  | { ack: unknown; seq?: number }
+  | { error: { code: string; message: string }; seq?: number }
   | { item: ItemFrame }
   | { gap: GapFrame }
   | { subscribed: SubscribedFrame };
@@ -81,33 +110,97 @@ export type Reply =
 export function ackText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === undefined || value === null) return NO_ACK;
-  const json = JSON.stringify(value);
-  return json === undefined ? String(value) : json;
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // a BigInt, a cycle, a throwing toJSON: the text below, as jsonValue does
+  }
+  return asText(value);
 }
 
-/** `value` as JSON text, for v2 frames: nothing (and what JSON cannot encode) as `null`. */
+/**
+ * `value` as JSON text, for v2 frames: nothing (and what JSON cannot encode) as `null`; a
+ * value JSON.stringify throws on (a BigInt, a cycle) as the JSON string of its text. Never throws.
+ */
 export function jsonValue(value: unknown): string {
   if (value === undefined) return 'null';
   try {
     return JSON.stringify(value) ?? 'null';
   } catch {
-    return JSON.stringify(String(value));
+    return JSON.stringify(asText(value));
   }
 }
 
-/** Encodes an acknowledgement of `value` (what `loop` returned) for a connection speaking `protocol` (`''` = plain). */
-export function encodeAck(protocol: string, value: unknown): string {
-  return protocol === SUBPROTOCOL ? `{"ack":${jsonValue(value)}}` : ackText(value);
+/** `String(value)`, or `[object]` for a value without a usable toString (a null-prototype object). */
+function asText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return '[object]';
+  }
 }
 
-/** Encodes an error reply for a connection speaking `protocol` (`''` = plain). */
-export function encodeError(protocol: string, code: string, message: string): string {
-  return protocol === SUBPROTOCOL ? JSON.stringify({ error: { code, message } }) : PLAIN_ERROR_PREFIX + message;
+/**
+ * Encodes an acknowledgement of `value` (what `loop` returned) for a connection speaking
+ * `protocol` (`''` = plain); `seq`: the v3 request it answers.
+ */
+export function encodeAck(protocol: string, value: unknown, seq?: number): string {
+  if (!usesEnvelopes(protocol)) return ackText(value);
+  return seq === undefined ? `{"ack":${jsonValue(value)}}` : `{"ack":${jsonValue(value)},"seq":${seq}}`;
+}
+
+/** Encodes an error reply for a connection speaking `protocol` (`''` = plain); `seq`: the v3 request it answers. */
+export function encodeError(protocol: string, code: string, message: string, seq?: number): string {
+  if (!usesEnvelopes(protocol)) return PLAIN_ERROR_PREFIX + message;
+  return JSON.stringify(seq === undefined ? { error: { code, message } } : { error: { code, message }, seq });
+}
+
+/** One `sketchnet.v3` request. */
+export interface Request {
+  /** The sender's session id. */
+  session: string;
+  /** 1, 2, 3… per session. */
+  seq: number;
+  /** Highest seq whose reply the sender holds, with every earlier one (0: none). */
+  done: number;
+  /** The message for `loop`. */
+  msg: string;
+}
+
+/** Longest v3 session id, in characters. */
+export const MAX_SESSION_CHARS = 64;
+const SESSION = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Encodes a `sketchnet.v3` request. */
+export function encodeRequest(r: Request): string {
+  return `{"session":${JSON.stringify(r.session)},"seq":${r.seq},"done":${r.done},"msg":${JSON.stringify(r.msg)}}`;
+}
+
+/**
+ * Decodes a `sketchnet.v3` request.
+ * @throws SyntaxError (one line) when it is not one: not JSON, a session id that is not 1–64
+ *   characters of `A–Z a–z 0–9 - _`, a seq that is not a whole number ≥ 1, a `done` that is
+ *   not a whole number from 0 to seq − 1, or a `msg` that is not a string.
+ */
+export function decodeRequest(frame: string): Request {
+  let v: Record<string, unknown> | undefined;
+  try {
+    v = record(JSON.parse(frame));
+  } catch {
+    v = undefined;
+  }
+  if (v && typeof v.session === 'string' && SESSION.test(v.session) && isSeq(v.seq) && v.seq >= 1 && typeof v.msg === 'string') {
+    const done = v.done ?? 0;
+    if (isSeq(done) && done < v.seq) return { session: v.session, seq: v.seq, done, msg: v.msg };
+  }
+  throw new SyntaxError(`not a ${SUBPROTOCOL_V3} request: ${printable(frame, 80)}`);
 }
 
 /**
  * Encodes one item's `sketchnet.v2` envelope. `json` is the data as JSON text (already
- * encoded once for every subscriber).
+ * encoded once for every subscriber); `seq`, `time` and `published` must be finite numbers
+ * (the stream refuses a sample time that is not), or the envelope is not JSON.
  */
 export function encodeItem(stream: string, seq: number, time: number, published: number, json: string): string {
   return `{"stream":${JSON.stringify(stream)},"seq":${seq},"time":${time},"published":${published},"data":${json}}`;
@@ -124,21 +217,50 @@ export function encodeSubscribed(frame: SubscribedFrame): string {
 }
 
 /**
- * Decodes a `sketchnet.v2` frame.
- * @throws SyntaxError when the frame is not one of the v2 shapes.
+ * Decodes a `sketchnet.v2` frame into exactly one of the shapes above, every field of the
+ * documented type: seqs whole numbers ≥ 0, times finite numbers, `reason` and `delivery` one
+ * of their words, an item with its `data`. Other keys are ignored.
+ * @throws SyntaxError (one line, quoting at most 80 characters of the frame) when the frame is
+ * not JSON or not one of the v2 shapes.
  */
 export function decodeReply(frame: string): Reply {
-  const value: unknown = JSON.parse(frame);
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    value = undefined;
+  }
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const v = value as Record<string, unknown>;
-    if ('ack' in v) return { ack: v.ack };
-    if (typeof v.stream === 'string' && typeof v.seq === 'number') return { item: v as unknown as ItemFrame };
-    const e = v.error as Record<string, unknown> | undefined;
-    if (e && typeof e.code === 'string' && typeof e.message === 'string') {
-      return { error: { code: e.code, message: e.message } };
+    if ('ack' in v) return isSeq(v.seq) ? { ack: v.ack, seq: v.seq } : { ack: v.ack };
+    if (typeof v.stream === 'string' && isSeq(v.seq) && isTime(v.time) && isTime(v.published) && 'data' in v) {
+      return { item: { stream: v.stream, seq: v.seq, time: v.time, published: v.published, data: v.data } };
     }
-    if (v.gap && typeof v.gap === 'object') return { gap: v.gap as GapFrame };
-    if (v.subscribed && typeof v.subscribed === 'object') return { subscribed: v.subscribed as SubscribedFrame };
+    const e = record(v.error);
+    if (e && typeof e.code === 'string' && typeof e.message === 'string') {
+      const error = { code: e.code, message: e.message };
+      return isSeq(v.seq) ? { error, seq: v.seq } : { error };
+    }
+    const g = record(v.gap);
+    if (g && typeof g.stream === 'string' && isSeq(g.from) && isSeq(g.to) && (g.reason === 'evicted' || g.reason === 'dropped')) {
+      return { gap: { stream: g.stream, from: g.from, to: g.to, reason: g.reason } };
+    }
+    const s = record(v.subscribed);
+    if (
+      s &&
+      typeof s.stream === 'string' &&
+      typeof s.epoch === 'string' &&
+      isSeq(s.first) &&
+      isSeq(s.last) &&
+      (s.delivery === 'all' || s.delivery === 'latest')
+    ) {
+      return { subscribed: { stream: s.stream, epoch: s.epoch, first: s.first, last: s.last, delivery: s.delivery } };
+    }
   }
-  throw new SyntaxError(`not a ${SUBPROTOCOL} frame: ${frame.slice(0, 80)}`);
+  throw new SyntaxError(`not a ${SUBPROTOCOL} frame: ${printable(frame, 80)}`);
 }
+
+const isSeq = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const record = (x: unknown): Record<string, unknown> | undefined =>
+  x && typeof x === 'object' && !Array.isArray(x) ? (x as Record<string, unknown>) : undefined;

@@ -2,7 +2,8 @@ import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { oneLine, SketchError } from '../errors.js';
-import { encodeAck, encodeError } from './protocol.js';
+import type { Dedupe, Outcome } from './dedupe.js';
+import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
 
 /** The shape of a sketch's `loop`: `channel` is the request path, `message` the text frame. */
 export type LoopMethod = (channel: string, message: string) => unknown;
@@ -41,6 +42,16 @@ export interface LoopHost {
   out(text: string): void;
 }
 
+/** Options of {@link serveReactive}. */
+export interface ServeOptions {
+  /** The connection's TCP socket: a burst of acknowledgements is then written with one system call. */
+  socket?: Writable;
+  /** Answer every message with this error instead of calling `loop` (a read-only key). */
+  refuse?: SketchError;
+  /** The sketch's memory of applied v3 requests (exactly-once). Without it v3 is at-least-once. */
+  dedupe?: Dedupe;
+}
+
 /** Unanswered messages queued on one connection before it stops reading (backpressure). */
 export const QUEUE_HIGH_WATER = 256;
 const QUEUE_LOW_WATER = 64;
@@ -53,9 +64,14 @@ const QUEUE_LOW_WATER = 64;
  * connection's TCP socket), a burst of acknowledgements is written with one system call.
  * With `refuse`, `loop` is never called: every message is answered with that error (a
  * connection whose key may only read).
+ *
+ * Over `sketchnet.v3` each message is a request with a session and seq: with `dedupe`, one
+ * resent after a dropped connection is applied once and answered with the first reply.
  */
-export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, socket?: Writable, refuse?: SketchError): void {
+export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, options: ServeOptions = {}): void {
+  const { socket, refuse, dedupe } = options;
   const protocol = ws.protocol;
+  const v3 = protocol === SUBPROTOCOL_V3;
   const batch = socket ? new TurnBatch(socket) : undefined;
   const queue: string[] = [];
   let head = 0;
@@ -67,11 +83,37 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, so
     if (head < queue.length) batch?.hold(); // more acks follow this turn: one writev for all
     ws.send(frame);
   };
-  const fail = (err: unknown) => {
+  /** A failed `loop`, logged, as the outcome to answer with. */
+  const failed = (err: unknown): Outcome => {
     const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
     const message = oneLine(err);
     host.out(`loop failed on ${channel}: ${message}`);
-    reply(encodeError(protocol, code, message));
+    return { ok: false, code, message };
+  };
+  /** Runs `loop` once for `message` (or refuses it); never rejects. */
+  const apply = async (message: string): Promise<Outcome> => {
+    if (refuse) return { ok: false, code: refuse.code, message: refuse.message };
+    try {
+      let value = host.loop(channel, message);
+      if (value instanceof Promise) value = await value;
+      return { ok: true, value };
+    } catch (err) {
+      return failed(err);
+    }
+  };
+  const answer = (o: Outcome, seq?: number) =>
+    reply(o.ok ? encodeAck(protocol, o.value, seq) : encodeError(protocol, o.code, o.message, seq));
+  /** A v3 request: applied once per session and seq (with `dedupe`), answered with its seq. */
+  const request = async (frame: string) => {
+    let r: Request;
+    try {
+      r = decodeRequest(frame);
+    } catch (err) {
+      reply(encodeError(protocol, 'SKETCH_ERR_BAD_MESSAGE', oneLine(err)));
+      return;
+    }
+    const outcome = dedupe && !refuse ? dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, () => apply(r.msg)) : apply(r.msg);
+    answer(await outcome, r.seq);
   };
 
   const drain = async () => {
@@ -83,15 +125,18 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, so
         queue.splice(0, head);
         head = 0;
       }
-      if (refuse) {
-        reply(encodeError(protocol, refuse.code, refuse.message));
+      if (v3) {
+        await request(message);
+      } else if (refuse) {
+        answer({ ok: false, code: refuse.code, message: refuse.message });
       } else {
+        // Not through apply(): a synchronous loop answers without an extra turn (case 1's bench).
         try {
           let value = host.loop(channel, message);
           if (value instanceof Promise) value = await value;
           reply(encodeAck(protocol, value));
         } catch (err) {
-          fail(err);
+          answer(failed(err));
         }
       }
       if (paused && queue.length - head <= QUEUE_LOW_WATER) {
@@ -114,14 +159,41 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, so
   });
 }
 
-/** Serves one connection without replies: `loop` sees each message; what it returns is dropped. */
-export function serveSilent(host: LoopHost, ws: WebSocket, channel: string): void {
+/**
+ * Serves one connection without replies: `loop` sees each message; what it returns is dropped.
+ * A `sketchnet.v3` request is unwrapped first and, with `dedupe`, given to `loop` once.
+ */
+export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedupe?: Dedupe): void {
+  const v3 = ws.protocol === SUBPROTOCOL_V3;
   ws.on('message', (data) => {
-    try {
-      const value = host.loop(channel, data.toString());
-      if (value instanceof Promise) value.catch((err) => host.out(`loop failed on ${channel}: ${oneLine(err)}`));
-    } catch (err) {
-      host.out(`loop failed on ${channel}: ${oneLine(err)}`);
+    let message = data.toString();
+    if (v3) {
+      let r: Request;
+      try {
+        r = decodeRequest(message);
+      } catch (err) {
+        host.out(`ignored a message on ${channel}: ${oneLine(err)}`);
+        return;
+      }
+      if (dedupe) {
+        void dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, async () => {
+          silently(host, channel, r.msg);
+          return { ok: true, value: undefined };
+        });
+        return;
+      }
+      message = r.msg;
     }
+    silently(host, channel, message);
   });
+}
+
+/** Calls `loop` and drops what it returns; a failure is logged. */
+function silently(host: LoopHost, channel: string, message: string): void {
+  try {
+    const value = host.loop(channel, message);
+    if (value instanceof Promise) value.catch((err) => host.out(`loop failed on ${channel}: ${oneLine(err)}`));
+  } catch (err) {
+    host.out(`loop failed on ${channel}: ${oneLine(err)}`);
+  }
 }

@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
+import { errors } from '../errors.js';
+import { printable } from '../text.js';
 import { DEFAULT_DELIVER_POLICY, parseDeliverPolicy, streamParameter, type DeliverPolicy } from './query.js';
 import { Stream, type PublishOptions, type StreamHost, type StreamSpec, type StreamStatus } from './stream.js';
 import type { Subscription } from './subscription.js';
@@ -49,22 +51,26 @@ export class StreamHub {
 
   /**
    * Checks a WebSocket request's URL before the upgrade: a stream query parameter on a path
-   * that is not a stream, or a bad stream query, is refused with one line saying why.
+   * that is not a stream, or a bad stream query, is refused with one line saying why. The
+   * channel is the URL's path, percent-decoded (`//x` is the path `//x`, never a host `x`).
+   * Never throws; a refusal is one line, quoting at most 100 characters of the URL or path.
    */
   check(url: string): UpgradeCheck {
     let parsed: URL;
     let channel: string;
     try {
-      parsed = new URL(url, 'ws://sketch');
+      // An origin-form request target ("/path?query") is a path even when it starts with "//".
+      parsed = url.startsWith('/') ? new URL(`ws://sketch${url}`) : new URL(url, 'ws://sketch');
       channel = decodeURIComponent(parsed.pathname);
+      if (!channel.startsWith('/')) throw new TypeError('not a path');
     } catch {
-      return { ok: false, error: `not a valid request path: ${url.slice(0, 200)}` };
+      return { ok: false, error: `not a valid request path: ${printable(url, 100)}` };
     }
     const stream = this.#streams.get(channel);
     if (!stream) {
       const p = streamParameter(parsed.searchParams);
       if (p === undefined) return { ok: true, channel };
-      return { ok: false, error: `${channel} is not a stream, so ?${p} does not apply; streams here: ${this.#list()}` };
+      return { ok: false, error: `${printable(channel, 100)} is not a stream, so ?${p} does not apply; streams here: ${this.#list()}` };
     }
     const r = parseDeliverPolicy(parsed.searchParams, this.#host.now());
     if (!r.ok) return { ok: false, error: `${r.error} (stream ${channel}; streams here: ${this.#list()})` };
@@ -108,8 +114,14 @@ export class StreamHub {
    * Publishes `data` on the stream at `path`, making it (with the defaults) when it does not
    * exist yet.
    * @returns how many subscribers the stream has.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `options.time` is given but is not a
+   * finite number, or `path` does not start with `/`; nothing is published then.
    */
   publish(path: string, data: unknown, options?: PublishOptions): number {
+    const time = options?.time;
+    if (time !== undefined && (typeof time !== 'number' || !Number.isFinite(time))) {
+      throw errors.INVALID_OPTION(`publish(${JSON.stringify(path)}): time must be a finite number of seconds since the epoch, got ${String(time)}`);
+    }
     const stream = this.#streams.get(path) ?? this.#create(path, {});
     stream.publish(data, options);
     return stream.subscribers;

@@ -2,6 +2,7 @@
  * Where a subscriber starts reading a stream, chosen with the query string of the WebSocket
  * URL, like NATS JetStream's deliver policies. Parsing is pure: no sockets, no streams.
  */
+import { printable } from '../text.js';
 
 /**
  * A subscriber's starting point. Exactly one per subscription, so an impossible
@@ -34,10 +35,17 @@ export type ParsedPolicy = { ok: true; policy: DeliverPolicy } | { ok: false; er
 /** Seconds of clock difference tolerated for `?since=` in the future. */
 const FUTURE_SLACK_S = 5;
 
+/** Longest part of a query value quoted in an error line, in characters. */
+const QUOTE_MAX = 60;
+
+/** A query value as quoted in an error line: one line, at most {@link QUOTE_MAX} characters. */
+const quoted = (value: string) => `"${printable(value, QUOTE_MAX)}"`;
+
 /**
  * Reads the starting point from a URL's query parameters. `now` is the current time in
  * seconds since the epoch (for refusing `?since=` in the future). Parameters other than
- * {@link STREAM_QUERY_PARAMETERS} are ignored.
+ * {@link STREAM_QUERY_PARAMETERS} are ignored. Never throws; an error is one line, quoting
+ * at most 60 characters of a value.
  */
 export function parseDeliverPolicy(params: URLSearchParams, now: number): ParsedPolicy {
   const given = STREAM_QUERY_PARAMETERS.filter((p) => p !== 'epoch' && params.has(p));
@@ -55,30 +63,30 @@ export function parseDeliverPolicy(params: URLSearchParams, now: number): Parsed
       return { ok: true, policy: DEFAULT_DELIVER_POLICY };
     case 'last': {
       const n = wholeNumber(value('last'));
-      if (n === undefined || n < 0) return { ok: false, error: `?last must be a whole number ≥ 0, got "${value('last')}"` };
+      if (n === undefined || n < 0) return { ok: false, error: `?last must be a whole number ≥ 0, got ${quoted(value('last'))}` };
       return { ok: true, policy: { deliver: 'last', n } };
     }
     case 'history':
-      if (value('history') !== 'all') return { ok: false, error: `?history takes only "all", got "${value('history')}"` };
+      if (value('history') !== 'all') return { ok: false, error: `?history takes only "all", got ${quoted(value('history'))}` };
       return { ok: true, policy: { deliver: 'all' } };
     case 'new':
-      if (!['', '1', 'true'].includes(value('new'))) return { ok: false, error: `?new takes no value, got "${value('new')}"` };
+      if (!['', '1', 'true'].includes(value('new'))) return { ok: false, error: `?new takes no value, got ${quoted(value('new'))}` };
       return { ok: true, policy: { deliver: 'new' } };
     case 'since': {
       const raw = value('since');
       const time = raw.trim() === '' ? NaN : Number(raw);
       if (!Number.isFinite(time) || time < 0) {
-        return { ok: false, error: `?since must be a time in seconds since the epoch (e.g. ${Math.floor(now)}), got "${raw}"` };
+        return { ok: false, error: `?since must be a time in seconds since the epoch (e.g. ${Math.floor(now)}), got ${quoted(raw)}` };
       }
       if (time > now + FUTURE_SLACK_S) {
-        return { ok: false, error: `?since=${raw} is in the future (now is ${Math.floor(now)}): nothing can be sampled after it yet` };
+        return { ok: false, error: `?since=${time} is in the future (now is ${Math.floor(now)}): nothing can be sampled after it yet` };
       }
       return { ok: true, policy: { deliver: 'since', time } };
     }
     case 'after_seq': {
       const seq = wholeNumber(value('after_seq'));
       if (seq === undefined || seq < 0) {
-        return { ok: false, error: `?after_seq must be a whole number ≥ 0, got "${value('after_seq')}"` };
+        return { ok: false, error: `?after_seq must be a whole number ≥ 0, got ${quoted(value('after_seq'))}` };
       }
       const epoch = params.get('epoch') ?? undefined;
       return { ok: true, policy: epoch === undefined ? { deliver: 'after', seq } : { deliver: 'after', seq, epoch } };

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { textFrame } from '../net/frame.js';
-import { encodeGap, encodeSubscribed, SUBPROTOCOL, type GapReason } from '../net/protocol.js';
+import { encodeGap, encodeSubscribed, usesEnvelopes, type GapReason } from '../net/protocol.js';
 import type { StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import type { Stream } from './stream.js';
@@ -68,7 +68,7 @@ export class Subscription {
   constructor(stream: Stream, conn: SubscriberConnection, policy: DeliverPolicy) {
     this.#stream = stream;
     this.conn = conn;
-    this.#v2 = conn.ws.protocol === SUBPROTOCOL;
+    this.#v2 = usesEnvelopes(conn.ws.protocol);
     const h = stream.history;
     this.#next = startSeq(stream, policy);
     this.#catchUpEnd = h.lastSeq;
@@ -159,7 +159,7 @@ export class Subscription {
     return {
       id: this.conn.id,
       remote: this.conn.remote,
-      protocol: this.#v2 ? SUBPROTOCOL : 'plain',
+      protocol: this.#v2 ? this.conn.ws.protocol : 'plain',
       sent: this.#sent,
       drops: this.#drops + (conflating ? Math.max(0, behind - 1) : 0),
       behind,

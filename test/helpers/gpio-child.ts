@@ -9,8 +9,9 @@
  *   exit: {"open":[],"closed":true}  from an `exit` listener registered after the hooks
  *
  * Usage: node --import tsx gpio-child.ts --backend virtual|fake-sysfs|sysfs
- *          [--active-low] [--cli-handler] [--install-twice] --end signal|throw|reject
- * (fake-sysfs and sysfs read the chips from SKETCH_SYSFS_ROOT / /sys as openOutput does).
+ *          [--active-low] [--cli-handler] [--install-twice] [--no-guardian] --end signal|throw|reject
+ * (fake-sysfs and sysfs read the chips from SKETCH_SYSFS_ROOT / /sys as openOutput does; sysfs
+ * pins get the GPIO guardian unless --no-guardian).
  * Runs only when started as a script, so importing it (uvu collecting files) does nothing.
  */
 import fs from 'node:fs';
@@ -46,7 +47,8 @@ function main(argv: string[]): void {
     const fake = fakeOnoff({ onCall: (line) => say(`onoff: ${line}`) });
     pin = openOutput(18, { backend: 'sysfs', activeLow, onoff: fake.Gpio });
   } else {
-    pin = openOutput(18, { backend: backend as 'virtual' | 'sysfs', activeLow, log: say });
+    const guardian = argv.includes('--no-guardian') ? false : undefined;
+    pin = openOutput(18, { backend: backend as 'virtual' | 'sysfs', activeLow, log: say, guardian });
   }
   process.on('exit', (code) => {
     say(`exit: ${JSON.stringify({ code, open: openPins(), closed: pin.closed })}`);

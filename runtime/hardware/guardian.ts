@@ -1,0 +1,297 @@
+/**
+ * The sketch's side of the GPIO guardian: a small separate process (./guardian-process.ts)
+ * that knows this process's sysfs outputs and their inactive levels, and holds the read end of
+ * a pipe whose write end only this process holds. When the pipe closes for any reason —
+ * SIGKILL, the OOM killer, a crash — the guardian drives each pin inactive and unexports it
+ * (within milliseconds), logs one line and exits. With a lease (Klipper's `max_duration`), an
+ * active output this process stops refreshing — its event loop blocked, or the process
+ * stopped — is turned off too. See docs/API.md (GPIO, Guardian).
+ *
+ * The safe-state hooks (./safe-state.ts) still do the work on every exit that can be caught;
+ * the guardian covers the ones that cannot. Raspberry Pi kernels keep sysfs outputs driven
+ * after their process dies (Documentation/admin-guide/gpio/sysfs.rst: an exported GPIO stays
+ * exported until unexported).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { oneLine } from '../errors.js';
+import { GUARDIAN_GPIO_DIR } from './guardian-process.js';
+
+export { GUARDIAN_GPIO_DIR };
+
+/** Longest lease accepted, in ms: one day. */
+export const MAX_LEASE_MS = 86_400_000;
+
+/** What a guardian must know to turn one sysfs output off by itself. */
+export interface GuardedPin {
+  /** BCM number, for log lines. */
+  readonly pin: number;
+  /** The pin's sysfs number: the guardian writes `<gpioDir>/gpio<sysfs>/value` and `<gpioDir>/unexport`. */
+  readonly sysfs: number;
+  /** The physical level that is inactive (1 when active low), written to `value` (the kernel's `active_low` is kept at 0). */
+  readonly inactiveLevel: 0 | 1;
+  /** Active is the low level; for log lines. */
+  readonly activeLow: boolean;
+  /**
+   * Lease in ms: an active pin that is not refreshed for this long is driven inactive.
+   * 0 = no lease. This process refreshes it on its own, every quarter of the lease, while its
+   * event loop runs.
+   */
+  readonly leaseMs: number;
+}
+
+/** One pin held by a {@link PinGuardian}. Neither method throws. */
+export interface PinGuard {
+  /**
+   * Reports a write: `true` when the pin is being driven active (call it before the write: it
+   * starts or restarts the lease), `false` once it is inactive (stops the lease). Only pins with
+   * a lease send anything.
+   */
+  active(on: boolean): void;
+  /** The pin was driven inactive and released by this process: the guardian forgets it. Idempotent. */
+  release(): void;
+}
+
+/** Something that guards sysfs outputs against the death of this process: {@link Guardian}, or a fake in tests. */
+export interface PinGuardian {
+  /**
+   * Starts guarding `pin` (call it once the pin is exported). Never throws: when the guardian
+   * cannot be started, one line goes to `log` and the pin works unguarded.
+   * @param log receives that line (and later ones about the guardian, such as its early exit).
+   */
+  hold(pin: GuardedPin, log: (line: string) => void): PinGuard;
+}
+
+/** Options of {@link Guardian}. */
+export interface GuardianOptions {
+  /**
+   * The sysfs GPIO directory holding `unexport` and `gpioN/`. Default `/sys/class/gpio`,
+   * where onoff exports pins whatever `SKETCH_SYSFS_ROOT` says (tests mount a tmpfs over it, or
+   * pass a temporary directory).
+   */
+  gpioDir?: string;
+  /** The Node.js binary that runs the guardian. Default `process.execPath`. */
+  execPath?: string;
+  /** File descriptor the guardian writes its log lines to. Default 2 (this process's stderr, inherited). */
+  logFd?: number;
+}
+
+/** The line that tells the guardian to hold `p`. */
+function holdLine(p: GuardedPin): string {
+  return `hold ${p.sysfs} ${p.inactiveLevel} ${p.activeLow ? 1 : 0} ${p.leaseMs} ${p.pin}`;
+}
+
+/**
+ * How to start the guardian process: node's arguments, or why it cannot be started. Next to
+ * this module is `guardian-process.js` once compiled (dist); when this module runs from its
+ * TypeScript source (under tsx), `guardian-process.ts` is run through tsx.
+ */
+export function guardianArguments(): string[] | string {
+  const js = fileURLToPath(new URL('./guardian-process.js', import.meta.url));
+  if (fs.existsSync(js)) return [js];
+  const ts = fileURLToPath(new URL('./guardian-process.ts', import.meta.url));
+  if (!fs.existsSync(ts)) return `${js} is missing (reinstall sketchnet)`;
+  try {
+    return ['--import', import.meta.resolve('tsx'), ts];
+  } catch (err) {
+    return `cannot find tsx to run ${ts}: ${oneLine(err)}`;
+  }
+}
+
+interface Entry {
+  readonly spec: GuardedPin;
+  active: boolean;
+}
+
+/**
+ * Starts and talks to a guardian process for this process's sysfs outputs. The process is
+ * started when the first pin is held, with `detached: true` (its own session and process
+ * group: a signal to this process's group, Ctrl-C included, does not reach it) and `unref()`ed
+ * (it never keeps this process alive); it ends when the last pin is released (it sees end of
+ * file with nothing held) or when this process ends. Holding a pin after that starts a new one.
+ */
+export class Guardian implements PinGuardian {
+  /** The sysfs GPIO directory the guardian writes in. */
+  readonly gpioDir: string;
+  readonly #execPath: string;
+  readonly #logFd: number;
+  readonly #pins = new Map<number, Entry>();
+  #child?: ChildProcess;
+  #ready?: Promise<number | undefined>;
+  #log: (line: string) => void = (line) => process.stderr.write(line + '\n');
+  #refresh?: NodeJS.Timeout;
+  #refreshEvery = 0;
+
+  /** Starts nothing yet: the process starts with the first {@link hold}. */
+  constructor(options: GuardianOptions = {}) {
+    this.gpioDir = options.gpioDir ?? GUARDIAN_GPIO_DIR;
+    this.#execPath = options.execPath ?? process.execPath;
+    this.#logFd = options.logFd ?? 2;
+  }
+
+  /** The guardian process's id while one runs, else undefined. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** The sysfs numbers held, in the order they were held. */
+  get held(): number[] {
+    return [...this.#pins.keys()];
+  }
+
+  /**
+   * Resolves with the guardian's pid once it reads its pipe, or undefined when none runs or it
+   * could not start; keeps this process alive until then. For tests and diagnostics: holding a
+   * pin never waits for it, and messages written before it is ready wait in the pipe.
+   */
+  ready(): Promise<number | undefined> {
+    const ready = this.#ready;
+    if (!ready) return Promise.resolve(undefined);
+    const stdout = this.#child?.stdout as Socket | undefined;
+    stdout?.ref();
+    return ready.finally(() => stdout?.unref());
+  }
+
+  /** See {@link PinGuardian.hold}. */
+  hold(spec: GuardedPin, log: (line: string) => void): PinGuard {
+    this.#log = log;
+    const entry: Entry = { spec, active: false };
+    this.#pins.set(spec.sysfs, entry);
+    if (this.#child) this.#send(holdLine(spec));
+    else this.#start();
+    let released = false;
+    return {
+      active: (on) => {
+        if (released || spec.leaseMs <= 0 || (!on && !entry.active)) return;
+        entry.active = on;
+        this.#send(`${on ? 'active' : 'inactive'} ${spec.sysfs}`);
+        this.#schedule();
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        if (this.#pins.get(spec.sysfs) !== entry) return;
+        this.#pins.delete(spec.sysfs);
+        this.#send(`release ${spec.sysfs}`);
+        this.#schedule();
+        if (this.#pins.size === 0) this.#end();
+      },
+    };
+  }
+
+  /**
+   * Closes the pipe as this process's death would: the guardian drives every pin still held
+   * inactive, unexports it, logs one line and exits. The pins' owners are not told (their
+   * writes still go to sysfs). For tests, and to hand the pins over before an abrupt exit.
+   */
+  disconnect(): void {
+    const child = this.#child;
+    this.#forget();
+    this.#pins.clear();
+    child?.stdin?.destroy();
+  }
+
+  #start(): void {
+    const args = guardianArguments();
+    if (typeof args === 'string') return this.#cannotStart(args);
+    let child: ChildProcess;
+    try {
+      child = spawn(this.#execPath, [...args, '--gpio-dir', this.gpioDir, '--sketch-pid', String(process.pid)], {
+        stdio: ['pipe', 'pipe', this.#logFd],
+        detached: true,
+      });
+    } catch (err) {
+      return this.#cannotStart(oneLine(err));
+    }
+    this.#child = child;
+    child.unref();
+    const stdin = child.stdin as Socket;
+    const stdout = child.stdout as Socket;
+    stdin.unref();
+    stdout.unref();
+    stdin.on('error', () => {}); // EPIPE once it is gone: its 'exit' says so
+    let ready = false;
+    this.#ready = new Promise((resolve) => {
+      stdout.setEncoding('utf8').on('data', (text: string) => {
+        if (!ready && text.startsWith('ready')) {
+          ready = true;
+          resolve(child.pid);
+        }
+      });
+      child.on('error', (err) => {
+        resolve(undefined);
+        if (this.#child !== child) return;
+        this.#forget();
+        this.#cannotStart(oneLine(err));
+      });
+      child.on('exit', (code, signal) => {
+        resolve(undefined);
+        if (this.#child !== child) return; // ended by us, or already reported
+        const held = this.#pins.size;
+        this.#forget();
+        if (held === 0) return;
+        const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+        this.#log(
+          `gpio guardian (pid ${child.pid}) ${how}${ready ? '' : ' while starting'}: ${held} output(s) still go inactive on a normal stop, but no longer if this process is killed (SIGKILL)`,
+        );
+      });
+    });
+    for (const { spec, active } of this.#pins.values()) {
+      this.#send(holdLine(spec));
+      if (active) this.#send(`active ${spec.sysfs}`);
+    }
+    this.#schedule();
+  }
+
+  #cannotStart(why: string): void {
+    this.#log(
+      `gpio guardian could not start (${why}): outputs still go inactive on a normal stop, but not if this process is killed (SIGKILL)`,
+    );
+  }
+
+  #send(line: string): void {
+    const stdin = this.#child?.stdin;
+    if (stdin && !stdin.destroyed && stdin.writable) stdin.write(line + '\n');
+  }
+
+  /** Ends the pipe once nothing is held: the guardian sees end of file with nothing held and exits. */
+  #end(): void {
+    const child = this.#child;
+    this.#forget();
+    child?.stdin?.end();
+  }
+
+  /** Drops the current guardian process (it is ending): stops refreshing; held pins stay listed. */
+  #forget(): void {
+    this.#child = undefined;
+    this.#ready = undefined;
+    clearInterval(this.#refresh);
+    this.#refresh = undefined;
+    this.#refreshEvery = 0;
+  }
+
+  /** Runs the refresh timer at a quarter of the shortest lease among active pins, or stops it. */
+  #schedule(): void {
+    let shortest = Infinity;
+    for (const e of this.#pins.values()) if (e.active && e.spec.leaseMs > 0) shortest = Math.min(shortest, e.spec.leaseMs);
+    const every = this.#child && shortest < Infinity ? Math.max(1, Math.floor(shortest / 4)) : 0;
+    if (every === this.#refreshEvery) return;
+    clearInterval(this.#refresh);
+    this.#refresh = every ? setInterval(() => this.#send('refresh'), every).unref() : undefined;
+    this.#refreshEvery = every;
+  }
+}
+
+const shared = globalThis as Record<symbol, Guardian | undefined>;
+const SHARED = Symbol.for('sketchnet.gpio.guardian');
+
+/**
+ * The guardian of this process's real sysfs outputs, on `/sys/class/gpio` (created on first
+ * use, shared by every copy of this module, like the safe-state registry). `openOutput()` uses
+ * it for pins exported through the real onoff.
+ */
+export function systemGuardian(): Guardian {
+  return (shared[SHARED] ??= new Guardian());
+}

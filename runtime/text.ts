@@ -1,0 +1,34 @@
+/**
+ * Text from the network (a request path, a query value, an mDNS name or TXT value) made safe
+ * to put in one line of a log, an error message or a terminal table.
+ */
+
+/**
+ * Characters escaped by {@link printable}: C0 controls (newline, tab, escape…), DEL, C1
+ * controls, the Unicode line and paragraph separators (U+2028, U+2029) and the bidirectional
+ * overrides and isolates (U+202A–U+202E, U+2066–U+2069) that reorder what a terminal shows.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `text` as one printable line: every character of {@link UNPRINTABLE} written as an escape
+ * (`\n`, `\r`, `\t`, else `\xHH` or `\uHHHH`), and cut after `maxLength` characters (UTF-16
+ * code units of the input, default no limit) with `…` appended. A lone surrogate left by the
+ * cut is dropped. Everything else, including `"` and `\`, is kept as it is.
+ */
+export function printable(text: string, maxLength = Infinity): string {
+  let short = text;
+  if (text.length > maxLength) {
+    short = text.slice(0, Math.max(0, maxLength));
+    if (/[\ud800-\udbff]$/.test(short)) short = short.slice(0, -1);
+    short += '…';
+  }
+  return short.replace(UNPRINTABLE, (c) => {
+    const known = SHORT[c];
+    if (known) return known;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
