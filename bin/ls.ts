@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { MdnsDiscovery } from '../runtime/index.js';
+import { printable } from '../runtime/text.js';
 import { die } from './fail.js';
 
 /**
@@ -28,7 +29,8 @@ export const lsCommand: CommandModule<object, { timeout: number; json: boolean }
         console.log(`no sketches answered within ${argv.timeout} s`);
       } else {
         const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS']].concat(
-          found.map((f) => [f.name, f.kind, f.address, String(f.port), f.protocol, f.streams.length ? f.streams.join(',') : '-']),
+          // Names and TXT values come from the network: control characters are shown escaped, never sent to the terminal.
+          found.map((f) => [f.name, f.kind, f.address, String(f.port), f.protocol, f.streams.length ? f.streams.join(',') : '-'].map((c) => printable(c))),
         );
         const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
         for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
@@ -38,6 +40,8 @@ export const lsCommand: CommandModule<object, { timeout: number; json: boolean }
     } finally {
       await discovery.close();
     }
+    // A pipe takes 64 KiB at a time: let stdout drain before exiting, or a long list is cut off.
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
     process.exit(0);
   },
 };

@@ -9,6 +9,13 @@ export { Dedupe, DEDUPE_WINDOW, DEDUPE_SESSION_TTL_MS, DEDUPE_MAX_SESSIONS, type
 export {
   MdnsDiscovery,
   MemoryDiscovery,
+  ServiceTable,
+  parseTxt,
+  parseStreams,
+  MAX_SERVICES,
+  MAX_TXT_BYTES,
+  MAX_ADDRESSES,
+  type ServiceTableOptions,
   type Discovery,
   type MdnsDiscoveryOptions,
   type FoundSketch,

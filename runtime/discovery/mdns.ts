@@ -1,19 +1,19 @@
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import BonjourService from 'bonjour-service';
-import { errors } from '../errors.js';
+import { errors, oneLine } from '../errors.js';
 import { PROTOCOL_VERSION, SERVICE_TYPE } from '../net/protocol.js';
 
 type Bonjour = InstanceType<typeof BonjourService>;
-type BonjourBrowser = ReturnType<Bonjour['find']>;
 type BonjourPublished = ReturnType<Bonjour['publish']>;
 /**
- * The parts of bonjour-service's (private) responder that announcing needs: its
- * multicast-dns socket (queries and responses for the name probe and conflict handling) and
- * `register`/`unregister` (the extra A record on loopback-only hosts). Not public API, so
- * package.json pins bonjour-service to exactly 1.4.4; the behaviour relied on is tested in
- * test/discovery.ts (loopback host resolved completely by python-zeroconf, taken names,
- * simultaneous starts, goodbye).
+ * The parts of bonjour-service's (private) responder that announcing and browsing need: its
+ * multicast-dns socket (queries and responses for the name probe, conflict handling, and
+ * browsing — read by {@link ServiceTable}, not by bonjour-service's Browser, whose list of
+ * services has no bound) and `register`/`unregister` (the extra A record on loopback-only
+ * hosts). Not public API, so package.json pins bonjour-service to exactly 1.4.4; the behaviour
+ * relied on is tested in test/discovery.ts (loopback host resolved completely by
+ * python-zeroconf, taken names, simultaneous starts, goodbye) and test/discovery-robustness.ts.
  */
 interface Responder {
   mdns: EventEmitter & {
@@ -24,7 +24,6 @@ interface Responder {
   unregister(records: unknown[]): void;
 }
 const responder = (b: Bonjour) => (b as unknown as { server: Responder }).server;
-type FoundService = BonjourPublished & { referer?: { address: string }; addresses?: string[] };
 
 /** A sketch found on the network. */
 export interface FoundSketch {
@@ -112,9 +111,33 @@ export interface MdnsDiscoveryOptions {
   mdns?: Record<string, unknown>;
   /** Where warnings go (one line each). Default: `console.error`. */
   log?: (line: string) => void;
+  /**
+   * Most services one `browse()` remembers (and `sketch ls` lists), a whole number ≥ 1.
+   * Default {@link MAX_SERVICES} (1000). See {@link ServiceTable} for who is kept when more answer.
+   */
+  maxServices?: number;
 }
 
+/**
+ * Most `_sketch._tcp` services one browse remembers, by default (`maxServices`). mDNS is
+ * unauthenticated (RFC 6762 §21): anyone on the link can announce any number of services, so
+ * what a browse keeps is bounded — with each service's TXT record read up to
+ * {@link MAX_TXT_BYTES} and at most {@link MAX_ADDRESSES} addresses, 1000 services take a few
+ * MiB at most (measured in test/discovery-robustness.ts; docs/API.md, Discovery).
+ */
+export const MAX_SERVICES = 1000;
+/**
+ * Bytes of a service's TXT record read, in bytes: 1300, the most RFC 6763 §6.2 recommends
+ * (one Ethernet packet). Key/value strings past it are ignored.
+ */
+export const MAX_TXT_BYTES = 1300;
+/** Most A/AAAA addresses kept per service. */
+export const MAX_ADDRESSES = 16;
+
 const TLD = '.local';
+/** The DNS-SD service name browsed for: `_sketch._tcp.local`. */
+const SERVICE_FQDN = `_${SERVICE_TYPE}._tcp${TLD}`;
+const INSTANCE_SUFFIX = `.${SERVICE_FQDN}`.toLowerCase();
 const fqdnOf = (name: string) => `${name}._${SERVICE_TYPE}._tcp${TLD}`;
 const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
@@ -137,14 +160,17 @@ export class MdnsDiscovery implements Discovery {
   #probes = new Map<string, Promise<string>>();
   #closed = false;
 
+  /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `maxServices` is not a whole number ≥ 1. */
   constructor(options: MdnsDiscoveryOptions = {}) {
     this.#options = {
       probeTimeout: 120,
       host: `${os.hostname().split('.')[0]}${TLD}`,
       mdns: {},
       log: (line) => console.error(line),
+      maxServices: MAX_SERVICES,
       ...options,
     };
+    checkMax(this.#options.maxServices);
   }
 
   /** The bonjour-service instance, created (and its socket bound) on first use. */
@@ -231,33 +257,55 @@ export class MdnsDiscovery implements Discovery {
 
   async resolve(name: string, timeout: number): Promise<FoundSketch> {
     const b = await this.bonjour();
+    // Only the wanted name is kept, so no flood of other services costs memory here.
+    const table = new ServiceTable({ only: name, log: this.#options.log });
     return new Promise<FoundSketch>((resolve, reject) => {
-      const browser = b.find({ type: SERVICE_TYPE });
       const timers: NodeJS.Timeout[] = [];
+      const stop = this.#browse(b, table, timeout, (found) => {
+        if (found.length) done(null, found[0]);
+      });
       const done = (err: Error | null, found?: FoundSketch) => {
         for (const t of timers) clearTimeout(t);
-        browser.stop();
+        stop();
         if (err) reject(err);
         else resolve(found!);
       };
-      const check = (service: FoundService) => {
-        if (sameName(service.name, name)) done(null, toFound(service));
-      };
-      browser.on('up', check);
-      browser.on('srv-update', check);
-      for (const t of REQUERY_MS) if (t < timeout) timers.push(setTimeout(() => browser.update(), t));
       timers.push(setTimeout(() => done(errors.PEER_NOT_FOUND(name, timeout / 1000)), timeout));
     });
   }
 
+  /**
+   * Every sketch that answers within `timeout` ms, sorted by name: at most `maxServices`
+   * (default {@link MAX_SERVICES}); when more answer, one line is logged (see {@link ServiceTable}).
+   */
   async browse(timeout: number): Promise<FoundSketch[]> {
     const b = await this.bonjour();
-    const browser: BonjourBrowser = b.find({ type: SERVICE_TYPE });
-    const timers = REQUERY_MS.filter((t) => t < timeout).map((t) => setTimeout(() => browser.update(), t));
+    const table = new ServiceTable({ max: this.#options.maxServices, log: this.#options.log });
+    const stop = this.#browse(b, table, timeout);
     await new Promise((r) => setTimeout(r, timeout));
-    for (const t of timers) clearTimeout(t);
-    browser.stop();
-    return (browser.services as FoundService[]).map(toFound).sort((x, y) => x.name.localeCompare(y.name));
+    stop();
+    return table.list();
+  }
+
+  /**
+   * Asks for `_sketch._tcp.local` PTR records now and after 1, 2, 4, 8 s (while within
+   * `timeout` ms), feeding every response to `table`; `onFound` gets what each response added.
+   * @returns a function that stops listening.
+   */
+  #browse(b: Bonjour, table: ServiceTable, timeout: number, onFound?: (found: FoundSketch[]) => void): () => void {
+    const mdns = responder(b).mdns;
+    const onResponse = (packet: unknown, rinfo?: { address?: string }) => {
+      const found = table.add(packet, rinfo);
+      if (found.length) onFound?.(found);
+    };
+    const query = () => mdns.query([{ name: SERVICE_FQDN, type: 'PTR' }]);
+    mdns.on('response', onResponse);
+    const timers = REQUERY_MS.filter((t) => t < timeout).map((t) => setTimeout(query, t));
+    query();
+    return () => {
+      for (const t of timers) clearTimeout(t);
+      mdns.removeListener('response', onResponse);
+    };
   }
 
   async close(): Promise<void> {
@@ -269,13 +317,6 @@ export class MdnsDiscovery implements Discovery {
     const b = await pending.catch(() => undefined);
     if (b) await new Promise<void>((r) => b.destroy(() => r()));
   }
-}
-
-interface Rr {
-  name: string;
-  type: string;
-  ttl?: number;
-  data: unknown;
 }
 
 function isOtherSrv(rr: Rr, fqdn: string, host: string, port: number): boolean {
@@ -367,35 +408,272 @@ class MdnsAnnouncement extends EventEmitter implements Announcement {
 
 /**
  * The stream paths of a TXT `streams=` value (`/readings,/other`): comma-separated, blanks
- * dropped; `[]` for an absent or empty value.
+ * around each dropped, and only entries starting with `/` kept (a stream path always does);
+ * `[]` for an absent or empty value. Never throws, whatever the value holds.
  */
 export function parseStreams(value: string | undefined): string[] {
   if (!value) return [];
   return value
     .split(',')
     .map((p) => p.trim())
-    .filter((p) => p !== '');
+    .filter((p) => p.startsWith('/'));
 }
 
-function toFound(service: FoundService): FoundSketch {
-  const addresses = [...(service.addresses ?? [])];
-  const referer = service.referer?.address;
-  const address = referer ?? addresses.find((a) => !a.includes(':')) ?? addresses[0] ?? '127.0.0.1';
-  const txt: Record<string, string> = {};
-  for (const [k, v] of Object.entries((service.txt ?? {}) as Record<string, unknown>)) txt[k] = String(v);
+/**
+ * Reads the strings of a DNS-SD TXT record (RFC 6763 §6), as multicast-dns decodes them
+ * (Buffers), into key/value pairs. Tolerates anything: a string that is not `key=value` or
+ * `key` (a key is 1+ printable US-ASCII characters other than `=`) is skipped, keys are
+ * lower-cased (they are case-insensitive) and the first occurrence of a key wins (§6.4), a
+ * key without `=` gets `''`, values are decoded as UTF-8 (bytes that are not become U+FFFD),
+ * and strings past `maxBytes` bytes of the record (default {@link MAX_TXT_BYTES}, 1300) are
+ * ignored. Never throws; `[]`, `undefined` or a non-array give `{}`.
+ */
+export function parseTxt(strings: unknown, maxBytes = MAX_TXT_BYTES): Record<string, string> {
+  const pairs = new Map<string, string>();
+  if (!Array.isArray(strings)) return {};
+  let bytes = 0;
+  for (const s of strings) {
+    const data = typeof s === 'string' ? Buffer.from(s) : s instanceof Uint8Array ? Buffer.from(s.buffer, s.byteOffset, s.byteLength) : undefined;
+    if (!data || data.length === 0) continue;
+    bytes += data.length + 1;
+    if (bytes > maxBytes) break;
+    let eq = data.indexOf(0x3d); // '='
+    if (eq === -1) eq = data.length;
+    if (eq === 0) continue;
+    let printableKey = true;
+    for (let i = 0; i < eq; i++) if (data[i]! < 0x20 || data[i]! > 0x7e) printableKey = false;
+    if (!printableKey) continue;
+    const key = data.toString('latin1', 0, eq).toLowerCase();
+    if (!pairs.has(key)) pairs.set(key, eq < data.length ? data.toString('utf8', eq + 1) : '');
+  }
+  return Object.fromEntries(pairs); // own properties even for "__proto__"
+}
+
+interface Rr {
+  name: string;
+  type: string;
+  ttl?: number;
+  data: unknown;
+}
+
+const isRr = (x: unknown): x is Rr =>
+  !!x && typeof x === 'object' && typeof (x as Rr).name === 'string' && typeof (x as Rr).type === 'string';
+const rrsOf = (x: unknown): Rr[] => (Array.isArray(x) ? x.filter(isRr) : []);
+
+function checkMax(max: number): void {
+  if (!Number.isInteger(max) || max < 1) throw errors.INVALID_OPTION(`maxServices must be a whole number ≥ 1, got ${max}`);
+}
+
+/** Options of {@link ServiceTable}. */
+export interface ServiceTableOptions {
+  /** Most services kept, a whole number ≥ 1. Default {@link MAX_SERVICES} (1000). */
+  max?: number;
+  /** Keep only the service of this instance name (case-insensitive), as `resolve()` does. */
+  only?: string;
+  /** Where the one line about a full table (and about a response that could not be read) goes. Default: nowhere. */
+  log?: (line: string) => void;
+}
+
+/**
+ * The `_sketch._tcp` services found by one browse: mDNS responses in, {@link FoundSketch}es
+ * out. Plain and synchronous — no socket in it — so it is tested with crafted packets.
+ *
+ * A service is read from a response holding its PTR record (`_sketch._tcp.local` →
+ * `<name>._sketch._tcp.local`) and its SRV record, with its TXT record ({@link parseTxt}) and
+ * the A/AAAA records of the SRV target when present; a PTR with TTL 0 (goodbye) forgets it. A
+ * newer announcement of a service replaces the older. Anything else — other names, malformed
+ * records, values of the wrong type — is skipped: {@link add} never throws.
+ *
+ * Memory is bounded: at most `max` services, each with at most {@link MAX_TXT_BYTES} of TXT
+ * record and {@link MAX_ADDRESSES} addresses, names at most 255 bytes (DNS). When the table
+ * is full, a newcomer takes the place of the oldest service of the responder (source address)
+ * holding the most, if that responder holds more than the newcomer's would with it; otherwise
+ * it is dropped. So one host flooding the link with fake services cannot push out the
+ * services of other hosts; services announced from the same address as the flood can be.
+ * The first time a service is turned away or displaced, one line is logged.
+ */
+export class ServiceTable {
+  readonly #max: number;
+  readonly #only?: string;
+  readonly #log: (line: string) => void;
+  /** By lower-cased instance FQDN. */
+  readonly #entries = new Map<string, { found: FoundSketch; source: string }>();
+  /** Keys of the entries per source address, oldest first. */
+  readonly #bySource = new Map<string, Set<string>>();
+  #dropped = 0;
+  #warned = false;
+  #failed = false;
+
+  /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `max` is not a whole number ≥ 1. */
+  constructor(options: ServiceTableOptions = {}) {
+    this.#max = options.max ?? MAX_SERVICES;
+    checkMax(this.#max);
+    if (options.only !== undefined) this.#only = `${options.only}${INSTANCE_SUFFIX}`.toLowerCase();
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** How many services are kept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** How many services were turned away or displaced because the table was full. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** The services kept, sorted by name. */
+  list(): FoundSketch[] {
+    return [...this.#entries.values()].map((e) => e.found).sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  /**
+   * Reads one mDNS response (as multicast-dns decodes it) received from `from`.
+   * @returns the services it announced that are kept (new or refreshed); `[]` for anything else.
+   */
+  add(packet: unknown, from?: { address?: unknown }): FoundSketch[] {
+    try {
+      return this.#add(packet, typeof from?.address === 'string' ? from.address : undefined);
+    } catch (err) {
+      // Not expected: a safety net, since a throw here would end the process (multicast-dns emits from its socket).
+      if (!this.#failed) this.#log(`mDNS: ignored a response that could not be read: ${oneLine(err)}`);
+      this.#failed = true;
+      return [];
+    }
+  }
+
+  #add(packet: unknown, source: string | undefined): FoundSketch[] {
+    if (!packet || typeof packet !== 'object') return [];
+    const p = packet as { answers?: unknown; additionals?: unknown };
+    const rrs = [...rrsOf(p.answers), ...rrsOf(p.additionals)];
+    const srv = new Map<string, Rr>();
+    const txt = new Map<string, Rr>();
+    const addresses = new Map<string, string[]>();
+    for (const rr of rrs) {
+      if (rr.ttl === 0) continue;
+      const key = rr.name.toLowerCase();
+      if (rr.type === 'SRV' && !srv.has(key)) srv.set(key, rr);
+      else if (rr.type === 'TXT' && !txt.has(key)) txt.set(key, rr);
+      else if ((rr.type === 'A' || rr.type === 'AAAA') && typeof rr.data === 'string') {
+        let list = addresses.get(key);
+        if (!list) addresses.set(key, (list = []));
+        if (list.length < MAX_ADDRESSES && !list.includes(rr.data)) list.push(rr.data);
+      }
+    }
+    const found: FoundSketch[] = [];
+    const done = new Set<string>();
+    for (const ptr of rrs) {
+      if (ptr.type !== 'PTR' || typeof ptr.data !== 'string' || ptr.name.toLowerCase() !== SERVICE_FQDN) continue;
+      const key = ptr.data.toLowerCase();
+      if (done.has(key) || !key.endsWith(INSTANCE_SUFFIX) || key.length === INSTANCE_SUFFIX.length) continue;
+      if (this.#only !== undefined && key !== this.#only) continue;
+      done.add(key);
+      if (ptr.ttl === 0) {
+        this.#remove(key);
+        continue;
+      }
+      const target = srv.get(key)?.data as { target?: unknown; port?: unknown } | undefined;
+      if (!target || typeof target.target !== 'string' || !Number.isInteger(target.port)) continue;
+      const port = target.port as number;
+      if (port < 0 || port > 65535) continue;
+      const service = foundSketch({
+        name: ptr.data.slice(0, -INSTANCE_SUFFIX.length),
+        host: target.target,
+        port,
+        txt: parseTxt(txt.get(key)?.data),
+        addresses: addresses.get(target.target.toLowerCase()) ?? [],
+        referer: source,
+      });
+      if (this.#put(key, service, source ?? '')) found.push(service);
+    }
+    return found;
+  }
+
+  #put(key: string, found: FoundSketch, source: string): boolean {
+    const old = this.#entries.get(key);
+    if (old) {
+      if (old.source !== source) {
+        this.#forget(key, old.source);
+        this.#remember(key, source);
+      }
+      old.found = found;
+      old.source = source;
+      return true;
+    }
+    if (this.#entries.size >= this.#max) {
+      this.#dropped++;
+      this.#warn();
+      if (!this.#displace(source)) return false;
+    }
+    this.#entries.set(key, { found, source });
+    this.#remember(key, source);
+    return true;
+  }
+
+  /** Makes room for a service of `source`: forgets the oldest of the biggest responder's, if it holds more than `source` would. */
+  #displace(source: string): boolean {
+    let biggest: string | undefined;
+    let most = 0;
+    for (const [s, keys] of this.#bySource) {
+      if (keys.size > most) [biggest, most] = [s, keys.size];
+    }
+    const mine = this.#bySource.get(source)?.size ?? 0;
+    if (biggest === undefined || most <= mine + 1) return false;
+    const victim = this.#bySource.get(biggest)!.values().next().value as string;
+    this.#remove(victim);
+    return true;
+  }
+
+  #warn(): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    this.#log(
+      `mDNS: more than ${this.#max} _sketch._tcp services answered; keeping ${this.#max}, no responder more than its share (mDNS is unauthenticated: a host may be flooding the network)`,
+    );
+  }
+
+  #remove(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#forget(key, entry.source);
+  }
+
+  #remember(key: string, source: string): void {
+    let keys = this.#bySource.get(source);
+    if (!keys) this.#bySource.set(source, (keys = new Set()));
+    keys.add(key);
+  }
+
+  #forget(key: string, source: string): void {
+    const keys = this.#bySource.get(source);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#bySource.delete(source);
+  }
+}
+
+function foundSketch(s: {
+  name: string;
+  host: string;
+  port: number;
+  txt: Record<string, string>;
+  addresses: string[];
+  referer?: string;
+}): FoundSketch {
+  const address = s.referer ?? s.addresses.find((a) => !a.includes(':')) ?? s.addresses[0] ?? '127.0.0.1';
   const hostPart = address.includes(':') ? `[${address}]` : address;
   return {
-    name: service.name,
-    kind: txt.kind ?? '',
+    name: s.name,
+    kind: s.txt.kind ?? '',
     address,
-    addresses,
-    port: service.port,
-    protocol: txt.protocol ?? '',
-    streams: parseStreams(txt.streams),
-    host: service.host,
-    url: `${txt.tls === '1' ? 'wss' : 'ws'}://${hostPart}:${service.port}/`,
-    tls: txt.tls === '1',
-    txt,
+    addresses: [...s.addresses],
+    port: s.port,
+    protocol: s.txt.protocol ?? '',
+    streams: parseStreams(s.txt.streams),
+    host: s.host,
+    url: `${s.txt.tls === '1' ? 'wss' : 'ws'}://${hostPart}:${s.port}/`,
+    tls: s.txt.tls === '1',
+    txt: s.txt,
   };
 }
 
