@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
-import { ackText, decodeReply, encodeRequest, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
+import { ackText, decodeReply, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
 import { identityFor, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
@@ -93,6 +93,8 @@ export class Peer {
 
   /** The v3 session: random, one per Peer. */
   readonly #session = randomBytes(16).toString('base64url');
+  /** The start of every v3 request of this session (what `encodeRequest` writes). */
+  readonly #requestPrefix = `{"session":${JSON.stringify(this.#session)},"seq":`;
   #seq = 0;
   #v3 = false;
   readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca'>> & {
@@ -161,7 +163,7 @@ export class Peer {
     const done = (this.#pending[0]?.seq ?? this.#seq + 1) - 1;
     while (this.#sent < limit) {
       const p = this.#pending[this.#sent++]!;
-      ws.send(this.#v3 ? encodeRequest({ session: this.#session, seq: p.seq, done, msg: p.text }) : p.text);
+      ws.send(this.#v3 ? `${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)}}` : p.text);
     }
   }
 
@@ -294,7 +296,7 @@ export class Peer {
         if (!('ack' in reply) && !('error' in reply)) return; // stream items, gaps: not replies
       }
       // v3 replies name their request; others come in order.
-      const at = reply.seq === undefined ? 0 : this.#pending.findIndex((q) => q.seq === reply.seq);
+      const at = reply.seq === undefined || this.#pending[0]?.seq === reply.seq ? 0 : this.#pending.findIndex((q) => q.seq === reply.seq);
       if (at < 0 || at >= this.#sent) return; // a reply to nothing sent on this connection
       const p = this.#pending.splice(at, 1)[0]!;
       this.#sent--;

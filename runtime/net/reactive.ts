@@ -55,6 +55,17 @@ export interface ServeOptions {
 /** Unanswered messages queued on one connection before it stops reading (backpressure). */
 export const QUEUE_HIGH_WATER = 256;
 const QUEUE_LOW_WATER = 64;
+/**
+ * Bytes of replies a connection may have unsent (its client not reading them) before the sketch
+ * stops reading from it and stops answering it until they drain: 256 KiB. With
+ * {@link QUEUE_HIGH_WATER} this bounds what one flooding client costs.
+ */
+export const REPLY_HIGH_WATER = 256 * 1024;
+/**
+ * Messages one connection handles before it lets the event loop turn (`setImmediate`), so that
+ * one client's burst never holds up the others for longer than that many `loop` calls: 32.
+ */
+export const TURN_SLICE = 4;
 
 /**
  * Serves one connection reactively: messages are handled one after another, in arrival
@@ -73,7 +84,28 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   const protocol = ws.protocol;
   const v3 = protocol === SUBPROTOCOL_V3;
   const batch = socket ? new TurnBatch(socket) : undefined;
-  const queue: string[] = [];
+  /** Messages waiting, in order; `null` stands for a binary frame (refused in its turn). */
+  const queue: Array<string | null> = [];
+  let waitingForDrain = false;
+  /** The client is not reading its replies: stop reading and answering until they drain. */
+  const backlog = async () => {
+    if (!socket || socket.writableLength <= REPLY_HIGH_WATER || ws.readyState !== WebSocket.OPEN) return;
+    waitingForDrain = true;
+    if (!paused) {
+      paused = true;
+      ws.pause();
+    }
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+    waitingForDrain = false;
+  };
   let head = 0;
   let busy = false;
   let paused = false;
@@ -118,14 +150,21 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
 
   const drain = async () => {
     busy = true;
+    let slice = 0;
     while (head < queue.length) {
+      if (++slice > TURN_SLICE) {
+        slice = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve)); // fairness: others get a turn
+      }
       const message = queue[head]!;
       queue[head++] = '';
       if (head > 1024 && head * 2 > queue.length) {
         queue.splice(0, head);
         head = 0;
       }
-      if (v3) {
+      if (message === null) {
+        answer({ ok: false, code: 'SKETCH_ERR_BAD_MESSAGE', message: 'binary frames are not accepted: send text frames' });
+      } else if (v3) {
         await request(message);
       } else if (refuse) {
         answer({ ok: false, code: refuse.code, message: refuse.message });
@@ -139,7 +178,8 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
           answer(failed(err));
         }
       }
-      if (paused && queue.length - head <= QUEUE_LOW_WATER) {
+      if (socket && socket.writableLength > REPLY_HIGH_WATER) await backlog();
+      if (paused && !waitingForDrain && queue.length - head <= QUEUE_LOW_WATER) {
         paused = false;
         ws.resume();
       }
@@ -150,7 +190,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   };
 
   ws.on('message', (data, isBinary) => {
-    queue.push(isBinary ? Buffer.from(data as Buffer).toString('utf8') : data.toString());
+    queue.push(isBinary ? null : data.toString());
     if (!paused && queue.length - head >= QUEUE_HIGH_WATER) {
       paused = true;
       ws.pause();
