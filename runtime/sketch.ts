@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { errors, oneLine } from './errors.js';
+import { LOG_TEXT_MAX, printable } from './text.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
@@ -370,13 +371,14 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   }
 
   #accept(ws: WebSocket, req: http.IncomingMessage, channel: string, policy: DeliverPolicy | undefined, right: Right): void {
-    this.out(`** new client connected, path=${channel}`);
+    const path = printable(channel, LOG_TEXT_MAX); // client-controlled: one line, bounded
+    this.out(`** new client connected, path=${path}`);
     ws.on('error', () => {}); // 'close' follows with the code and is logged there
     ws.on('close', (code, reason) => {
       this.#hub.remove(ws, channel);
-      const why = reason.length ? ` ${reason.toString()}` : '';
-      if (code === 1000 || code === 1001 || code === 1005) this.out(`client on ${channel} left (${code}${why})`);
-      else this.out(`client on ${channel} closed abnormally (${code}${why})`);
+      const why = reason.length ? ` ${printable(reason.toString(), LOG_TEXT_MAX)}` : '';
+      if (code === 1000 || code === 1001 || code === 1005) this.out(`client on ${path} left (${code}${why})`);
+      else this.out(`client on ${path} closed abnormally (${code}${why})`);
       this.emit('disconnect', channel, code);
     });
     this.#hub.add(ws, req.socket, channel, policy);

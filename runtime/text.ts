@@ -10,6 +10,9 @@
  */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** Most characters of client-controlled text (a message, a path, a close reason) put in one log line: 200. */
+export const LOG_TEXT_MAX = 200;
+
 const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**

@@ -1,4 +1,4 @@
-import { openOutput, reactive, Sketch, type GpioBackendName, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type GpioBackendName, type OptionValues, type OutputPin } from '../runtime/index.js';
 import { gpioOptions, pinOption } from './pin-options.js';
 
 const options = {
@@ -39,7 +39,7 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
 
   @reactive
   override async loop(channel: string, message: string): Promise<Array<0 | 1> | { bits: Array<0 | 1>; acks: string[] }> {
-    this.out(`new tick triggered on ${channel}: ${message}`);
+    this.out(`new tick triggered on ${printable(channel, LOG_TEXT_MAX)}: ${printable(message, LOG_TEXT_MAX)}`);
     const bits = Array.from({ length: this.options.sequence }, () => this.state());
     this.out(`toggling pin state: ${bits.join(' ')}`);
     if (!this.#pin && !this.to) return bits;

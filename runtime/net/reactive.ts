@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { oneLine, SketchError } from '../errors.js';
+import { LOG_TEXT_MAX, printable } from '../text.js';
 import type { Dedupe, Outcome } from './dedupe.js';
 import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
 
@@ -119,7 +120,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   const failed = (err: unknown): Outcome => {
     const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
     const message = oneLine(err);
-    host.out(`loop failed on ${channel}: ${message}`);
+    host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(message, LOG_TEXT_MAX)}`);
     return { ok: false, code, message };
   };
   /** Runs `loop` once for `message` (or refuses it); never rejects. */
@@ -212,7 +213,7 @@ export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedu
       try {
         r = decodeRequest(message);
       } catch (err) {
-        host.out(`ignored a message on ${channel}: ${oneLine(err)}`);
+        host.out(`ignored a message on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
         return;
       }
       if (dedupe) {
@@ -230,10 +231,11 @@ export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedu
 
 /** Calls `loop` and drops what it returns; a failure is logged. */
 function silently(host: LoopHost, channel: string, message: string): void {
+  const failed = (err: unknown) => host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
   try {
     const value = host.loop(channel, message);
-    if (value instanceof Promise) value.catch((err) => host.out(`loop failed on ${channel}: ${oneLine(err)}`));
+    if (value instanceof Promise) value.catch(failed);
   } catch (err) {
-    host.out(`loop failed on ${channel}: ${oneLine(err)}`);
+    failed(err);
   }
 }
