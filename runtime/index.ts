@@ -3,8 +3,9 @@
  * mDNS/DNS-SD and acknowledge every message. See docs/API.md.
  */
 export { Sketch, type SketchConfig, type SketchClass, type SketchEvents, type ListenOptions, type SketchAddress } from './sketch.js';
-export { reactive, isReactive, QUEUE_HIGH_WATER, type LoopMethod } from './net/reactive.js';
+export { reactive, isReactive, QUEUE_HIGH_WATER, REPLY_HIGH_WATER, TURN_SLICE, type LoopMethod, type ServeOptions } from './net/reactive.js';
 export { Peer, type PeerOptions } from './net/peer.js';
+export { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 export { Dedupe, DEDUPE_WINDOW, DEDUPE_SESSION_TTL_MS, DEDUPE_MAX_SESSIONS, type Outcome, type DedupeOptions } from './net/dedupe.js';
 export {
   MdnsDiscovery,

@@ -10,6 +10,7 @@ import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/md
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
 import { Dedupe } from './net/dedupe.js';
+import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 import { StreamHub } from './streams/hub.js';
@@ -50,8 +51,13 @@ export interface SketchConfig {
    * again later) instead of falling further behind. Default 1 MiB.
    */
   maxBuffered?: number;
-  /** Retry, backoff and key settings for connections made by `stream()` and `outbox()`. */
-  peer?: Pick<PeerOptions, 'retries' | 'backoff' | 'handshakeTimeout' | 'subprotocol' | 'key' | 'insecureKey'>;
+  /** Retry, backoff, timeout and key settings for connections made by `stream()` and `outbox()`. */
+  peer?: Pick<PeerOptions, 'retries' | 'backoff' | 'handshakeTimeout' | 'subprotocol' | 'key' | 'insecureKey' | 'ca' | 'heartbeat' | 'ackTimeout'>;
+  /**
+   * Ping interval for clients, in ms: a client that misses a pong is dropped (1006), so a silent
+   * link is found within two intervals. Default 5000; 0 turns it off.
+   */
+  heartbeat?: number;
   /**
    * Access keys (`--key-file`): with any, every connection and status request must present one
    * (HTTP 401 otherwise), and only `write` keys may send messages to `loop` (a `read` key gets
@@ -162,6 +168,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   readonly #gate: Gate;
   /** Replies to `sketchnet.v3` requests, kept so that a resent one is not applied twice. */
   readonly #dedupe = new Dedupe();
+  #heartbeat?: Heartbeat;
   readonly #discovery: Discovery | false;
   readonly #ownsDiscovery: boolean;
   #server?: http.Server;
@@ -194,6 +201,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       discoverTimeout: 5000,
       maxPayload: 1024 * 1024,
       maxBuffered: 1024 * 1024,
+      heartbeat: HEARTBEAT_MS,
       log: (line: string) => console.log(line),
       ...dropUndefined(config),
       peer: config.peer,
@@ -314,6 +322,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check.channel, check.policy, verdict.right));
     });
     this.#wss = wss;
+    this.#heartbeat = new Heartbeat(this.#config.heartbeat, (ws) => {
+      this.out('a client did not answer pings: the link is dead, dropping it');
+      ws.terminate();
+    });
     this.#started = Date.now();
     const bound = (server.address() as AddressInfo).port;
     const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
@@ -381,6 +393,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       else this.out(`client on ${path} closed abnormally (${code}${why})`);
       this.emit('disconnect', channel, code);
     });
+    this.#heartbeat?.watch(ws);
     this.#hub.add(ws, req.socket, channel, policy);
     this.emit('connection', channel);
     if (right === 'read') {
@@ -505,6 +518,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
 
   async #close(): Promise<void> {
     this.#abort.abort(errors.CLOSED(`sketch "${this.name}"`));
+    this.#heartbeat?.stop();
     const tasks: Promise<unknown>[] = [];
     await this.#announced;
     if (this.#announcement) tasks.push(this.#announcement.close());
@@ -544,7 +558,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
  * construction, not at the first message).
  * @throws SketchError `SKETCH_ERR_INVALID_OPTION`.
  */
-function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffered: number }): void {
+function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffered: number; heartbeat: number }): void {
   const check = (name: string, value: number, min: number, unit: string) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
       throw errors.INVALID_OPTION(`SketchConfig.${name} must be a number of ${unit} ≥ ${min}, got ${JSON.stringify(value)}`);
@@ -553,6 +567,7 @@ function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffer
   check('discoverTimeout', c.discoverTimeout, 0, 'ms');
   check('maxPayload', c.maxPayload, 1, 'bytes');
   check('maxBuffered', c.maxBuffered, 1024, 'bytes');
+  check('heartbeat', c.heartbeat, 0, 'ms');
 }
 
 /** Answers a refused plain HTTP request (the status endpoint, or anything else) with one line. */

@@ -8,6 +8,7 @@ import { ackText, decodeReply, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type
 import type { Discovery } from '../discovery/mdns.js';
 import { identityFor, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
+import { Heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 
 /** Options of {@link Peer}. */
 export interface PeerOptions {
@@ -33,6 +34,17 @@ export interface PeerOptions {
    * `DEDUPE_WINDOW` (1024) so that a resent duplicate always finds its reply.
    */
   maxInFlight?: number;
+  /**
+   * Ping interval in ms (RFC 6455 §5.5.2); a connection whose peer missed a pong is dropped and
+   * made again, so a silent link is found within two intervals. Default 5000; 0 turns it off.
+   */
+  heartbeat?: number;
+  /**
+   * Longest wait for the next acknowledgement while messages are in flight, in ms: past it the
+   * connection is dropped and the messages sent again on a new one (`retries` times in a row at
+   * most, then they fail with `SKETCH_ERR_PEER_UNREACHABLE`). Default 10 000; 0 = wait forever.
+   */
+  ackTimeout?: number;
   /** Called with one line whenever the connection is lost, retried or restored. */
   log?: (line: string) => void;
   /**
@@ -103,6 +115,12 @@ export class Peer {
     ca?: string | Buffer;
   };
   #warnedInsecure = false;
+  #heartbeat?: Heartbeat;
+  #ackTimer?: NodeJS.Timeout;
+  /** When the last acknowledgement came, or the first message in flight went out (ms). */
+  #progressAt = 0;
+  /** Connections dropped in a row for want of an acknowledgement. */
+  #stalls = 0;
   #ws?: WebSocket;
   #open = false;
   #connecting?: Promise<void>;
@@ -127,6 +145,8 @@ export class Peer {
       log: () => {},
       insecureKey: false,
       maxInFlight: 256,
+      heartbeat: HEARTBEAT_MS,
+      ackTimeout: 10_000,
       ...options,
     };
     this.#plain = !this.#options.subprotocol;
@@ -161,6 +181,7 @@ export class Peer {
     if (this.#sent > 0 || limit - this.#sent > 1) this.#batch?.hold();
     // v3: every reply below the first unacknowledged message is held here (done).
     const done = (this.#pending[0]?.seq ?? this.#seq + 1) - 1;
+    if (this.#sent === 0) this.#progressAt = Date.now();
     while (this.#sent < limit) {
       const p = this.#pending[this.#sent++]!;
       ws.send(this.#v3 ? `${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)}}` : p.text);
@@ -277,6 +298,7 @@ export class Peer {
   }
 
   #attach(ws: WebSocket, socket: Duplex): void {
+    this.#watch(ws);
     this.#ws = ws;
     this.#open = true;
     this.#sent = 0;
@@ -300,6 +322,8 @@ export class Peer {
       if (at < 0 || at >= this.#sent) return; // a reply to nothing sent on this connection
       const p = this.#pending.splice(at, 1)[0]!;
       this.#sent--;
+      this.#progressAt = Date.now();
+      this.#stalls = 0;
       if ('ack' in reply) p.resolve(ackText(reply.ack));
       else if ('error' in reply) p.reject(errors.REMOTE(this.target, reply.error.code, reply.error.message));
       if (this.#pending.length > this.#sent) this.#flush(); // room in the window: send what waits
@@ -317,6 +341,31 @@ export class Peer {
     });
   }
 
+  /** Heartbeats and the acknowledgement timeout for a new connection. */
+  #watch(ws: WebSocket): void {
+    const { heartbeat, ackTimeout, log } = this.#options;
+    this.#heartbeat ??= new Heartbeat(heartbeat, (dead) => {
+      log(`${this.target}: no answer to pings within ${(2 * heartbeat) / 1000} s: the link is dead, reconnecting`);
+      dead.terminate();
+    });
+    this.#heartbeat.watch(ws);
+    if (ackTimeout > 0 && !this.#ackTimer) {
+      this.#ackTimer = setInterval(() => {
+        const current = this.#ws;
+        if (!current || this.#sent === 0 || Date.now() - this.#progressAt <= ackTimeout) return;
+        this.#progressAt = Date.now();
+        if (++this.#stalls > this.#options.retries) {
+          this.#failAll(errors.PEER_UNREACHABLE(this.target, `no acknowledgement within ${ackTimeout / 1000} s (gave up after ${this.#stalls} connections)`));
+          this.#stalls = 0;
+        } else {
+          log(`${this.target}: no acknowledgement within ${ackTimeout / 1000} s: reconnecting`);
+        }
+        current.terminate(); // 'close' reconnects and sends what is still unacknowledged
+      }, Math.max(10, Math.min(1000, ackTimeout / 4)));
+      this.#ackTimer.unref();
+    }
+  }
+
   #failAll(err: Error): void {
     const pending = this.#pending;
     this.#pending = [];
@@ -332,6 +381,8 @@ export class Peer {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
+    this.#heartbeat?.stop();
+    clearInterval(this.#ackTimer);
     this.#failAll(errors.CLOSED(`connection to ${this.target}`));
     const ws = this.#ws;
     this.#ws = undefined;
