@@ -59,6 +59,17 @@ export interface SketchConfig {
    */
   heartbeat?: number;
   /**
+   * Most WebSocket connections at once; one more is refused with HTTP 503 and one log line per
+   * burst. Default 512 (below the 1024 open files a process gets by default, so that the sketch
+   * can always answer).
+   */
+  maxConnections?: number;
+  /**
+   * How long a connection may take to send its complete upgrade request, in ms: a slow or idle
+   * one (slowloris) is closed after it. Default 10 000.
+   */
+  upgradeTimeout?: number;
+  /**
    * Access keys (`--key-file`): with any, every connection and status request must present one
    * (HTTP 401 otherwise), and only `write` keys may send messages to `loop` (a `read` key gets
    * a `SKETCH_ERR_FORBIDDEN` error reply). Default none: open to everyone who can reach it.
@@ -169,6 +180,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Replies to `sketchnet.v3` requests, kept so that a resent one is not applied twice. */
   readonly #dedupe = new Dedupe();
   #heartbeat?: Heartbeat;
+  /** Whether the last upgrade was refused for the connection cap (one log line per burst). */
+  #full = false;
   readonly #discovery: Discovery | false;
   readonly #ownsDiscovery: boolean;
   #server?: http.Server;
@@ -202,6 +215,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       maxPayload: 1024 * 1024,
       maxBuffered: 1024 * 1024,
       heartbeat: HEARTBEAT_MS,
+      maxConnections: MAX_CONNECTIONS,
+      upgradeTimeout: UPGRADE_TIMEOUT_MS,
       log: (line: string) => console.log(line),
       ...dropUndefined(config),
       peer: config.peer,
@@ -292,7 +307,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
       res.end(`sketch "${this.name}" (${this.kind}) speaks WebSocket: connect to ${tlsIdentity ? 'wss' : 'ws'}://HOST:PORT${req.url ?? '/'}\n`);
     };
-    const server: http.Server = tlsIdentity ? https.createServer({ cert: tlsIdentity.cert, key: tlsIdentity.key }, handler) : http.createServer(handler);
+    // Requests must be complete within upgradeTimeout (checked every 250 ms): a slowloris or an
+    // idle connection is closed; oversized headers get 431 and garbage 400 (Node's own answers).
+    const serverOptions = { headersTimeout: this.#config.upgradeTimeout, requestTimeout: this.#config.upgradeTimeout, connectionsCheckingInterval: 250 };
+    const server: http.Server = tlsIdentity
+      ? https.createServer({ cert: tlsIdentity.cert, key: tlsIdentity.key, ...serverOptions }, handler)
+      : http.createServer(serverOptions, handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? errors.PORT_IN_USE(host, port) : errors.LISTEN(host, port, err)),
@@ -319,6 +339,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       if (!verdict.ok) return refuse(socket, verdict.status, verdict.line);
       const check = this.#hub.check(req.url ?? '/');
       if (!check.ok) return refuse(socket, 400, check.error);
+      if (this.#hub.size >= this.#config.maxConnections) {
+        if (!this.#full) this.out(`${this.#config.maxConnections} connections: refusing more (503) until one closes`);
+        this.#full = true;
+        return refuse(socket, 503, `this sketch serves at most ${this.#config.maxConnections} connections: try again later`);
+      }
+      this.#full = false;
       wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check.channel, check.policy, verdict.right));
     });
     this.#wss = wss;
@@ -558,7 +584,14 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
  * construction, not at the first message).
  * @throws SketchError `SKETCH_ERR_INVALID_OPTION`.
  */
-function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffered: number; heartbeat: number }): void {
+function checkConfig(c: {
+  discoverTimeout: number;
+  maxPayload: number;
+  maxBuffered: number;
+  heartbeat: number;
+  maxConnections: number;
+  upgradeTimeout: number;
+}): void {
   const check = (name: string, value: number, min: number, unit: string) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
       throw errors.INVALID_OPTION(`SketchConfig.${name} must be a number of ${unit} ≥ ${min}, got ${JSON.stringify(value)}`);
@@ -568,7 +601,14 @@ function checkConfig(c: { discoverTimeout: number; maxPayload: number; maxBuffer
   check('maxPayload', c.maxPayload, 1, 'bytes');
   check('maxBuffered', c.maxBuffered, 1024, 'bytes');
   check('heartbeat', c.heartbeat, 0, 'ms');
+  check('maxConnections', c.maxConnections, 1, 'connections');
+  check('upgradeTimeout', c.upgradeTimeout, 1, 'ms');
 }
+
+/** Default `SketchConfig.maxConnections`: 512. */
+export const MAX_CONNECTIONS = 512;
+/** Default `SketchConfig.upgradeTimeout`, in ms: 10 000. */
+export const UPGRADE_TIMEOUT_MS = 10_000;
 
 /** Answers a refused plain HTTP request (the status endpoint, or anything else) with one line. */
 function refuseHttp(res: http.ServerResponse, status: number, line: string): void {

@@ -105,6 +105,11 @@ export class StreamHub {
     return this.#channels.get(channel)?.size ?? 0;
   }
 
+  /** How many WebSocket connections there are, on every channel. */
+  get size(): number {
+    return this.#byWs.size;
+  }
+
   /** Every open connection's WebSocket. */
   sockets(): IterableIterator<WebSocket> {
     return this.#byWs.keys();
