@@ -112,4 +112,25 @@ test('a megabyte of headers gets 431, 2000 headers and garbage bytes a clear ans
   }
 });
 
+test('a message over maxPayload closes with 1009 and invalid UTF-8 with 1007; other clients go on', async () => {
+  const { s, url } = await started({ maxPayload: 1024 });
+  try {
+    const other = (await upgrade(url)).ws!;
+    for (const [send, expected] of [
+      [(ws: WebSocket) => ws.send('x'.repeat(1025)), 1009],
+      [(ws: WebSocket) => ws.send(Buffer.from([0xc3, 0x28]), { binary: false }), 1007],
+    ] as const) {
+      const ws = (await upgrade(url)).ws!;
+      const code = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+      send(ws);
+      assert.is(await code, expected);
+    }
+    other.send('still');
+    assert.is(await new Promise((r) => other.once('message', (d) => r(d.toString()))), 'still');
+    other.close();
+  } finally {
+    await s.close();
+  }
+});
+
 test.run();
