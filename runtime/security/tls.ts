@@ -95,6 +95,9 @@ const VERIFY_CODES = new Set([
 export function verifyError(target: string, url: string, err: unknown): SketchError | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (!code || !VERIFY_CODES.has(code)) return undefined;
-  const reason = (err as Error).message.split('\n', 1)[0]!.replace(/^Hostname\/IP does not match certificate's altnames: /, '');
+  const reason = (err as Error).message
+    .split('\n', 1)[0]!
+    .replace(/^Hostname\/IP does not match certificate's altnames: /, '')
+    .replace(/; if the root CA is installed locally, try running Node\.js with --use-system-ca$/, ''); // Node ≥ 24's hint: not ours to give
   return errors.TLS_VERIFY(target, url, `${reason} (${code})`, err);
 }
