@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 /** Default heartbeat interval, in ms: 5000 (a silent link is found within 10 s). */
 export const HEARTBEAT_MS = 5000;
 
+/** Pings a set of WebSockets every interval and reports those that stopped answering (see the module comment). */
 export class Heartbeat {
   readonly #alive = new Map<WebSocket, boolean>();
   readonly #timer: NodeJS.Timeout | undefined;

@@ -30,6 +30,12 @@ export function quote(value: string): string {
   return JSON.stringify(short);
 }
 
+/**
+ * Decides, for each HTTP request to a sketch, whether it may proceed and with which right: a
+ * foreign `Origin` is refused (403) before the key is looked at; with keys configured, a missing
+ * or unknown key is refused (401). Each refusal logs one line; the answer to the client names no
+ * key. Without keys every allowed request gets `write`.
+ */
 export class Gate {
   readonly #ring: KeyRing | undefined;
   readonly #origins: readonly OriginRule[];
