@@ -6,7 +6,7 @@ import {
   decodeReply,
   errors,
   MdnsDiscovery,
-  identityFor,
+  clientTlsOptions,
   keyHeaders,
   oneLine,
   STATUS_PATH,
@@ -214,15 +214,11 @@ async function tap(argv: TapArgs): Promise<void> {
   }
 
   const security = await clientSecurity(argv).catch(die);
-  if (security.ca && base.protocol !== 'wss:') die(errors.TLS_VERIFY(label, base.href, 'it does not serve TLS, but a CA was given (--ca)'));
   let conn: Conn;
   try {
     conn = {
+      tls: clientTlsOptions(base, label, security.ca, target.kind === 'name' ? label : undefined),
       headers: keyHeaders(base, security, (line) => console.error(`sketch: warning: ${line}`)),
-      tls:
-        base.protocol === 'wss:'
-          ? { ...(security.ca ? { ca: security.ca } : {}), ...(target.kind === 'name' ? { checkServerIdentity: identityFor(label) } : {}) }
-          : {},
     };
   } catch (err) {
     die(err);

@@ -51,7 +51,7 @@ export {
 } from './security/keys.js';
 export { originAllowed, parseOrigins, type OriginRule } from './security/origin.js';
 export { keySafe, keyHeaders, type KeyUse } from './security/transport.js';
-export { loadTlsIdentity, loadCa, identityFor, verifyError, type TlsIdentity } from './security/tls.js';
+export { loadTlsIdentity, loadCa, identityFor, clientTlsOptions, verifyError, type TlsIdentity } from './security/tls.js';
 export { initCa, issueCert, caFiles, defaultCaDir, CA_DAYS, CERT_DAYS, type CaFiles } from './security/ca.js';
 export { MIN_NODE, isTooOld } from './node-version.cjs';
 export {

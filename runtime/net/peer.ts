@@ -6,7 +6,7 @@ import { errors, oneLine, SketchError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
 import { ackText, decodeReply, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
-import { identityFor, verifyError } from '../security/tls.js';
+import { clientTlsOptions, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
 import { Heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 
@@ -243,15 +243,10 @@ export class Peer {
   async #open1(retry: boolean): Promise<void> {
     const { url, name } = await this.#resolveUrl(retry);
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
-    if (this.#options.ca !== undefined && !/^wss:/i.test(url)) {
-      throw errors.TLS_VERIFY(this.target, url, 'it does not serve TLS, but a CA was given (--ca)');
-    }
-    const headers = this.#keyHeaders(url);
     // Passed through by ws to tls.connect(), whose checkServerIdentity returns an Error to refuse
     // (@types/ws types it differently: hence the cast).
-    const tlsOptions: WebSocket.ClientOptions = /^wss:/i.test(url)
-      ? ({ ...(this.#options.ca !== undefined ? { ca: this.#options.ca } : {}), ...(name ? { checkServerIdentity: identityFor(name) } : {}) } as unknown as WebSocket.ClientOptions)
-      : {};
+    const tlsOptions = clientTlsOptions(url, this.target, this.#options.ca, name) as WebSocket.ClientOptions;
+    const headers = this.#keyHeaders(url);
     this.#url = url;
     let opened: { ws: WebSocket; socket: Duplex };
     try {

@@ -75,6 +75,22 @@ export function identityFor(name: string): (host: string, cert: tls.PeerCertific
   };
 }
 
+/**
+ * The TLS options a client connects to `url` with: the CA to trust (`ca`, else the system CAs)
+ * and, for a peer found by instance name, the check that its certificate is for that name
+ * ({@link identityFor}); none for `ws://`/`http://`. Pass them to `tls.connect()` (ws and
+ * `https.get` pass them through).
+ * @param peer how to name the peer in an error.
+ * @throws SketchError `SKETCH_ERR_TLS_VERIFY` when `ca` is given but `url` is not TLS: a CA means
+ *   TLS is required, so nothing is sent to an impostor that simply announces no TLS.
+ */
+export function clientTlsOptions(url: string | URL, peer: string, ca: string | Buffer | undefined, name?: string): tls.ConnectionOptions {
+  const secure = /^(wss|https):/i.test(String(url));
+  if (ca !== undefined && !secure) throw errors.TLS_VERIFY(peer, String(url), 'it does not serve TLS, but a CA was given (--ca)');
+  if (!secure) return {};
+  return { ...(ca !== undefined ? { ca } : {}), ...(name ? { checkServerIdentity: identityFor(name) } : {}) };
+}
+
 /** OpenSSL's and Node's codes for a certificate that failed verification. */
 const VERIFY_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
