@@ -33,8 +33,8 @@ export {
 } from './options.js';
 export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './errors.js';
 export { addonError, KNOWN_ADDONS } from './addon.js';
-export { printable, LOG_TEXT_MAX } from './text.js';
-export { Gate, quote, type GateOptions, type Verdict } from './security/gate.js';
+export { printable, quoted, LOG_TEXT_MAX } from './text.js';
+export { Gate, type GateOptions, type Verdict } from './security/gate.js';
 export {
   newKey,
   keyLine,

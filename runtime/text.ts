@@ -13,7 +13,7 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-
 /** Most characters of client-controlled text (a message, a path, a close reason) put in one log line: 200. */
 export const LOG_TEXT_MAX = 200;
 
-const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '"': '\\"', '\\': '\\\\' };
 
 /**
  * `text` as one printable line: every character of {@link UNPRINTABLE} written as an escape
@@ -22,13 +22,29 @@ const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
  * cut is dropped. Everything else, including `"` and `\`, is kept as it is.
  */
 export function printable(text: string, maxLength = Infinity): string {
+  return escape(text, maxLength, UNPRINTABLE);
+}
+
+/** {@link UNPRINTABLE} plus `"` and `\`, which {@link quoted} escapes too. */
+const UNQUOTABLE = new RegExp(`${UNPRINTABLE.source.slice(0, -1)}"\\\\]`, 'g');
+
+/**
+ * `text` between double quotes, as {@link printable} makes it, with `"` and `\` also escaped
+ * (`\"`, `\\`), so that where the quoted part ends is never in doubt: for a client-controlled
+ * header (an Origin) in a log line. Cut after `maxLength` characters (default {@link LOG_TEXT_MAX}).
+ */
+export function quoted(text: string, maxLength = LOG_TEXT_MAX): string {
+  return `"${escape(text, maxLength, UNQUOTABLE)}"`;
+}
+
+function escape(text: string, maxLength: number, pattern: RegExp): string {
   let short = text;
   if (text.length > maxLength) {
     short = text.slice(0, Math.max(0, maxLength));
     if (/[\ud800-\udbff]$/.test(short)) short = short.slice(0, -1);
     short += '…';
   }
-  return short.replace(UNPRINTABLE, (c) => {
+  return short.replace(pattern, (c) => {
     const known = SHORT[c];
     if (known) return known;
     const code = c.charCodeAt(0);

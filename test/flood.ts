@@ -13,7 +13,7 @@ const FRAMES = 1_000_000;
 /** Most the sketch's RSS may grow while one client floods it, in MiB (stated in docs/API.md). */
 const RSS_GROWTH_BOUND_MIB = 64;
 
-const FLOODER = fileURLToPath(new URL('./helpers/flooder.ts', import.meta.url));
+const FLOODER = fileURLToPath(new URL('../bench/clients/flooder.ts', import.meta.url));
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 /** Round trips (one in flight) a well-behaved client completes in `ms`. */
@@ -59,8 +59,11 @@ for (const reads of [true, false]) {
       clearInterval(sampler);
       peak = Math.max(peak, rssMiB(pid));
 
-      // The issue's goal is ≥ 80 % of the rate without the flood; measured 45–75 % on 2 cores (not met yet: see BENCHMARKS/issue note), so only "still answered" is asserted.
-      assert.ok(during > 0, `well-behaved client: ${before.toFixed(0)}/s before, ${during.toFixed(0)}/s during the flood`);
+      // The rate during ÷ before is a performance figure: `npm run bench` case 10 measures it with
+      // the sketch on its own CPU (goal ≥ 80 %). Here the three processes share the machine's
+      // cores, so only starvation is asserted: before the throttle (runtime/net/throttle.ts) and
+      // the reply bound, a flood took a well-behaved client from 12 400 to under 900 acks/s (7 %).
+      assert.ok(during > 0.15 * before, `well-behaved client starved: ${before.toFixed(0)}/s before, ${during.toFixed(0)}/s during the flood`);
       assert.ok(peak - rss0 < RSS_GROWTH_BOUND_MIB, `RSS ${rss0.toFixed(1)} → peak ${peak.toFixed(1)} MiB`);
       if (reads) assert.is(sent, FRAMES, 'a flooder that reads its replies gets through');
       else assert.ok(sent < 10 * FRAMES, `a flooder that does not read is held back by TCP: ${sent} frames went out`);

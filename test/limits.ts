@@ -2,6 +2,7 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
+import { upgrade } from './helpers/net.js';
 import { MAX_CONNECTIONS, reactive, Sketch, UPGRADE_TIMEOUT_MS, type SketchConfig } from '../runtime/index.js';
 
 class Echo extends Sketch {
@@ -15,20 +16,6 @@ async function started(config: SketchConfig = {}) {
   const s = new Echo({ discovery: false, log: (l) => lines.push(l), ...config });
   const { port } = await s.run({ host: '127.0.0.1' });
   return { s, port, lines, url: `ws://127.0.0.1:${port}/` };
-}
-
-/** Resolves with the status code of a WebSocket upgrade (101 when it opened). */
-function upgrade(url: string): Promise<{ status: number; body: string; ws?: WebSocket }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve({ status: 101, body: '', ws }));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    ws.once('error', reject);
-  });
 }
 
 /** Opens a raw TCP connection, writes `bytes` (if any); resolves with what came back and after how long it was closed. */

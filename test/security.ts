@@ -10,7 +10,8 @@ import {
   newKey,
   openOutput,
   Peer,
-  quote,
+  LOG_TEXT_MAX,
+  quoted,
   reactive,
   releaseAllPins,
   Sketch,
@@ -19,7 +20,7 @@ import {
   type SketchConfig,
 } from '../runtime/index.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
-import { cli, runCli } from './helpers/net.js';
+import { cli, opened, runCli, upgrade } from './helpers/net.js';
 
 const W = newKey();
 const R = newKey();
@@ -44,30 +45,6 @@ async function started(config: SketchConfig = {}, host = '127.0.0.1') {
   const s = new Counter({ discovery: false, log: (l) => lines.push(l), ...config });
   const { port } = await s.run({ host });
   return { s, port, lines, base: `ws://127.0.0.1:${port}` };
-}
-
-type Opened = { ws: WebSocket; inbox: string[] } | { status: number; body: string };
-
-/** Opens a WebSocket; resolves with it (frames kept from the first) or with the HTTP refusal. */
-function open(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<Opened> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { headers });
-    const inbox: string[] = [];
-    ws.on('message', (d) => inbox.push(d.toString()));
-    ws.once('open', () => resolve({ ws, inbox }));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    ws.once('error', reject);
-  });
-}
-
-async function opened(url: string, protocols?: string[], headers?: Record<string, string>) {
-  const o = await open(url, protocols, headers);
-  if (!('ws' in o)) throw new Error(`refused: ${o.status} ${o.body}`);
-  return o;
 }
 
 async function next(inbox: string[], n = 1, timeout = 3000): Promise<string[]> {
@@ -101,10 +78,8 @@ test('with keys, an upgrade without a key, with an unknown key or with a key in 
       [`${base}/`, { authorization: `Bearer ${'x'.repeat(10_000)}` }, 'unknown key'],
     ];
     for (const [url, headers, why] of cases) {
-      const o = await open(url, [], headers);
-      assert.ok('status' in o, url);
-      if (!('status' in o)) continue;
-      assert.is(o.status, 401);
+      const o = await upgrade(url, [], headers);
+      assert.is(o.status, 401, url);
       assert.is(o.body, 'a valid key is required (Authorization: Bearer KEY, or subprotocol bearer.KEY)\n');
       assert.not.ok(o.body.includes(W) || o.body.includes(R), 'no key leaked');
       assert.match(lines.at(-1)!, new RegExp(`^\\[ Counter \\] refused 127\\.0\\.0\\.1:\\d+: ${why}$`));
@@ -155,8 +130,8 @@ test('a browser presents its key as a bearer.KEY subprotocol entry beside sketch
     b.ws.send('hello');
     assert.equal(await next(b.inbox), ['{"ack":"applied hello"}']);
     b.ws.close();
-    const bad = await open(`${base}/`, [SUBPROTOCOL, `bearer.${newKey()}`]);
-    assert.is('status' in bad && bad.status, 401);
+    const bad = await upgrade(`${base}/`, [SUBPROTOCOL, `bearer.${newKey()}`]);
+    assert.is(bad.status, 401);
   } finally {
     await s.close();
   }
@@ -167,12 +142,12 @@ test('an upgrade from a foreign Origin gets 403 and one log line, with or withou
     const { s, base, port, lines } = await started({ keys, allowOrigins: ['http://dashboard.local:8080'] });
     const auth = keys ? { authorization: `Bearer ${W}` } : {};
     try {
-      const evil = await open(`${base}/`, [], { ...auth, origin: 'http://evil.example' });
-      assert.ok('status' in evil && evil.status === 403, 'evil refused');
+      const evil = await upgrade(`${base}/`, [], { ...auth, origin: 'http://evil.example' });
+      assert.is(evil.status, 403, 'evil refused');
       assert.match(lines.at(-1)!, /refused 127\.0\.0\.1:\d+: origin "http:\/\/evil\.example" is not allowed \(--allow-origin\)$/);
       // Node's HTTP parser already refuses control characters in headers; a long origin is truncated.
-      const long = await open(`${base}/`, [], { ...auth, origin: `http://${'y'.repeat(200)}.example` });
-      assert.ok('status' in long && long.status === 403);
+      const long = await upgrade(`${base}/`, [], { ...auth, origin: `http://${'y'.repeat(200)}.example` });
+      assert.is(long.status, 403);
       assert.match(lines.at(-1)!, /origin "http:\/\/y{73}…" is not allowed/);
       for (const origin of [undefined, `http://127.0.0.1:${port}`, 'http://dashboard.local:8080']) {
         const ok = await opened(`${base}/`, [], { ...auth, ...(origin ? { origin } : {}) });
@@ -193,9 +168,10 @@ test('an upgrade from a foreign Origin gets 403 and one log line, with or withou
   }
 });
 
-test('client-controlled text in a log line is quoted (no control characters) and cut at 80 characters', () => {
-  assert.is(quote('a\nb\u001b[2J"c'), '"a\\nb\\u001b[2J\\"c"');
-  assert.is(quote('x'.repeat(100)), `"${'x'.repeat(80)}…"`);
+test('client-controlled text in a log line is quoted: control characters, quotes and backslashes escaped, cut at its length', () => {
+  assert.is(quoted('a\nb\u001b[2J"c\\d\u202e'), '"a\\nb\\x1b[2J\\"c\\\\d\\u202e"');
+  assert.is(quoted('x'.repeat(100), 80), `"${'x'.repeat(80)}…"`);
+  assert.is(quoted('x'.repeat(300)).length, LOG_TEXT_MAX + 3, 'LOG_TEXT_MAX characters by default');
 });
 
 test('without keys a sketch stays open to plain clients, as the Python original expects', async () => {

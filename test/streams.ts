@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { MemoryDiscovery, reactive, Sketch, SketchError, SUBPROTOCOL, type StreamSpec } from '../runtime/index.js';
-import { connect, frames, sleep } from './helpers/net.js';
+import { connect, frames, sleep, upgrade } from './helpers/net.js';
 
 /** A sketch with one declared stream, `/readings`, and an echoing loop. */
 function producer(spec: StreamSpec = { history: 100 }, config: ConstructorParameters<typeof Sketch>[0] = {}) {
@@ -28,18 +28,14 @@ const publishN = (s: Sketch, from: number, to: number) => {
 const values = (fs: string[]) => fs.map((f) => JSON.parse(f).i as number);
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, k) => a + k);
 
-/** The HTTP status and body a refused upgrade gets. */
-function refused(url: string, protocols: string[] = []): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols);
-    ws.on('open', () => reject(new Error(`${url} was accepted`)));
-    ws.on('error', () => {});
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-  });
+/** The HTTP status and body a refused upgrade gets; rejects when it was accepted. */
+async function refused(url: string, protocols: string[] = []): Promise<{ status: number; body: string }> {
+  const o = await upgrade(url, protocols);
+  if (o.ws) {
+    o.ws.close();
+    throw new Error(`${url} was accepted`);
+  }
+  return { status: o.status, body: o.body };
 }
 
 function get(port: number, path: string): Promise<{ status: number; body: string; type: string }> {

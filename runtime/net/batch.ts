@@ -31,4 +31,19 @@ export class TurnBatch {
     this.#socket.cork();
     setImmediate(this.#release);
   }
+
+  /**
+   * Corks the socket for the next `turns` event-loop turns (at least this one): for a
+   * connection that gets one message per turn (a throttled flooder), so that its replies
+   * leave `turns` at a time in one `writev` instead of one system call each. Does nothing
+   * while the socket is already held.
+   */
+  holdTurns(turns: number): void {
+    if (this.#held) return;
+    this.#held = true;
+    this.#socket.cork();
+    let left = turns;
+    const next = () => (--left > 0 ? setImmediate(next) : this.#release());
+    setImmediate(next);
+  }
 }

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
+import { throttle } from './throttle.js';
 import { oneLine, SketchError } from '../errors.js';
 import { LOG_TEXT_MAX, printable } from '../text.js';
 import type { Dedupe, Outcome } from './dedupe.js';
@@ -53,7 +54,11 @@ export interface ServeOptions {
   dedupe?: Dedupe;
 }
 
-/** Unanswered messages queued on one connection before it stops reading (backpressure). */
+/**
+ * Unanswered messages queued on one connection before it stops reading (backpressure): 256.
+ * A connection that reaches it is also throttled for the rest of its life (see `throttle` in
+ * runtime/net/throttle.ts): one of its frames per event-loop turn, its replies 16 per `writev`.
+ */
 export const QUEUE_HIGH_WATER = 256;
 const QUEUE_LOW_WATER = 64;
 /**
@@ -64,9 +69,12 @@ const QUEUE_LOW_WATER = 64;
 export const REPLY_HIGH_WATER = 256 * 1024;
 /**
  * Messages one connection handles before it lets the event loop turn (`setImmediate`), so that
- * one client's burst never holds up the others for longer than that many `loop` calls: 32.
+ * one client's burst never holds up the others for longer than that many `loop` calls: 4.
  */
 export const TURN_SLICE = 4;
+
+/** Turns a throttled connection's replies are held for, to leave in one `writev`: 16. */
+const THROTTLED_BATCH_TURNS = 16;
 
 /**
  * Serves one connection reactively: messages are handled one after another, in arrival
@@ -110,10 +118,12 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   let head = 0;
   let busy = false;
   let paused = false;
+  let throttled = false;
 
   const reply = (frame: string) => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (head < queue.length) batch?.hold(); // more acks follow this turn: one writev for all
+    if (throttled) batch?.holdTurns(THROTTLED_BATCH_TURNS); // one message per turn: a writev per 16
+    else if (head < queue.length) batch?.hold(); // more acks follow this turn: one writev for all
     ws.send(frame);
   };
   /** A failed `loop`, logged, as the outcome to answer with. */
@@ -195,6 +205,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     if (!paused && queue.length - head >= QUEUE_HIGH_WATER) {
       paused = true;
       ws.pause();
+      if (!throttled) throttled = throttle(ws); // a flooder: one frame per turn from now on
     }
     if (!busy) void drain();
   });

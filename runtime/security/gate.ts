@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import { KeyRing, presentedKey, type AccessKey, type Right } from './keys.js';
 import { originAllowed, type OriginRule } from './origin.js';
+import { quoted } from '../text.js';
 
 /** Options of {@link Gate}. */
 export interface GateOptions {
@@ -21,14 +22,8 @@ export interface GateOptions {
 /** What the gate decided: the connection's right, or the HTTP status and body line to refuse with. */
 export type Verdict = { ok: true; right: Right } | { ok: false; status: 401 | 403; line: string };
 
-/** Longest part of a client-controlled header quoted in a log line, in characters. */
+/** Longest part of a client-controlled header quoted in a log line, in characters: 80. */
 const QUOTE_MAX = 80;
-
-/** A header value made safe for one log line: JSON-quoted (no control characters), truncated. */
-export function quote(value: string): string {
-  const short = value.length > QUOTE_MAX ? `${value.slice(0, QUOTE_MAX)}…` : value;
-  return JSON.stringify(short);
-}
 
 /**
  * Decides, for each HTTP request to a sketch, whether it may proceed and with which right: a
@@ -60,7 +55,7 @@ export class Gate {
     const from = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
     const origin = req.headers.origin;
     if (!originAllowed(origin, req.headers.host, this.#origins)) {
-      this.#log(`refused ${from}: origin ${quote(origin!)} is not allowed (--allow-origin)`);
+      this.#log(`refused ${from}: origin ${quoted(origin!, QUOTE_MAX)} is not allowed (--allow-origin)`);
       return { ok: false, status: 403, line: 'this origin may not connect to this sketch' };
     }
     if (!this.#ring) return { ok: true, right: 'write' };

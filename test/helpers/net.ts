@@ -50,6 +50,40 @@ export function frames(ws: WebSocket, n: number, timeout = 5000): Promise<string
   });
 }
 
+/**
+ * What a WebSocket upgrade came to: `status` 101 with the open socket `ws` (its frames kept
+ * from the first in `inbox`), or the HTTP status and body it was refused with.
+ */
+export interface Upgraded {
+  status: number;
+  body: string;
+  ws?: WebSocket;
+  inbox: string[];
+}
+
+/** Attempts a WebSocket upgrade with these subprotocols and headers; rejects only on a network error. */
+export function upgrade(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<Upgraded> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, { headers });
+    const inbox: string[] = [];
+    ws.on('message', (d) => inbox.push(d.toString()));
+    ws.once('open', () => resolve({ status: 101, body: '', ws, inbox }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, inbox }));
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** {@link upgrade} that must succeed: throws with the refusal's status and body otherwise. */
+export async function opened(url: string, protocols?: string[], headers?: Record<string, string>): Promise<{ ws: WebSocket; inbox: string[] }> {
+  const o = await upgrade(url, protocols, headers);
+  if (!o.ws) throw new Error(`refused: ${o.status} ${o.body}`);
+  return { ws: o.ws, inbox: o.inbox };
+}
+
 /** Resolves with the close code `ws` ends with. */
 export function closed(ws: WebSocket): Promise<number> {
   return new Promise((resolve) => ws.once('close', (code) => resolve(code)));

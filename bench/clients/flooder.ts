@@ -1,8 +1,11 @@
 /**
  * A client that floods a sketch with tiny text frames, in its own process (as an attacker on
- * another machine would be): `node --import tsx flooder.ts URL FRAMES READS SECONDS`.
+ * another machine would be): `node --import tsx bench/clients/flooder.ts URL FRAMES READS SECONDS`.
+ * Used by test/flood.ts and by the bench's flood case (bench/cases/flood.ts).
  * Writes FRAMES one-byte masked frames as fast as TCP takes them, for at most SECONDS; with
- * READS=0 it never reads its replies. Prints `{"sent":N,"replies":M}` and exits.
+ * READS=0 it never reads its replies. Prints `{"sent":N,"replies":M}` and exits. A `pause`
+ * line on stdin stops the sending (the connection stays open and keeps answering pings when it
+ * reads), `resume` starts it again; `{"closed":CODE}` is printed if the sketch closes it.
  */
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
@@ -19,11 +22,23 @@ await new Promise((resolve, reject) => ws.once('open', resolve).once('error', re
 let replies = 0;
 ws.on('message', () => replies++);
 ws.on('error', () => {});
+ws.on('close', (code) => console.log(JSON.stringify({ closed: code })));
+let paused: Promise<void> | undefined;
+let resume = () => {};
+process.stdin.setEncoding('utf8').on('data', (d: string) => {
+  if (d.includes('pause') && !paused) paused = new Promise((r) => (resume = r));
+  if (d.includes('resume')) {
+    paused = undefined;
+    resume();
+  }
+});
+process.stdin.on('error', () => {});
 const socket = (ws as unknown as { _socket: Socket })._socket;
 if (!reads) socket.pause();
 console.log('{"flooding":true}');
 let sent = 0;
-while (sent < frames && Date.now() < stopAt) {
+while (sent < frames && Date.now() < stopAt && ws.readyState === WebSocket.OPEN) {
+  if (paused) await paused;
   sent += 10_000;
   if (!socket.write(BLOCK)) {
     const drained = await Promise.race([
