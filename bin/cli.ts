@@ -3,10 +3,12 @@ import { hideBin } from 'yargs/helpers';
 import type { SketchClass } from '../runtime/index.js';
 import { caCommand } from './ca.js';
 import { demoCommand } from './demo.js';
+import { exportCommand } from './export.js';
 import { keyCommand } from './key.js';
 import { die } from './fail.js';
 import { loadSketch } from './load-sketch.js';
 import { lsCommand } from './ls.js';
+import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
 import { sendCommand } from './send.js';
 import { tapCommand } from './tap.js';
@@ -27,7 +29,9 @@ const cli = yargs(args)
   .command(demoCommand)
   .command(keyCommand)
   .command(caCommand)
-  .demandCommand(1, 'name a command: run, ls, send, tap, demo, key or ca')
+  .command(exportCommand)
+  .command(replayCommand)
+  .demandCommand(1, 'name a command: run, ls, send, tap, demo, key, ca, export or replay')
   .strict()
   .help()
   .alias('h', 'help')

@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   SKETCH_ERR_CA: 1,
   /** A `sketchnet.v3` request was applied already and its reply is no longer held: it is not applied again. */
   SKETCH_ERR_DUPLICATE: 1,
+  /** The recorder's SQLite database (`--db FILE`) cannot be opened, created or read, or is not a recorder database. */
+  SKETCH_ERR_RECORD_DB: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -188,6 +190,11 @@ export const errors = {
     new SketchError(
       'SKETCH_ERR_DUPLICATE',
       `message ${seq} was applied already; its reply is no longer held (more than ${window} replies unacknowledged)`,
+    ),
+  RECORD_DB: (file: string, detail: string) =>
+    new SketchError(
+      'SKETCH_ERR_RECORD_DB',
+      `recorder database ${file}: ${detail}; check the path and its permissions (sketch run recorder --db FILE creates one)`,
     ),
   NODE_VERSION: (version: string) => new SketchError('SKETCH_ERR_NODE_VERSION', tooOldMessage(version)),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>

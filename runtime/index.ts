@@ -79,6 +79,21 @@ export {
 } from './streams/query.js';
 export { STALLED_CLOSE_GRACE_MS, type SubscriberStatus } from './streams/subscription.js';
 export { STATUS_PATH, type SketchStatus } from './streams/status.js';
+export { findRoute, answerRoute, sendText, sendJson, type HttpRoute, type HttpRoutes } from './net/routes.js';
+export { Directory, type DirectoryOptions, type DirectoryEvents, type SketchCard, type StreamCard } from './dashboard/directory.js';
+export { Relay, numericFields, MAX_FIELDS, type RelayOptions, type Point } from './dashboard/relay.js';
+export { getJson, httpUrl, reach, MAX_JSON_BYTES, type ClientSecurity } from './dashboard/client.js';
+export {
+  DashboardServer,
+  pageDir,
+  WINDOWS,
+  HISTORY_POINTS,
+  RELAY_POINTS,
+  RECORDER_TIMEOUT_MS,
+  type DashboardServerOptions,
+  type PlotHistory,
+  type LivePoint,
+} from './dashboard/server.js';
 export {
   Outbox,
   MemoryOutboxStore,

@@ -12,6 +12,7 @@ import { Peer, type PeerOptions } from './net/peer.js';
 import { Dedupe } from './net/dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
+import { answerRoute, findRoute, type HttpRoutes } from './net/routes.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 import { StreamHub } from './streams/hub.js';
 import { Outbox, type OutboxOptions } from './streams/outbox.js';
@@ -255,6 +256,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Optional: release what `setup()` took (pins, files); called once by `close()`. */
   teardown?(): void | Promise<void>;
 
+  /**
+   * Optional: plain HTTP routes besides the status, by path (see {@link HttpRoute}); read once
+   * by `run()`. Routes not marked `open` pass the gate (Origin, key) first.
+   */
+  routes?(): HttpRoutes;
+
   /** Writes one log line prefixed with the sketch's label: `[ IOPin ] text`. */
   out(text: string): void {
     this.#config.log(`[ ${this.label} ] ${text}`);
@@ -296,9 +303,13 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       this.out(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
     }
     const tlsIdentity = this.#config.tls;
+    const routes = this.routes?.();
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const route = findRoute(routes, req.url);
+      if (route?.open) return answerRoute(route, req, res, undefined, (line) => this.out(line));
       const verdict = this.#gate.check(req);
       if (!verdict.ok) return void refuseHttp(res, verdict.status, verdict.line);
+      if (route) return answerRoute(route, req, res, verdict.right, (line) => this.out(line));
       if (req.method === 'GET' && statusPath(req.url)) {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(`${JSON.stringify(this.status())}\n`);

@@ -6,4 +6,6 @@ export const BUILTINS: Record<string, () => Promise<SketchClass>> = {
   iopin: async () => (await import('./iopin.js')).default,
   buzzer: async () => (await import('./buzzer.js')).default,
   thermometer: async () => (await import('./thermometer.js')).default,
+  recorder: async () => (await import('./recorder.js')).default,
+  dashboard: async () => (await import('./dashboard.js')).default,
 };

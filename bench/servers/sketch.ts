@@ -12,6 +12,8 @@
  *                        `--delivery all|latest`; also answers `fill N` (publishes N readings
  *                        at once, before any subscriber) with `{"filled":{count,ms,items,bytes}}`
  *
+ * `--announce NAME` announces the sketch over mDNS as NAME (otherwise mDNS is off).
+ *
  * Security (any mode): `--key KEY` requires that write key (`Authorization: Bearer`);
  * `--tls-cert FILE --tls-key FILE` serves `wss://`.
  *
@@ -32,6 +34,7 @@ const a = args({
   key: '',
   'tls-cert': '',
   'tls-key': '',
+  announce: '',
 });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
@@ -121,7 +124,7 @@ class StreamThermometer extends Thermometer {
 
 try {
   const config: SketchConfig = {
-    discovery: false,
+    ...(a.announce ? { name: a.announce } : { discovery: false as const }),
     log,
     ...(a.key ? { keys: [{ key: a.key, right: 'write' as const }] } : {}),
     ...(a['tls-cert'] ? { tls: await loadTlsIdentity(a['tls-cert'], a['tls-key']!) } : {}),

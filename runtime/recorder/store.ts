@@ -1,0 +1,484 @@
+/**
+ * The recorder's SQLite database: every stream item received, one row each, and every gap.
+ * Writes are queued and written in batches, one synchronous transaction each (better-sqlite3's
+ * `db.transaction()`; never an `await` inside); retention deletes in small steps between
+ * batches, so ingest is never blocked for long. docs/API.md ("Recorder") documents the schema.
+ */
+import { statSync } from 'node:fs';
+import { errors, oneLine } from '../errors.js';
+import { decimate, toSeries } from './decimate.js';
+import { openDatabase, type Database, type Statement } from './sqlite.js';
+
+/** One stream item as recorded. Times in seconds since the epoch. */
+export interface RecordItem {
+  /** Instance name of the sketch it came from. */
+  sketch: string;
+  /** That sketch's kind (TXT `kind=`). */
+  kind: string;
+  /** Stream path, e.g. `/readings`. */
+  stream: string;
+  /** The stream's epoch when it was published. */
+  epoch: string;
+  seq: number;
+  /** When the sample was taken. */
+  time: number;
+  /** When the sketch published it. */
+  published: number;
+  /** When the recorder received it. */
+  received: number;
+  /** The item's data as JSON text. */
+  data: string;
+}
+
+/** Items a stream's subscriber will never get (`{"gap":…}` frames, or a resume that found them evicted). */
+export interface RecordGap {
+  sketch: string;
+  stream: string;
+  epoch: string;
+  /** First and last seq missed, inclusive. */
+  from: number;
+  to: number;
+  /** `evicted` (no longer held by the sketch) or `dropped` (skipped for a slow subscriber). */
+  reason: string;
+  /** When it was noticed, s since the epoch. */
+  time: number;
+}
+
+/** Options of {@link RecordStore}; every one but `file` is optional. */
+export interface RecordStoreOptions {
+  /** The database file; created (with its tables) when missing. `:memory:` for tests. */
+  file: string;
+  /** Items written per transaction at most: a full queue is written at once. Default {@link BATCH_ITEMS} (500). */
+  batchItems?: number;
+  /** Longest an item waits in the queue before its batch is written, in ms. Default {@link FLUSH_MS} (100). */
+  flushMs?: number;
+  /** Delete items sampled more than this many seconds ago. Default: none (keep everything). */
+  keepSeconds?: number;
+  /** Delete the oldest items while the data in the file passes this many MB (10^6 bytes). Default: none. */
+  maxSizeMB?: number;
+  /** Rows deleted per retention step (one short transaction). Default {@link RETENTION_STEP} (500). */
+  retentionStep?: number;
+  /** Current time in seconds since the epoch. Default: `Date.now() / 1000`. */
+  now?: () => number;
+  /** Where one-line warnings go. Default: nowhere. */
+  log?: (line: string) => void;
+}
+
+/** Default {@link RecordStoreOptions.batchItems}: 500 items per transaction. */
+export const BATCH_ITEMS = 500;
+/** Default {@link RecordStoreOptions.flushMs}: a queued item is written within 100 ms. */
+export const FLUSH_MS = 100;
+/** Default {@link RecordStoreOptions.retentionStep}: 500 rows deleted per step. */
+export const RETENTION_STEP = 500;
+/** Default `max_points` of a history query: 2000. */
+export const DEFAULT_MAX_POINTS = 2000;
+/** Largest `max_points` of a history query: 100 000. */
+export const MAX_POINTS = 100_000;
+/** Default span of a history query without `since`, in s: one hour. */
+export const DEFAULT_HISTORY_SECONDS = 3600;
+
+/** One line of `GET /recorded`: a recorded stream. Times in s since the epoch. */
+export interface RecordedStream {
+  sketch: string;
+  kind: string;
+  stream: string;
+  count: number;
+  first: number;
+  last: number;
+  /** Epoch and seq of the newest item recorded. */
+  epoch: string;
+  seq: number;
+}
+
+/** A history query (`GET /history`). Times in s since the epoch. */
+export interface HistoryQuery {
+  sketch: string;
+  stream: string;
+  /** Default: `until − 3600`. */
+  since?: number;
+  /** Default: now. */
+  until?: number;
+  /** Most points (or rows with `raw`); 1 to {@link MAX_POINTS}. Default {@link DEFAULT_MAX_POINTS}. */
+  maxPoints?: number;
+  /** Rows as recorded instead of plot columns. */
+  raw?: boolean;
+}
+
+/** A raw row of a history answer. */
+export interface HistoryRow {
+  epoch: string;
+  seq: number;
+  time: number;
+  published: number;
+  received: number;
+  data: unknown;
+}
+
+/** The answer to a history query (the `GET /history` JSON). */
+export interface HistoryAnswer {
+  sketch: string;
+  stream: string;
+  since: number;
+  until: number;
+  /** Items recorded in the range. */
+  count: number;
+  decimated: boolean;
+  fields?: string[];
+  time?: number[];
+  values?: Record<string, (number | null)[]>;
+  rows?: HistoryRow[];
+  gaps: Array<{ epoch: string; from: number; to: number; reason: string; time: number }>;
+  /** Newest item recorded of the stream (in the range or not), or null. */
+  last: { epoch: string; seq: number; time: number } | null;
+}
+
+/** What {@link RecordStore.select} picks for export and replay. Times in s since the epoch. */
+export interface Selection {
+  sketch?: string;
+  stream?: string;
+  since?: number;
+  until?: number;
+}
+
+type StoreSettings = Required<Omit<RecordStoreOptions, 'keepSeconds' | 'maxSizeMB'>> & { keepSeconds?: number; maxSizeMB?: number };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS items (
+  id INTEGER PRIMARY KEY,
+  sketch TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  time REAL NOT NULL,
+  published REAL NOT NULL,
+  received REAL NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_once ON items (sketch, stream, epoch, seq);
+CREATE INDEX IF NOT EXISTS items_by_stream_time ON items (sketch, stream, time);
+CREATE INDEX IF NOT EXISTS items_by_time ON items (time);
+CREATE TABLE IF NOT EXISTS gaps (
+  id INTEGER PRIMARY KEY,
+  sketch TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  from_seq INTEGER NOT NULL,
+  to_seq INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  time REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS gaps_once ON gaps (sketch, stream, epoch, from_seq, to_seq);
+CREATE INDEX IF NOT EXISTS gaps_by_stream_time ON gaps (sketch, stream, time);
+`;
+
+/**
+ * The recorder's database. `add()`/`addGap()` queue; the queue is written in one transaction
+ * when it holds `batchItems` items or `flushMs` after its first item, whichever comes first.
+ * A resent item (same sketch, stream, epoch and seq) is stored once. Retention (`keepSeconds`,
+ * `maxSizeMB`) deletes at most `retentionStep` rows per step, one step after each batch and
+ * more on the next turns of the event loop while more is due. Queries read what is written
+ * (call {@link flush} first to include the queue).
+ */
+export class RecordStore {
+  readonly file: string;
+  readonly #db: Database;
+  readonly #options: StoreSettings;
+  readonly #insert: Statement;
+  readonly #insertGap: Statement;
+  readonly #write: (items: RecordItem[], gaps: RecordGap[]) => number;
+  #queue: RecordItem[] = [];
+  #gapQueue: RecordGap[] = [];
+  #timer?: NodeJS.Timeout;
+  #retaining?: NodeJS.Immediate;
+  #written = 0;
+  #deleted = 0;
+  #closed = false;
+
+  /**
+   * Opens or creates the database (WAL mode, incremental auto-vacuum for new files).
+   * @throws SketchError `SKETCH_ERR_RECORD_DB` when the file cannot be opened or is not a
+   *   recorder database; `SKETCH_ERR_INVALID_OPTION` for an option out of bounds;
+   *   `SKETCH_ERR_ADDON` when better-sqlite3 cannot be loaded.
+   */
+  constructor(options: RecordStoreOptions) {
+    this.#options = {
+      batchItems: BATCH_ITEMS,
+      flushMs: FLUSH_MS,
+      retentionStep: RETENTION_STEP,
+      now: () => Date.now() / 1000,
+      log: () => {},
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as unknown as StoreSettings;
+    const o = this.#options;
+    const whole = (name: string, v: number) => {
+      if (!Number.isInteger(v) || v < 1) throw errors.INVALID_OPTION(`${name} must be a whole number ≥ 1, got ${v}`);
+    };
+    whole('batchItems', o.batchItems);
+    whole('retentionStep', o.retentionStep);
+    if (!(o.flushMs >= 0)) throw errors.INVALID_OPTION(`flushMs must be a number of ms ≥ 0, got ${o.flushMs}`);
+    if (o.keepSeconds !== undefined && !(o.keepSeconds > 0)) throw errors.INVALID_OPTION(`keep must be a duration > 0, got ${o.keepSeconds} s`);
+    if (o.maxSizeMB !== undefined && !(o.maxSizeMB > 0)) throw errors.INVALID_OPTION(`max size must be a number of MB > 0, got ${o.maxSizeMB}`);
+    this.file = options.file;
+    let db: Database | undefined;
+    try {
+      db = openDatabase(options.file);
+      db.pragma('auto_vacuum = INCREMENTAL'); // takes effect for a new file only
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+    } catch (err) {
+      db?.close();
+      if (err instanceof Error && err.name === 'SketchError') throw err;
+      throw errors.RECORD_DB(options.file, oneLine(err));
+    }
+    this.#db = db;
+    this.#insert = db.prepare(
+      'INSERT OR IGNORE INTO items (sketch, kind, stream, epoch, seq, time, published, received, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#insertGap = db.prepare(
+      'INSERT OR IGNORE INTO gaps (sketch, stream, epoch, from_seq, to_seq, reason, time) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#write = db.transaction((items: RecordItem[], gaps: RecordGap[]) => {
+      let n = 0;
+      for (const i of items) {
+        n += this.#insert.run(i.sketch, i.kind, i.stream, i.epoch, i.seq, i.time, i.published, i.received, i.data).changes;
+      }
+      for (const g of gaps) this.#insertGap.run(g.sketch, g.stream, g.epoch, g.from, g.to, g.reason, g.time);
+      return n;
+    });
+  }
+
+  /** The better-sqlite3 connection (for tests and the bench: `EXPLAIN QUERY PLAN`). */
+  get db(): Database {
+    return this.#db;
+  }
+
+  /** Items queued, not yet written. */
+  get queued(): number {
+    return this.#queue.length + this.#gapQueue.length;
+  }
+
+  /** Items written since the store was opened (a resent item already stored counts 0). */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Items deleted by retention since the store was opened. */
+  get deleted(): number {
+    return this.#deleted;
+  }
+
+  /** Bytes the database holds in use: its pages minus the free ones (the file may be larger until vacuumed). */
+  get usedBytes(): number {
+    const page = this.#db.pragma('page_size', { simple: true }) as number;
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    return (pages - free) * page;
+  }
+
+  /** Size of the database file plus its WAL, in bytes. */
+  get fileBytes(): number {
+    const size = (f: string) => {
+      try {
+        return statSync(f).size;
+      } catch {
+        return 0;
+      }
+    };
+    return this.file === ':memory:' ? this.usedBytes : size(this.file) + size(`${this.file}-wal`);
+  }
+
+  /** Queues one item; the batch is written when full or after `flushMs`. */
+  add(item: RecordItem): void {
+    if (this.#closed) return;
+    this.#queue.push(item);
+    this.#schedule();
+  }
+
+  /** Queues one gap, written with the next batch. */
+  addGap(gap: RecordGap): void {
+    if (this.#closed) return;
+    this.#gapQueue.push(gap);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#queue.length >= this.#options.batchItems) {
+      this.flush();
+      return;
+    }
+    this.#timer ??= setTimeout(() => this.flush(), this.#options.flushMs);
+  }
+
+  /**
+   * Writes what is queued now, in one transaction, then runs one retention step.
+   * @returns the items newly stored (resent ones already stored are not counted).
+   */
+  flush(): number {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#closed || (this.#queue.length === 0 && this.#gapQueue.length === 0)) return 0;
+    const items = this.#queue;
+    const gaps = this.#gapQueue;
+    this.#queue = [];
+    this.#gapQueue = [];
+    const n = this.#write(items, gaps);
+    this.#written += n;
+    this.#retainSoon();
+    return n;
+  }
+
+  /** Runs retention steps on the next turns of the event loop while one is due. */
+  #retainSoon(): void {
+    if (this.#retaining || (this.#options.keepSeconds === undefined && this.#options.maxSizeMB === undefined)) return;
+    this.#retaining = setImmediate(() => {
+      this.#retaining = undefined;
+      if (!this.#closed && this.retainStep() > 0) this.#retainSoon();
+    });
+  }
+
+  /**
+   * One retention step: deletes at most `retentionStep` of the oldest items (by sample time)
+   * that are older than `keepSeconds` or, while the data in use passes `maxSizeMB`, the oldest
+   * items; gaps older than the oldest item left go with them; freed pages are given back to
+   * the file system (incremental vacuum) in the same small steps.
+   * @returns the items deleted (0: nothing is due).
+   */
+  retainStep(): number {
+    const { keepSeconds, maxSizeMB, retentionStep } = this.#options;
+    let n = 0;
+    if (keepSeconds !== undefined) {
+      const cutoff = this.#options.now() - keepSeconds;
+      n = this.#db
+        .prepare('DELETE FROM items WHERE id IN (SELECT id FROM items WHERE time < ? ORDER BY time LIMIT ?)')
+        .run(cutoff, retentionStep).changes;
+    }
+    if (n === 0 && maxSizeMB !== undefined && this.usedBytes > maxSizeMB * 1e6) {
+      n = this.#db.prepare('DELETE FROM items WHERE id IN (SELECT id FROM items ORDER BY time LIMIT ?)').run(retentionStep).changes;
+    }
+    if (n > 0) {
+      this.#deleted += n;
+      const oldest = this.#db.prepare<{ t: number | null }>('SELECT min(time) AS t FROM items').get()?.t;
+      this.#db.prepare('DELETE FROM gaps WHERE time < ?').run(oldest ?? Infinity);
+      this.#db.pragma(`incremental_vacuum(${Math.max(16, retentionStep / 8) | 0})`);
+    }
+    return n;
+  }
+
+  /** Every recorded stream, sorted by sketch and stream (`GET /recorded`). */
+  recorded(): RecordedStream[] {
+    const groups = this.#db
+      .prepare<{ sketch: string; stream: string; count: number; first: number; last: number }>(
+        'SELECT sketch, stream, count(*) AS count, min(time) AS first, max(time) AS last FROM items GROUP BY sketch, stream ORDER BY sketch, stream',
+      )
+      .all();
+    return groups.map((g) => {
+      const newest = this.last(g.sketch, g.stream)!;
+      return { sketch: g.sketch, kind: newest.kind, stream: g.stream, count: g.count, first: g.first, last: g.last, epoch: newest.epoch, seq: newest.seq };
+    });
+  }
+
+  /** The newest item recorded of one stream (by sample time, then by arrival), or undefined. */
+  last(sketch: string, stream: string): { kind: string; epoch: string; seq: number; time: number } | undefined {
+    return this.#db
+      .prepare<{ kind: string; epoch: string; seq: number; time: number }>(
+        'SELECT kind, epoch, seq, time FROM items WHERE sketch = ? AND stream = ? ORDER BY time DESC, id DESC LIMIT 1',
+      )
+      .get(sketch, stream);
+  }
+
+  /**
+   * Answers a history query: the items of one stream sampled in `[since, until]`, decimated
+   * by min/max per time bucket to at most `maxPoints` points (see `decimate()`), or raw rows.
+   * @returns undefined when that stream was never recorded.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` for `maxPoints` out of bounds or `since > until`.
+   */
+  history(q: HistoryQuery): HistoryAnswer | undefined {
+    const until = q.until ?? this.#options.now();
+    const since = q.since ?? until - DEFAULT_HISTORY_SECONDS;
+    const maxPoints = q.maxPoints ?? DEFAULT_MAX_POINTS;
+    if (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > MAX_POINTS) {
+      throw errors.INVALID_OPTION(`max_points must be a whole number from 1 to ${MAX_POINTS}, got ${maxPoints}`);
+    }
+    if (since > until) throw errors.INVALID_OPTION(`since (${since}) is after until (${until})`);
+    const newest = this.last(q.sketch, q.stream);
+    if (!newest) return undefined;
+    const where = 'WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ?';
+    const args = [q.sketch, q.stream, since, until];
+    const count = this.#db.prepare<{ n: number }>(`SELECT count(*) AS n FROM items ${where}`).get(...args)!.n;
+    const gaps = this.#db
+      .prepare<{ epoch: string; from: number; to: number; reason: string; time: number }>(
+        `SELECT epoch, from_seq AS "from", to_seq AS "to", reason, time FROM gaps ${where} ORDER BY time, id`,
+      )
+      .all(...args);
+    const answer: HistoryAnswer = { sketch: q.sketch, stream: q.stream, since, until, count, decimated: false, gaps, last: { epoch: newest.epoch, seq: newest.seq, time: newest.time } };
+    if (q.raw) {
+      const rows = this.#db
+        .prepare<HistoryRow & { data: string }>(`SELECT epoch, seq, time, published, received, data FROM items ${where} ORDER BY time, id LIMIT ?`)
+        .all(...args, maxPoints);
+      answer.rows = rows.map((r) => ({ ...r, data: JSON.parse(r.data) as unknown }));
+      return answer;
+    }
+    const stmt = this.#db.prepare<[number, string]>(`SELECT time, data FROM items ${where} ORDER BY time, id`).raw();
+    const series = toSeries(
+      (function* () {
+        for (const [time, data] of stmt.iterate(...args) as IterableIterator<[number, string]>) yield { time, data: parseJson(data) };
+      })(),
+    );
+    const out = decimate(series, maxPoints);
+    answer.decimated = out !== series;
+    answer.fields = Object.keys(out.values);
+    answer.time = out.time;
+    answer.values = out.values;
+    return answer;
+  }
+
+  /**
+   * The items chosen, oldest sample first, one at a time (`stmt.iterate()`: never all in
+   * memory). The connection is busy until the iteration ends.
+   */
+  select(s: Selection = {}): IterableIterator<RecordItem> {
+    const [where, args] = selection(s);
+    return this.#db
+      .prepare<RecordItem>(`SELECT sketch, kind, stream, epoch, seq, time, published, received, data FROM items ${where} ORDER BY time, id`)
+      .iterate(...args);
+  }
+
+  /** The distinct sketches and streams in a selection, with each sketch's newest kind. */
+  streams(s: Selection = {}): Array<{ sketch: string; kind: string; stream: string }> {
+    const [where, args] = selection(s);
+    return this.#db
+      .prepare<{ sketch: string; kind: string; stream: string }>(
+        `SELECT sketch, (SELECT kind FROM items k WHERE k.sketch = i.sketch ORDER BY id DESC LIMIT 1) AS kind, stream FROM items i ${where} GROUP BY sketch, stream ORDER BY sketch, stream`,
+      )
+      .all(...args);
+  }
+
+  /** Writes the queue and closes the database. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    if (this.#retaining) clearImmediate(this.#retaining);
+    this.#db.close();
+  }
+}
+
+function selection(s: Selection): [string, unknown[]] {
+  const parts: string[] = [];
+  const args: unknown[] = [];
+  if (s.sketch !== undefined) parts.push('sketch = ?'), args.push(s.sketch);
+  if (s.stream !== undefined) parts.push('stream = ?'), args.push(s.stream);
+  if (s.since !== undefined) parts.push('time >= ?'), args.push(s.since);
+  if (s.until !== undefined) parts.push('time <= ?'), args.push(s.until);
+  return [parts.length ? `WHERE ${parts.join(' AND ')}` : '', args];
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

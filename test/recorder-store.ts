@@ -1,0 +1,167 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SketchError } from '../runtime/index.js';
+import { RecordStore, type RecordItem } from '../runtime/recorder/store.js';
+import { sleep } from './helpers/net.js';
+
+const T0 = 1_763_737_200;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'recorder-store-'));
+let files = 0;
+const dbFile = () => path.join(dir, `db-${files++}.sqlite`);
+
+function item(seq: number, over: Partial<RecordItem> = {}): RecordItem {
+  const time = T0 + seq / 10;
+  return { sketch: 'thermometer', kind: 'thermometer', stream: '/readings', epoch: 'E1', seq, time, published: time + 0.001, received: time + 0.002, data: JSON.stringify({ celsius: 20 + (seq % 50) / 10 }), ...over };
+}
+const count = (s: RecordStore) => (s.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+
+test('queued items are written in one transaction when the batch is full, and within flushMs otherwise', async () => {
+  const s = new RecordStore({ file: dbFile(), batchItems: 10, flushMs: 20 });
+  for (let i = 1; i <= 9; i++) s.add(item(i));
+  assert.is(count(s), 0, 'nothing written before the batch is full');
+  assert.is(s.queued, 9);
+  s.add(item(10));
+  assert.is(count(s), 10, 'a full batch is written at once');
+  s.add(item(11));
+  assert.is(count(s), 10);
+  await sleep(60);
+  assert.is(count(s), 11, 'the rest is written after flushMs');
+  assert.is(s.written, 11);
+  s.close();
+});
+
+test('an item resent with the same sketch, stream, epoch and seq is stored once; another epoch is a new row', () => {
+  const s = new RecordStore({ file: dbFile() });
+  s.add(item(1));
+  s.add(item(2));
+  s.flush();
+  s.add(item(2));
+  s.add(item(1, { epoch: 'E2' }));
+  assert.is(s.flush(), 1);
+  assert.is(count(s), 3);
+  s.close();
+});
+
+test('the database is in WAL mode, can be reopened, and keeps what was written', () => {
+  const file = dbFile();
+  const a = new RecordStore({ file });
+  assert.is(a.db.pragma('journal_mode', { simple: true }), 'wal');
+  a.add(item(1));
+  a.close();
+  const b = new RecordStore({ file });
+  assert.is(count(b), 1);
+  assert.equal(b.last('thermometer', '/readings'), { kind: 'thermometer', epoch: 'E1', seq: 1, time: T0 + 0.1 });
+  b.close();
+});
+
+test('a time-range query of one stream and the retention delete use an index, not a table scan', () => {
+  const s = new RecordStore({ file: ':memory:' });
+  const plan = (sql: string, ...args: unknown[]) =>
+    (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+  const range = plan('SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time, id', 'a', '/r', 0, 1);
+  assert.match(range, /SEARCH items USING INDEX items_by_stream_time \(sketch=\? AND stream=\? AND time>\? AND time<\?\)/);
+  assert.not.match(range, /SCAN items/);
+  const old = plan('SELECT id FROM items WHERE time < ? ORDER BY time LIMIT 500', 1);
+  assert.match(old, /items_by_time/);
+  s.close();
+});
+
+test('keep: items sampled longer ago than keepSeconds are deleted in steps of retentionStep rows', () => {
+  let now = T0 + 1000;
+  const s = new RecordStore({ file: dbFile(), keepSeconds: 60, retentionStep: 100, now: () => now });
+  for (let i = 1; i <= 10_000; i++) s.add(item(i)); // T0+0.1 … T0+1000
+  s.flush();
+  assert.is(s.retainStep(), 100, 'one step deletes at most retentionStep rows');
+  while (s.retainStep() > 0);
+  const kept = s.db.prepare('SELECT min(time) AS lo, count(*) AS n FROM items').get() as { lo: number; n: number };
+  assert.ok(kept.lo >= now - 60, `oldest kept ${kept.lo - T0}`);
+  assert.is(kept.n, 601, 'T0+940 … T0+1000');
+  assert.is(s.deleted, 10_000 - 601);
+  now += 1e6;
+  while (s.retainStep() > 0);
+  assert.is(count(s), 0);
+  s.close();
+});
+
+test('max size: past maxSizeMB the oldest items go until the data fits, the newest stay', () => {
+  const s = new RecordStore({ file: dbFile(), maxSizeMB: 0.5, retentionStep: 200 });
+  const pad = 'x'.repeat(200);
+  for (let i = 1; i <= 10_000; i++) s.add(item(i, { data: JSON.stringify({ celsius: i, pad }) }));
+  s.flush(); // schedules retention steps on the next turns of the event loop; finish them here
+  while (s.retainStep() > 0);
+  assert.ok(s.usedBytes <= 0.5e6, `${s.usedBytes} bytes used`);
+  assert.ok(count(s) < 10_000 && count(s) > 500, `${count(s)} kept`);
+  assert.is(s.last('thermometer', '/readings')!.seq, 10_000, 'the newest item stays');
+  const oldest = (s.db.prepare('SELECT min(seq) AS m FROM items').get() as { m: number }).m;
+  assert.is(oldest, 10_000 - count(s) + 1, 'only the oldest went');
+  s.close();
+});
+
+test('recorded lists each stream with its count, first and last times and newest epoch and seq', () => {
+  const s = new RecordStore({ file: ':memory:' });
+  for (let i = 1; i <= 5; i++) s.add(item(i));
+  s.add(item(1, { epoch: 'E2', time: T0 + 10 }));
+  s.add(item(1, { sketch: 'barometer', kind: 'barometer', stream: '/pressure' }));
+  s.flush();
+  assert.equal(s.recorded(), [
+    { sketch: 'barometer', kind: 'barometer', stream: '/pressure', count: 1, first: T0 + 0.1, last: T0 + 0.1, epoch: 'E1', seq: 1 },
+    { sketch: 'thermometer', kind: 'thermometer', stream: '/readings', count: 6, first: T0 + 0.1, last: T0 + 10, epoch: 'E2', seq: 1 },
+  ]);
+  s.close();
+});
+
+test('history decimates a range to max_points, with its gaps and the newest item as last; raw gives the rows', () => {
+  const s = new RecordStore({ file: ':memory:', now: () => T0 + 4000 });
+  for (let i = 1; i <= 36_000; i++) s.add(item(i));
+  s.addGap({ sketch: 'thermometer', stream: '/readings', epoch: 'E1', from: 41, to: 57, reason: 'evicted', time: T0 + 5 });
+  s.flush();
+  const h = s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 3600, maxPoints: 2000 })!;
+  assert.is(h.count, 36_000);
+  assert.ok(h.decimated);
+  assert.equal(h.fields, ['celsius']);
+  assert.ok(h.time!.length <= 2000 && h.time!.length > 100);
+  assert.is(Math.max(...(h.values!.celsius!.filter((v) => v !== null) as number[])), 24.9);
+  assert.equal(h.gaps, [{ epoch: 'E1', from: 41, to: 57, reason: 'evicted', time: T0 + 5 }]);
+  assert.equal(h.last, { epoch: 'E1', seq: 36_000, time: T0 + 3600 });
+  const small = s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 1 })!;
+  assert.is(small.decimated, false);
+  assert.is(small.time!.length, 10);
+  assert.equal(small.last, h.last, 'last is the newest overall, not in the range');
+  const raw = s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 3600, maxPoints: 3, raw: true })!;
+  assert.equal(raw.rows!.map((r) => r.seq), [1, 2, 3]);
+  assert.equal(raw.rows![0]!.data, { celsius: 20.1 });
+  assert.is(s.history({ sketch: 'nobody', stream: '/readings' }), undefined);
+  s.close();
+});
+
+test('history refuses max_points past 100 000 and since after until', () => {
+  const s = new RecordStore({ file: ':memory:' });
+  s.add(item(1));
+  s.flush();
+  for (const q of [{ maxPoints: 100_001 }, { maxPoints: 0 }, { since: 10, until: 5 }]) {
+    try {
+      s.history({ sketch: 'thermometer', stream: '/readings', ...q });
+      assert.unreachable(JSON.stringify(q));
+    } catch (err) {
+      assert.instance(err, SketchError);
+      assert.is((err as SketchError).code, 'SKETCH_ERR_INVALID_OPTION');
+    }
+  }
+  s.close();
+});
+
+test('a file that is not a database is refused with SKETCH_ERR_RECORD_DB in one line', () => {
+  try {
+    new RecordStore({ file: path.join(dir, 'no', 'such', 'dir.sqlite') });
+    assert.unreachable();
+  } catch (err) {
+    assert.is((err as SketchError).code, 'SKETCH_ERR_RECORD_DB');
+    assert.not.match((err as Error).message, /\n/);
+  }
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
