@@ -18,6 +18,7 @@ import { errors, oneLine, type SketchError } from './errors.js';
 /** What each native addon sketchnet depends on is for, as said in {@link addonError}'s line. */
 export const KNOWN_ADDONS: Readonly<Record<string, string>> = {
   epoll: 'used by onoff for GPIO pins',
+  'better-sqlite3': 'used by the recorder, sketch export and sketch replay for the SQLite database',
 };
 
 /**

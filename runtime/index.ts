@@ -81,7 +81,8 @@ export { STALLED_CLOSE_GRACE_MS, type SubscriberStatus } from './streams/subscri
 export { STATUS_PATH, type SketchStatus } from './streams/status.js';
 export { findRoute, answerRoute, sendText, sendJson, type HttpRoute, type HttpRoutes } from './net/routes.js';
 export { Directory, type DirectoryOptions, type DirectoryEvents, type SketchCard, type StreamCard } from './dashboard/directory.js';
-export { Relay, numericFields, MAX_FIELDS, type RelayOptions, type Point } from './dashboard/relay.js';
+export { Relay, type RelayOptions, type Point } from './dashboard/relay.js';
+export { numericFields, MAX_FIELDS } from './streams/fields.js';
 export { getJson, httpUrl, reach, MAX_JSON_BYTES, type ClientSecurity } from './dashboard/client.js';
 export {
   DashboardServer,

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import Dashboard, { LIVE_PATH } from '../sketches/dashboard.js';
-import { Directory, numericFields, SUBPROTOCOL, type FoundSketch, type SketchCard, type SketchStatus } from '../runtime/index.js';
+import { Directory, SUBPROTOCOL, type FoundSketch, type SketchCard, type SketchStatus } from '../runtime/index.js';
 import { sleep } from './helpers/net.js';
 
 const found = (name: string, port: number, streams = ['/readings']): FoundSketch => ({
@@ -30,13 +30,6 @@ const status = (rate: number): SketchStatus => ({
   uptime: 1,
   connections: {},
   streams: { '/readings': { seq: 5, epoch: 'E1', rate, lag: { mean: 0.002, p99: 0.004 }, drops: 3 } as never },
-});
-
-test('numericFields keeps the numeric top-level fields, a bare number as value, and leaves out time and non-numbers', () => {
-  assert.equal(numericFields(21.5), { value: 21.5 });
-  assert.equal(numericFields({ time: 1, temperature: 21.5, unit: '°C', ok: true, n: NaN, nested: { a: 1 } }), { temperature: 21.5 });
-  assert.equal(numericFields('21.5'), {});
-  assert.equal(numericFields([1, 2]), {});
 });
 
 test('the directory lists a sketch found with its streams from the status, marks it gone when a status poll fails, and up again at its new address', async () => {

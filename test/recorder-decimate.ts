@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decimate, numericFields, toSeries, MAX_FIELDS, type Series } from '../runtime/recorder/decimate.js';
+import { decimate, toSeries, type Series } from '../runtime/recorder/decimate.js';
+import { MAX_FIELDS } from '../runtime/streams/fields.js';
 import { announceSeed, fuzz } from './helpers/fc.js';
 
 announceSeed('recorder-decimate.ts');
@@ -65,16 +66,6 @@ test('a spike of one sample among 36 000 survives decimation to 2000 points with
 test('a series within max_points is returned as it is', () => {
   const s: Series = { time: [1, 2, 3], values: { v: [1, null, 3] } };
   assert.is(decimate(s, 3), s);
-});
-
-test('numeric fields are the finite numeric top-level fields; a bare number is the field value', () => {
-  assert.equal(numericFields({ time: 1, temperature: 21.5, unit: '°C', nested: { x: 1 }, bad: Infinity }), [
-    ['time', 1],
-    ['temperature', 21.5],
-  ]);
-  assert.equal(numericFields(3), [['value', 3]]);
-  assert.equal(numericFields('3'), []);
-  assert.equal(numericFields([1, 2]), []);
 });
 
 test('columns hold null where an item lacks a field, and at most MAX_FIELDS fields are kept', () => {

@@ -8,6 +8,7 @@ import type https from 'node:https';
 import WebSocket from 'ws';
 import { decodeReply, SUBPROTOCOL } from '../net/protocol.js';
 import { oneLine } from '../errors.js';
+import { numericFields } from '../streams/fields.js';
 
 /** One plotted point: the numeric fields of an item's data at its sample time. */
 export interface Point {
@@ -19,26 +20,6 @@ export interface Point {
   /** Numeric top-level fields of the item's data (a bare number is `value`), `time` left out. */
   values: Record<string, number>;
 }
-
-/**
- * The numeric top-level fields of an item's data: a bare number is the field `value`; an
- * object's finite number fields, except `time` (the sample time, plotted as x). At most 64.
- */
-export function numericFields(data: unknown): Record<string, number> {
-  if (typeof data === 'number') return Number.isFinite(data) ? { value: data } : {};
-  const out: Record<string, number> = {};
-  if (!data || typeof data !== 'object' || Array.isArray(data)) return out;
-  let n = 0;
-  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
-    if (k === 'time' || typeof v !== 'number' || !Number.isFinite(v)) continue;
-    out[k] = v;
-    if (++n >= MAX_FIELDS) break;
-  }
-  return out;
-}
-
-/** Most numeric fields plotted per stream: 64. */
-export const MAX_FIELDS = 64;
 
 /** Options of {@link Relay}. Times in ms unless named otherwise. */
 export interface RelayOptions {
@@ -184,7 +165,7 @@ export class Relay {
       const last = this.last;
       // Never twice, never backwards in time (uPlot's x must ascend).
       if (last && ((last.epoch === this.#epoch && it.seq <= last.seq) || it.time < last.time)) return;
-      const p: Point = { epoch: this.#epoch, seq: it.seq, time: it.time, values: numericFields(it.data) };
+      const p: Point = { epoch: this.#epoch, seq: it.seq, time: it.time, values: Object.fromEntries(numericFields(it.data)) };
       this.#learnUnits(it.data, p.values);
       this.#points.push(p);
       if (this.#points.length > this.#o.maxPoints) this.#points.splice(0, this.#points.length - this.#o.maxPoints);

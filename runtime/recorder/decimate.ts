@@ -2,6 +2,7 @@
  * Min/max decimation of a time series for plotting, as `GET /history` answers it: pure, no
  * database, no clock.
  */
+import { MAX_FIELDS, numericFields } from '../streams/fields.js';
 
 /** A time series in columns: `time` ascending (s since the epoch), `values[field][i]` at `time[i]` or null. */
 export interface Series {
@@ -72,21 +73,6 @@ function stride(series: Series, maxPoints: number): Series {
   const k = Math.ceil(series.time.length / maxPoints);
   const pick = <T>(a: T[]) => a.filter((_, i) => i % k === 0);
   return { time: pick(series.time), values: Object.fromEntries(Object.entries(series.values).map(([f, c]) => [f, pick(c)])) };
-}
-
-/** Most numeric fields a history answer carries (the first seen win): 32. */
-export const MAX_FIELDS = 32;
-
-/**
- * The plottable fields of an item's data: its numeric top-level fields (finite numbers), in
- * order; a bare number is the field `value`. Anything else has none.
- */
-export function numericFields(data: unknown): Array<[string, number]> {
-  if (typeof data === 'number') return Number.isFinite(data) ? [['value', data]] : [];
-  if (!data || typeof data !== 'object' || Array.isArray(data)) return [];
-  const out: Array<[string, number]> = [];
-  for (const [k, v] of Object.entries(data)) if (typeof v === 'number' && Number.isFinite(v)) out.push([k, v]);
-  return out;
 }
 
 /**
