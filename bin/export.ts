@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { errors } from '../runtime/index.js';
-import { RecordStore, type RecordItem, type Selection } from '../runtime/recorder/store.js';
+import { openRecorded, type RecordStore, type RecordItem, type Selection } from '../runtime/recorder/store.js';
 import { die } from './fail.js';
 import { parseSince } from './tap.js';
 
@@ -61,10 +60,9 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       .option('format', { choices: ['csv', 'ndjson'] as const, default: 'csv' as const, describe: 'CSV with a header (RFC 4180) or one JSON object per line' }),
   handler: async (argv) => {
     const selection: Selection = { sketch: argv.sketch, stream: argv.stream, since: time('since', argv.since), until: time('until', argv.until) };
-    if (!existsSync(argv.db)) die(errors.RECORD_DB(argv.db, 'no such file'));
     let store: RecordStore;
     try {
-      store = new RecordStore({ file: argv.db });
+      store = openRecorded(argv.db);
     } catch (err) {
       die(err);
     }

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { errors, MdnsDiscovery } from '../runtime/index.js';
 import { Replay } from '../runtime/recorder/replay.js';
-import { RecordStore } from '../runtime/recorder/store.js';
+import { openRecorded, type RecordStore } from '../runtime/recorder/store.js';
 import { die } from './fail.js';
 import { parseSince } from './tap.js';
 
@@ -43,10 +42,9 @@ export const replayCommand: CommandModule<object, ReplayArgs> = {
         return true;
       }),
   handler: async (argv) => {
-    if (!existsSync(argv.db)) die(errors.RECORD_DB(argv.db, 'no such file'));
     let store: RecordStore;
     try {
-      store = new RecordStore({ file: argv.db });
+      store = openRecorded(argv.db);
     } catch (err) {
       die(err);
     }

@@ -4,7 +4,7 @@
  * `db.transaction()`; never an `await` inside); retention deletes in small steps between
  * batches, so ingest is never blocked for long. docs/API.md ("Recorder") documents the schema.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { errors, oneLine } from '../errors.js';
 import { decimate, toSeries } from './decimate.js';
 import { openDatabase, type Database, type Statement } from './sqlite.js';
@@ -482,3 +482,15 @@ function parseJson(text: string): unknown {
     return undefined;
   }
 }
+
+/**
+ * Opens a recorder database that must already exist (for `sketch export` and `sketch replay`,
+ * which read what a recorder wrote and never create an empty file).
+ * @throws SketchError `SKETCH_ERR_RECORD_DB` when `file` does not exist or is not a recorder
+ *   database; `SKETCH_ERR_ADDON` when better-sqlite3 cannot be loaded.
+ */
+export function openRecorded(file: string): RecordStore {
+  if (!existsSync(file)) throw errors.RECORD_DB(file, 'no such file');
+  return new RecordStore({ file });
+}
+

@@ -1,11 +1,16 @@
 // The dashboard page: a plain browser ES module (no build step). It reads the dashboard's API
 // with its key (GET /api/sketches, /api/history), subscribes to the dashboard's /live stream
 // (sketchnet.v2, ?new) and plots every numeric field of every stream with uPlot: columnar data,
-// x in Unix seconds, local time axis, setData at most once per animation frame per plot.
+// x in Unix seconds, local time axis, setData at most once per animation frame per plot, and
+// live redraws no more often than the plot moves by a pixel (see redrawEvery).
 
 const KEY_STORE = 'sketchnet.dashboard.key';
 /** Most points one plot holds (history + live); older ones go first. */
 const MAX_PLOT_POINTS = 20000;
+/** Live redraws of one plot: at least this far apart (ms), however fast its points arrive… */
+const MIN_REDRAW_MS = 100;
+/** …and at most this far apart, however wide its window. */
+const MAX_REDRAW_MS = 1000;
 const UNITS = {
   celsius: '°C', temperature: '°C', fahrenheit: '°F', kelvin: 'K', humidity: '%', percent: '%',
   hpa: 'hPa', pressure: 'hPa', volts: 'V', voltage: 'V', amps: 'A', current: 'A', watts: 'W', power: 'W',
@@ -24,6 +29,7 @@ const state = {
   pending: [], // sends waiting for their acknowledgement, in order
   dirty: new Set(),
   frame: 0,
+  timer: 0,
   generation: 0,
 };
 
@@ -307,14 +313,32 @@ function addPoint(plot, p) {
 
 function markDirty(plot) {
   state.dirty.add(plot);
-  if (!state.frame) state.frame = requestAnimationFrame(flush);
+  if (!state.frame && !state.timer) state.frame = requestAnimationFrame(flush);
 }
 
-/** Once per animation frame: trims each changed plot to its window and hands it to uPlot. */
+/**
+ * How often a plot's live points are worth drawing, in ms: the time its window takes to move
+ * by one pixel (a 5-minute window 600 px wide: every 500 ms), between MIN_REDRAW_MS and
+ * MAX_REDRAW_MS. Drawing more often shows nothing new and costs the browser's main thread a
+ * canvas repaint each time (20 streams at 10 Hz drawn every frame: a third of a core).
+ */
+function redrawEvery(plot) {
+  const width = Math.max(100, plot.box.clientWidth || 300);
+  return Math.min(MAX_REDRAW_MS, Math.max(MIN_REDRAW_MS, (state.window * 1000) / width));
+}
+
+/** On an animation frame: trims each changed plot that is due to its window and hands it to uPlot. */
 function flush() {
   state.frame = 0;
-  const now = Date.now() / 1000;
+  const nowMs = Date.now();
+  const now = nowMs / 1000;
+  let next = Infinity;
   for (const plot of state.dirty) {
+    const due = (plot.drawn || 0) + redrawEvery(plot);
+    if (plot.u && !plot.rebuild && due > nowMs) {
+      next = Math.min(next, due);
+      continue; // stays dirty: drawn when due
+    }
     const xs = plot.data[0];
     const from = now - state.window;
     let cut = 0;
@@ -323,12 +347,19 @@ function flush() {
     if (cut > 0) for (const col of plot.data) col.splice(0, cut);
     if (plot.rebuild || !plot.u) build(plot);
     else plot.u.setData(plot.data);
+    plot.drawn = nowMs;
     plot.box.dataset.points = String(plot.data[0].length);
     plot.box.dataset.first = plot.data[0].length ? String(plot.data[0][0]) : '';
     plot.box.dataset.epoch = plot.last ? plot.last.epoch : '';
     plot.box.dataset.seq = plot.last ? String(plot.last.seq) : '0';
+    state.dirty.delete(plot);
   }
-  state.dirty.clear();
+  if (state.dirty.size && !state.timer) {
+    state.timer = setTimeout(() => {
+      state.timer = 0;
+      state.frame = requestAnimationFrame(flush);
+    }, Math.max(0, next - Date.now()));
+  }
 }
 
 function build(plot) {
