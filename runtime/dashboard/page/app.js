@@ -230,7 +230,9 @@ function updateCard(entry, card) {
     if (entry.plots.has(s.path)) continue;
     const box = el('div', { class: 'plot', 'data-stream': s.path, 'data-points': '0' }, el('h3', {}, s.path));
     entry.plotsEl.append(box);
-    entry.plots.set(s.path, { sketch: card.name, stream: s.path, box, u: null, fields: [], units: {}, data: [[]], last: null, pending: [], loaded: false, loading: false, holes: 0 });
+    const plot = { sketch: card.name, stream: s.path, box, u: null, fields: [], units: {}, data: [[]], last: null, pending: [], loaded: false, loading: false, holes: 0, visible: true };
+    entry.plots.set(s.path, plot);
+    watchVisibility(plot);
   }
 }
 
@@ -327,7 +329,24 @@ function redrawEvery(plot) {
   return Math.min(MAX_REDRAW_MS, Math.max(MIN_REDRAW_MS, (state.window * 1000) / width));
 }
 
-/** On an animation frame: trims each changed plot that is due to its window and hands it to uPlot. */
+/** Plots scrolled out of view are not redrawn (their points are still kept); on coming back, they are. */
+const visibility = typeof IntersectionObserver === 'function'
+  ? new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const plot = e.target.plot;
+        if (!plot) continue;
+        plot.visible = e.isIntersecting;
+        if (plot.visible) markDirty(plot);
+      }
+    })
+  : null;
+
+function watchVisibility(plot) {
+  plot.box.plot = plot;
+  visibility?.observe(plot.box);
+}
+
+/** On an animation frame: trims each changed plot that is due to its window and, when it is in view, hands it to uPlot. */
 function flush() {
   state.frame = 0;
   const nowMs = Date.now();
@@ -345,14 +364,15 @@ function flush() {
     while (cut < xs.length && xs[cut] < from) cut++;
     cut = Math.max(cut, xs.length - MAX_PLOT_POINTS);
     if (cut > 0) for (const col of plot.data) col.splice(0, cut);
+    plot.drawn = nowMs;
+    state.dirty.delete(plot);
+    if (plot.u && !plot.rebuild && !plot.visible) continue; // trimmed, drawn when it comes into view
     if (plot.rebuild || !plot.u) build(plot);
     else plot.u.setData(plot.data);
-    plot.drawn = nowMs;
     plot.box.dataset.points = String(plot.data[0].length);
     plot.box.dataset.first = plot.data[0].length ? String(plot.data[0][0]) : '';
     plot.box.dataset.epoch = plot.last ? plot.last.epoch : '';
     plot.box.dataset.seq = plot.last ? String(plot.last.seq) : '0';
-    state.dirty.delete(plot);
   }
   if (state.dirty.size && !state.timer) {
     state.timer = setTimeout(() => {
