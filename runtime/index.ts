@@ -14,6 +14,7 @@ export {
   parseTxt,
   parseStreams,
   MAX_SERVICES,
+  MDNS_RECEIVE_BUFFER,
   MAX_TXT_BYTES,
   MAX_ADDRESSES,
   type ServiceTableOptions,

@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import BonjourService from 'bonjour-service';
-import { MdnsDiscovery, MemoryDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
+import { MDNS_RECEIVE_BUFFER, MdnsDiscovery, MemoryDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
 import { cli, withCli, sleep, SKETCH_BIN } from './helpers/net.js';
 
 class Echo extends Sketch {
@@ -222,6 +223,19 @@ test('a clock on one host finds the iopin on another host across a veth pair', a
     iopin.kill('SIGTERM');
     await new Promise((r) => iopin.once('exit', r));
     hosts.cleanup();
+  }
+});
+
+test('the mDNS socket gets a receive buffer of MDNS_RECEIVE_BUFFER, as far as net.core.rmem_max allows', async () => {
+  const d = new MdnsDiscovery({ log: () => {} });
+  try {
+    assert.is(d.receiveBufferBytes, undefined, 'no socket before first use');
+    await d.bonjour();
+    const max = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    // Linux reports twice the size it granted (the rest is its bookkeeping).
+    assert.is(d.receiveBufferBytes, 2 * Math.min(MDNS_RECEIVE_BUFFER, max));
+  } finally {
+    await d.close();
   }
 });
 

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import BonjourService from 'bonjour-service';
@@ -145,6 +146,16 @@ const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 const REQUERY_MS = [1000, 2000, 4000, 8000];
 
 /**
+ * Receive buffer asked for the mDNS socket (SO_RCVBUF): 1 MiB. Linux's default (208 KiB) holds
+ * only a few hundred responses: a host flooding the link with thousands of announcements then
+ * makes the kernel drop the rest, a real sketch's answer among them (measured: 24 700 datagrams
+ * dropped in one run of test/discovery-robustness.ts). The kernel caps it at
+ * `net.core.rmem_max` (Raspberry Pi OS: 208 KiB; raise it with
+ * `sysctl -w net.core.rmem_max=1048576`).
+ */
+export const MDNS_RECEIVE_BUFFER = 1024 * 1024;
+
+/**
  * DNS-SD over multicast DNS through `bonjour-service`: service type `_sketch._tcp`.
  *
  * On a host whose only interface is loopback (a bare network namespace) bonjour-service
@@ -159,6 +170,7 @@ export class MdnsDiscovery implements Discovery {
   #announcements = new Set<MdnsAnnouncement>();
   #probes = new Map<string, Promise<string>>();
   #closed = false;
+  #socket?: dgram.Socket;
 
   /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `maxServices` is not a whole number ≥ 1. */
   constructor(options: MdnsDiscoveryOptions = {}) {
@@ -177,7 +189,12 @@ export class MdnsDiscovery implements Discovery {
   bonjour(): Promise<Bonjour> {
     if (this.#closed) return Promise.reject(errors.CLOSED('mDNS discovery'));
     this.#bonjour ??= new Promise<Bonjour>((resolve, reject) => {
-      const b = new BonjourService(this.#options.mdns, (err: Error) =>
+      const opts: Record<string, unknown> = { ...this.#options.mdns };
+      // multicast-dns takes a socket of ours (its `socket` option) and binds it as its own.
+      if (opts.socket === undefined && (opts.type ?? 'udp4') === 'udp4') {
+        opts.socket = this.#socket = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: MDNS_RECEIVE_BUFFER });
+      }
+      const b = new BonjourService(opts, (err: Error) =>
         this.#options.log(`mDNS: cannot send: ${err.message}`),
       );
       const mdns = responder(b).mdns;
@@ -193,6 +210,18 @@ export class MdnsDiscovery implements Discovery {
 
   get host(): string {
     return this.#options.host;
+  }
+
+  /**
+   * The mDNS socket's receive buffer as the kernel reports it (Linux: twice what was granted),
+   * in bytes, once {@link bonjour} has bound it; undefined before, or with a socket of the caller's.
+   */
+  get receiveBufferBytes(): number | undefined {
+    try {
+      return this.#socket?.getRecvBufferSize();
+    } catch {
+      return undefined; // not bound yet
+    }
   }
 
   /**

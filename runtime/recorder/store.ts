@@ -420,12 +420,9 @@ export class RecordStore {
       answer.rows = rows.map((r) => ({ ...r, data: JSON.parse(r.data) as unknown }));
       return answer;
     }
-    const stmt = this.#db.prepare<[number, string]>(`SELECT time, data FROM items ${where} ORDER BY time, id`).raw();
-    const series = toSeries(
-      (function* () {
-        for (const [time, data] of stmt.iterate(...args) as IterableIterator<[number, string]>) yield { time, data: parseJson(data) };
-      })(),
-    );
+    // all() then one pass: iterate() and a generator cost ~1.7× as much on 36 000 rows (bench case 11).
+    const rows = this.#db.prepare<[number, string]>(`SELECT time, data FROM items ${where} ORDER BY time, id`).raw().all(...args) as Array<[number, string]>;
+    const series = toSeries(rows.map(([time, data]) => ({ time, data: parseJson(data) })));
     const out = decimate(series, maxPoints);
     answer.decimated = out !== series;
     answer.fields = Object.keys(out.values);
