@@ -19,6 +19,7 @@ import { errors, oneLine, type SketchError } from './errors.js';
 export const KNOWN_ADDONS: Readonly<Record<string, string>> = {
   epoll: 'used by onoff for GPIO pins',
   'better-sqlite3': 'used by the recorder, sketch export and sketch replay for the SQLite database',
+  'better-sqlite3-v12': 'used on Node.js 20 by the recorder, sketch export and sketch replay for the SQLite database',
 };
 
 /**

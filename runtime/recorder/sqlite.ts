@@ -35,6 +35,17 @@ type DatabaseConstructor = new (file: string, options?: { readonly?: boolean; fi
 let loaded: DatabaseConstructor | undefined;
 
 /**
+ * Which better-sqlite3 this Node.js loads. 12.x derives its Statement and Database from
+ * `node::ObjectWrap`, whose destructor aborts the process on Node.js ≥ 24.19 when a statement
+ * is garbage-collected outside a JS context (`Assertion failed: (env) != nullptr` in
+ * `RemoveEnvironmentCleanupHook`, nodejs/node#65446; seen here in CI on 24.21 as `sketch
+ * export` exited); 13.x moved to Node-API and does not, but needs Node.js ≥ 22 (it crashes on
+ * 20). So package.json installs both: `better-sqlite3` (13.x) for Node.js 22 and later, and
+ * `better-sqlite3-v12` (an npm alias of 12.x) for Node.js 20.
+ */
+export const SQLITE_PACKAGE = Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3' : 'better-sqlite3-v12';
+
+/**
  * Opens (creating it unless `fileMustExist`) the SQLite database `file`.
  * @throws SketchError `SKETCH_ERR_ADDON` when better-sqlite3's compiled part cannot be loaded;
  *   better-sqlite3's own `SqliteError` when the file cannot be opened.
@@ -42,7 +53,7 @@ let loaded: DatabaseConstructor | undefined;
 export function openDatabase(file: string, options: { readonly?: boolean; fileMustExist?: boolean } = {}): Database {
   if (!loaded) {
     try {
-      loaded = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+      loaded = createRequire(import.meta.url)(SQLITE_PACKAGE) as DatabaseConstructor;
     } catch (err) {
       throw addonError(err) ?? err;
     }
