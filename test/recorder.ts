@@ -9,6 +9,7 @@ import { RecordStore } from '../runtime/recorder/store.js';
 import Recorder, { parseDuration } from '../sketches/recorder.js';
 import Thermometer from '../sketches/thermometer.js';
 import { cli, sleep, type Cli } from './helpers/net.js';
+import type { RecordedStream } from '../runtime/recorder/store.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'recorder-'));
 const unique = (base: string) => `${base}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
@@ -29,16 +30,7 @@ function get(port: number, pathAndQuery: string): Promise<{ status: number; type
   });
 }
 
-interface Recorded {
-  sketch: string;
-  kind: string;
-  stream: string;
-  count: number;
-  first: number;
-  last: number;
-  epoch: string;
-  seq: number;
-}
+type Recorded = RecordedStream;
 /** Polls `/recorded` until `ok` holds for the row of `sketch` (10 s at most). */
 async function until(port: number, sketch: string, ok: (r: Recorded) => boolean): Promise<Recorded> {
   let last: Recorded | undefined;
