@@ -465,7 +465,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
 
   /**
    * The sketch's status, as `GET /.well-known/sketch` answers it: name, kind, protocol,
-   * uptime, connections per path, every stream's figures and every outbox's. Subclasses may
+   * uptime, whether messages are acknowledged, connections per path, every stream's figures and every outbox's. Subclasses may
    * extend it (`{ ...super.status(), sensor: … }`).
    */
   status(): SketchStatus {
@@ -475,6 +475,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       kind: this.kind,
       protocol: PROTOCOL_VERSION,
       uptime: this.#started ? Math.round(Date.now() - this.#started) / 1000 : 0,
+      acknowledges: isReactive(this.loop),
       connections,
       streams,
     };

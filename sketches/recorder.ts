@@ -155,6 +155,7 @@ export default class Recorder extends Sketch<OptionValues<typeof options>> {
             published: item.published,
             received: Date.now() / 1000,
             data: JSON.stringify(item.data) ?? 'null',
+            value: item.data,
           }),
         onGap: (gap, epoch) => {
           this.out(`${found.name}${path}: gap ${gap.from}–${gap.to} (${gap.reason})`);

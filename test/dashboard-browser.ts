@@ -200,7 +200,7 @@ if (skip) {
   });
 
   if (existsSync(RECORDER)) {
-    test('with a recorder, the plot\'s history comes from it: points recorded before the page opened, across the window picked', async () => {
+    test('with a recorder, the plot\'s history comes from it: points recorded before the page opened, across the window picked; the recorder card has no message box', async () => {
       const name = unique('rec');
       const dir = mkdtempSync(join(tmpdir(), 'dash-rec-'));
       const r = start(['run', 'recorder', '--db', join(dir, 'db.sqlite')]);
@@ -225,6 +225,12 @@ if (skip) {
       await page.selectOption('#window', '3600');
       const hour = await until(page, name, (x) => x.loaded && x.source === 'recorder' && x.points > 0);
       assert.ok(hour.points > 0);
+      // The recorder's loop is not @reactive (status `acknowledges: false`): no message box on its card.
+      const boxes = await page.evaluate(() =>
+        Object.fromEntries([...document.querySelectorAll('section.card')].map((c) => [c.querySelector('.kind')!.textContent, !(c.querySelector('form.send') as HTMLFormElement).hidden])),
+      );
+      assert.is(boxes.recorder, false, 'the recorder card has no message box');
+      assert.is(boxes.thermometer, true, 'the thermometer card has one');
       assert.equal(errors, []);
       await page.context().close();
       await stop(d);

@@ -28,6 +28,7 @@ const status = (rate: number): SketchStatus => ({
   kind: 'thermometer',
   protocol: 3,
   uptime: 1,
+  acknowledges: true,
   connections: {},
   streams: { '/readings': { seq: 5, epoch: 'E1', rate, lag: { mean: 0.002, p99: 0.004 }, drops: 3 } as never },
 });

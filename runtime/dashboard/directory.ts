@@ -37,6 +37,8 @@ export interface SketchCard {
   why?: string;
   /** Its streams: announced in TXT `streams=` and listed by its status. */
   streams: StreamCard[];
+  /** Whether a message sent to it is acknowledged (status `acknowledges`); the page offers a message box only then. Assumed true until its status says otherwise. */
+  acknowledges: boolean;
   /** When it was last seen up, ms since the epoch. */
   seen: number;
 }
@@ -213,6 +215,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
       if (before && !before.up) return;
       this.#cards.set(f.name, {
         ...cardOf(f, before?.streams ?? announced),
+        acknowledges: before?.acknowledges ?? true,
         up: false,
         why: before ? `no answer to its status (${why})` : `no status (${why})`,
         seen: before?.seen ?? this.#o.now(),
@@ -230,7 +233,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
         epoch: typeof s.epoch === 'string' ? s.epoch : null,
       });
     }
-    this.#cards.set(f.name, { ...cardOf(f, [...streams.values()]), up: true, seen: this.#o.now() });
+    this.#cards.set(f.name, { ...cardOf(f, [...streams.values()]), acknowledges: status.acknowledges !== false, up: true, seen: this.#o.now() });
   }
 
   #changed(): void {
@@ -242,7 +245,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
   }
 }
 
-function cardOf(f: FoundSketch, streams: StreamCard[]): Omit<SketchCard, 'up' | 'seen'> {
+function cardOf(f: FoundSketch, streams: StreamCard[]): Omit<SketchCard, 'up' | 'seen' | 'acknowledges'> {
   const host = f.address.includes(':') ? `[${f.address}]` : f.address;
   return { name: f.name, kind: f.kind, url: f.url, address: `${host}:${f.port}`, streams };
 }

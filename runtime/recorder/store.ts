@@ -6,7 +6,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { errors, oneLine } from '../errors.js';
-import { decimate, toSeries } from './decimate.js';
+import { numericFields } from '../streams/fields.js';
+import { decimate, toSeries, type Series } from './decimate.js';
+import { bucketOf, candidatesOf, ROLLUP_WIDTHS, RollupAccumulator, seriesOf, type Candidate, type RollupRow } from './rollup.js';
 import { openDatabase, type Database, type Statement } from './sqlite.js';
 
 /** One stream item as recorded. Times in seconds since the epoch. */
@@ -28,6 +30,8 @@ export interface RecordItem {
   received: number;
   /** The item's data as JSON text. */
   data: string;
+  /** The same data parsed, when the caller has it: saves a `JSON.parse` for the rollups. */
+  value?: unknown;
 }
 
 /** Items a stream's subscriber will never get (`{"gap":…}` frames, or a resume that found them evicted). */
@@ -170,7 +174,31 @@ CREATE TABLE IF NOT EXISTS gaps (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS gaps_once ON gaps (sketch, stream, epoch, from_seq, to_seq);
 CREATE INDEX IF NOT EXISTS gaps_by_stream_time ON gaps (sketch, stream, time);
+CREATE TABLE IF NOT EXISTS rollups (
+  sketch TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  bucket REAL NOT NULL,
+  field TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  lo REAL NOT NULL,
+  lo_time REAL NOT NULL,
+  hi REAL NOT NULL,
+  hi_time REAL NOT NULL,
+  PRIMARY KEY (sketch, stream, width, bucket, field)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollups_by_bucket ON rollups (bucket);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 `;
+
+/** Merges a rollup row into the stored one (SQLite ≥ 3.24 upsert: the right-hand sides read the old row). */
+const UPSERT_ROLLUP = `INSERT INTO rollups (sketch, stream, width, bucket, field, n, lo, lo_time, hi, hi_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET
+  n = n + excluded.n,
+  lo = CASE WHEN excluded.lo < lo THEN excluded.lo ELSE lo END,
+  lo_time = CASE WHEN excluded.lo < lo OR (excluded.lo = lo AND excluded.lo_time < lo_time) THEN excluded.lo_time ELSE lo_time END,
+  hi = CASE WHEN excluded.hi > hi THEN excluded.hi ELSE hi END,
+  hi_time = CASE WHEN excluded.hi > hi OR (excluded.hi = hi AND excluded.hi_time < hi_time) THEN excluded.hi_time ELSE hi_time END`;
 
 /**
  * The recorder's database. `add()`/`addGap()` queue; the queue is written in one transaction
@@ -186,6 +214,10 @@ export class RecordStore {
   readonly #options: StoreSettings;
   readonly #insert: Statement;
   readonly #insertGap: Statement;
+  readonly #upsertRollup: Statement;
+  readonly #rollups = new RollupAccumulator();
+  /** Rollups hold every item sampled from this time on (s); older items (a file from before rollups) are decimated from the items. */
+  readonly #rollupsFrom: number;
   readonly #write: (items: RecordItem[], gaps: RecordGap[]) => number;
   #queue: RecordItem[] = [];
   #gapQueue: RecordGap[] = [];
@@ -239,10 +271,17 @@ export class RecordStore {
     this.#insertGap = db.prepare(
       'INSERT OR IGNORE INTO gaps (sketch, stream, epoch, from_seq, to_seq, reason, time) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.#upsertRollup = db.prepare(UPSERT_ROLLUP);
+    this.#rollupsFrom = rollupsFrom(db);
     this.#write = db.transaction((items: RecordItem[], gaps: RecordGap[]) => {
       let n = 0;
       for (const i of items) {
-        n += this.#insert.run(i.sketch, i.kind, i.stream, i.epoch, i.seq, i.time, i.published, i.received, i.data).changes;
+        if (this.#insert.run(i.sketch, i.kind, i.stream, i.epoch, i.seq, i.time, i.published, i.received, i.data).changes === 0) continue;
+        n++;
+        this.#rollups.add(i.sketch, i.stream, i.time, 'value' in i ? i.value : parseJson(i.data));
+      }
+      for (const r of this.#rollups.take()) {
+        this.#upsertRollup.run(r.sketch, r.stream, r.width, r.bucket, r.field, r.n, r.lo, r.loTime, r.hi, r.hiTime);
       }
       for (const g of gaps) this.#insertGap.run(g.sketch, g.stream, g.epoch, g.from, g.to, g.reason, g.time);
       return n;
@@ -341,7 +380,7 @@ export class RecordStore {
   /**
    * One retention step: deletes at most `retentionStep` of the oldest items (by sample time)
    * that are older than `keepSeconds` or, while the data in use passes `maxSizeMB`, the oldest
-   * items; gaps older than the oldest item left go with them; freed pages are given back to
+   * items; gaps and rollup buckets older than the oldest item left go with them; freed pages are given back to
    * the file system (incremental vacuum) in the same small steps.
    * @returns the items deleted (0: nothing is due).
    */
@@ -361,6 +400,7 @@ export class RecordStore {
       this.#deleted += n;
       const oldest = this.#db.prepare<{ t: number | null }>('SELECT min(time) AS t FROM items').get()?.t;
       this.#db.prepare('DELETE FROM gaps WHERE time < ?').run(oldest ?? Infinity);
+      this.#db.prepare('DELETE FROM rollups WHERE bucket < ? AND bucket + width <= ?').run(oldest ?? Infinity, oldest ?? Infinity);
       this.#db.pragma(`incremental_vacuum(${Math.max(16, retentionStep / 8) | 0})`);
     }
     return n;
@@ -420,15 +460,66 @@ export class RecordStore {
       answer.rows = rows.map((r) => ({ ...r, data: JSON.parse(r.data) as unknown }));
       return answer;
     }
-    // all() then one pass: iterate() and a generator cost ~1.7× as much on 36 000 rows (bench case 11).
-    const rows = this.#db.prepare<[number, string]>(`SELECT time, data FROM items ${where} ORDER BY time, id`).raw().all(...args) as Array<[number, string]>;
-    const series = toSeries(rows.map(([time, data]) => ({ time, data: parseJson(data) })));
-    const out = decimate(series, maxPoints);
-    answer.decimated = out !== series;
+    const out = (count > maxPoints && this.#fromRollups(q.sketch, q.stream, since, until, maxPoints)) || this.#fromItems(args, maxPoints);
+    answer.decimated = out.time.length < count;
     answer.fields = Object.keys(out.values);
     answer.time = out.time;
     answer.values = out.values;
     return answer;
+  }
+
+  /** Decimates every item in the range (`args`: sketch, stream, since, until). */
+  #fromItems(args: unknown[], maxPoints: number): Series {
+    // all() then one pass: iterate() and a generator cost ~1.7× as much on 36 000 rows (bench case 11).
+    const rows = this.#db
+      .prepare<[number, string]>('SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time, id')
+      .raw()
+      .all(...args) as Array<[number, string]>;
+    return decimate(toSeries(rows.map(([time, data]) => ({ time, data: parseJson(data) }))), maxPoints);
+  }
+
+  /**
+   * Decimates from the rollups: the widest {@link ROLLUP_WIDTHS} bucket not wider than the
+   * answer's own buckets; its minima and maxima (at their sample times) for the whole buckets
+   * inside the range, every item for the partial buckets at its two ends, then `decimate()`.
+   * Every peak of the range survives; a bucket of the answer may show a rollup's extreme in
+   * place of a smaller local one of its own. Undefined when no rollup width fits or the range
+   * begins before the rollups do (a file written before them): then the items are decimated.
+   */
+  #fromRollups(sketch: string, stream: string, since: number, until: number, maxPoints: number): Series | undefined {
+    const edge = (order: 'ASC' | 'DESC') =>
+      this.#db
+        .prepare<{ time: number; data: string }>(`SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time ${order} LIMIT 1`)
+        .get(sketch, stream, since, until);
+    const first = edge('ASC');
+    const last = edge('DESC');
+    if (!first || !last || first.time < this.#rollupsFrom) return undefined;
+    const fields = numericFields(parseJson(last.data)).length || 1;
+    const buckets = Math.floor(maxPoints / (2 * fields));
+    const own = buckets > 0 ? (last.time - first.time) / buckets : 0;
+    const width = ROLLUP_WIDTHS.filter((w) => w <= own).at(-1);
+    if (width === undefined) return undefined;
+    const inner = Math.ceil(first.time / width) * width; // first whole bucket
+    const end = bucketOf(last.time, width); // the partial bucket holding the last item
+    if (inner >= end) return undefined;
+    const candidates: Candidate[] = [];
+    const fromItems = (range: string, from: number, to: number) => {
+      const rows = this.#db
+        .prepare<[number, string]>(`SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND ${range} ORDER BY time, id`)
+        .raw()
+        .all(sketch, stream, from, to) as Array<[number, string]>;
+      for (const [time, data] of rows) for (const [field, value] of numericFields(parseJson(data))) candidates.push({ time, field, value });
+    };
+    fromItems('time >= ? AND time < ?', first.time, inner);
+    const order = candidates.map((c) => c.field).filter((f, i, all) => all.indexOf(f) === i);
+    const rows = this.#db
+      .prepare<Pick<RollupRow, 'field' | 'lo' | 'loTime' | 'hi' | 'hiTime'>>(
+        'SELECT field, lo, lo_time AS loTime, hi, hi_time AS hiTime FROM rollups WHERE sketch = ? AND stream = ? AND width = ? AND bucket >= ? AND bucket < ?',
+      )
+      .all(sketch, stream, width, inner, end);
+    candidates.push(...candidatesOf(rows));
+    fromItems('time >= ? AND time <= ?', end, until);
+    return decimate(seriesOf(candidates, order), maxPoints);
   }
 
   /**
@@ -470,6 +561,19 @@ function selection(s: Selection): [string, unknown[]] {
   if (s.since !== undefined) parts.push('time >= ?'), args.push(s.since);
   if (s.until !== undefined) parts.push('time <= ?'), args.push(s.until);
   return [parts.length ? `WHERE ${parts.join(' AND ')}` : '', args];
+}
+
+/**
+ * From when the rollups are complete (s): a new file, or one without items, from the start; a
+ * file written before rollups existed, from the next minute after its newest item.
+ */
+function rollupsFrom(db: Database): number {
+  const stored = db.prepare<{ value: number }>("SELECT value FROM meta WHERE key = 'rollups_from'").get();
+  if (stored) return stored.value;
+  const newest = db.prepare<{ t: number | null }>('SELECT max(time) AS t FROM items').get()?.t;
+  const from = newest === null || newest === undefined ? 0 : bucketOf(newest, 60) + 60;
+  db.prepare("INSERT INTO meta (key, value) VALUES ('rollups_from', ?)").run(from);
+  return from;
 }
 
 function parseJson(text: string): unknown {

@@ -20,6 +20,8 @@ export interface SketchStatus {
   protocol: number;
   /** Seconds since the sketch started listening. */
   uptime: number;
+  /** Whether its `loop` is `@reactive`: a message sent to it gets an acknowledgement (false: it is read and never answered). */
+  acknowledges: boolean;
   /** Open WebSocket connections per request path. */
   connections: Record<string, number>;
   /** Every stream by path. */

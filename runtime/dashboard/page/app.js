@@ -221,6 +221,9 @@ function updateCard(entry, card) {
   entry.el.querySelector('.addr').textContent = card.address;
   entry.el.querySelector('.badge').textContent = card.up ? 'up' : 'gone';
   entry.el.querySelector('.badge').title = card.why || '';
+  // A sketch whose loop is not @reactive never answers: no message box for it.
+  entry.el.querySelector('form.send').hidden = card.acknowledges === false;
+  entry.el.querySelector('.reply').hidden = card.acknowledges === false;
   const rows = card.streams.map((s) =>
     el('tr', {}, el('td', {}, s.path), el('td', {}, s.rate == null ? '–' : `${s.rate.toFixed(1)}/s`), el('td', {}, s.lag == null ? '–' : `lag ${(s.lag * 1000).toFixed(0)} ms`), el('td', {}, `${s.drops} dropped`)),
   );
