@@ -7,7 +7,7 @@ export const COMMON_RUN_OPTIONS = {
   port: { type: 'number', integer: true, min: 0, max: 65535, default: 0, describe: 'TCP port; 0 picks a free one (mDNS announces it)' },
   name: { type: 'string', describe: 'mDNS instance name (default: the sketch kind)' },
   mdns: { type: 'boolean', default: true, describe: 'announce and discover over mDNS (--no-mdns turns it off)' },
-  to: { type: 'string', describe: 'peer to talk to: an instance name or a ws:// URL' },
+  to: { type: 'string', describe: 'peer to talk to: an instance name, HOST:PORT, or a ws:// (wss://, http://, https://) URL' },
   discoverTimeout: { type: 'number', min: 0, default: 5, describe: 'seconds to look for a peer by name' },
 } as const satisfies OptionSchema;
 

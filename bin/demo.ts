@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
+import { childLogArgs } from './log-options.js';
 
 const SKETCH_BIN = fileURLToPath(new URL('./sketch.cjs', import.meta.url));
 
@@ -42,20 +43,22 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     const buzzer = start(['run', 'buzzer', '--gpio', argv.gpio]);
     const iopin = start(['run', 'iopin', '--to', 'buzzer']);
     const servers = [buzzer, iopin];
-    const stopAll = () => servers.forEach((c) => c.kill('SIGTERM'));
-    process.once('SIGINT', stopAll);
-    process.once('SIGTERM', stopAll);
+    const children = [...servers];
+    const stop = stopOnSignals(children); // a signal: every child stopped, newest first, exit 0
     try {
       await Promise.all(servers.map((c) => waitForLine(c, /announced as/, 10_000)));
     } catch (err) {
+      if (stop.stopping) return; // the signal handler exits
       console.error(`sketch demo: ${(err as Error).message}`);
-      stopAll();
+      await stop.all();
       process.exit(1);
     }
+    if (stop.stopping) return;
     const clock = start(['run', 'clock', '--tacks', String(argv.tacks), '--delay', String(argv.delay)]);
+    children.push(clock);
     const code = await new Promise<number>((r) => clock.once('exit', (c) => r(c ?? 1)));
-    stopAll();
-    await Promise.all(servers.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null)))));
+    if (stop.stopping) return;
+    await stop.all();
     process.exit(code);
   },
 };
@@ -70,32 +73,120 @@ async function dashboardDemo(argv: DemoArgs): Promise<void> {
     start(['run', 'recorder', '--db', path.join(dir, 'demo.db')]),
     start(['run', 'dashboard', '--port', String(argv.port)]),
   ];
-  let stopping = false;
-  const stopAll = () => {
-    stopping = true;
-    children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
-  };
-  process.once('SIGINT', stopAll);
-  process.once('SIGTERM', stopAll);
+  // A signal: every child stopped, newest first, the database deleted, exit 0.
+  const stop = stopOnSignals(children, () => rmSync(dir, { recursive: true, force: true }));
   try {
     await Promise.all(children.map((c) => waitForLine(c, /announced as/, 15_000)));
+    if (stop.stopping) return;
     children.push(start(['run', 'clock', '--tacks', String(Number.MAX_SAFE_INTEGER), '--delay', String(argv.delay)]));
     console.log(`sketch demo: the dashboard is at http://localhost:${argv.port}/ (Ctrl-C stops every sketch)`);
   } catch (err) {
-    if (!stopping) console.error(`sketch demo: ${(err as Error).message}`);
-    stopAll();
+    if (stop.stopping) return;
+    console.error(`sketch demo: ${(err as Error).message}`);
   }
   // Any sketch ending on its own ends the demo: the others are stopped too.
-  await Promise.race(children.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null)))));
-  const failed = !stopping;
-  stopAll();
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode === null ? c.once('exit', r) : r(null)))));
-  rmSync(dir, { recursive: true, force: true });
-  process.exit(failed ? 1 : 0);
+  await Promise.race(children.map((c) => new Promise((r) => (running(c) ? c.once('exit', r) : r(null)))));
+  if (stop.stopping) return;
+  await stop.all();
+  process.exit(1);
+}
+
+/**
+ * How long `sketch demo` stops its children one by one after a signal, in ms; then those left get
+ * {@link DEMO_STOP_GRACE_MS} together before SIGKILL (see {@link stopInReverse}): under 2 s in all.
+ */
+export const DEMO_STOP_DEADLINE_MS = 1500;
+
+/** What {@link stopOnSignals} gives back. */
+interface Stopper {
+  /** Whether a signal came: its handler stops the children and exits 0. */
+  readonly stopping: boolean;
+  /** Stops every child still running, newest first (see {@link stopInReverse}); runs `cleanup`. Once. */
+  all(): Promise<void>;
+}
+
+/**
+ * SIGINT/SIGTERM of the demo itself (`kill PID`, not only Ctrl-C, which the terminal sends to
+ * every child too): sends SIGTERM to each child in reverse start order, waiting for each to
+ * exit before the next, so the clock stops before the peer it talks to; then runs `cleanup` and
+ * exits 0. `children` may grow after the call (the clock starts last). Further signals while
+ * stopping are ignored (the handlers stay installed, so a second Ctrl-C cannot orphan a child).
+ */
+function stopOnSignals(children: ChildProcess[], cleanup: () => void = () => {}): Stopper {
+  let stopping = false;
+  let done: Promise<void> | undefined;
+  const all = () =>
+    (done ??= stopInReverse(children, DEMO_STOP_DEADLINE_MS).then(cleanup, (err) => {
+      cleanup();
+      throw err;
+    }));
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    all().then(
+      () => process.exit(0),
+      () => process.exit(0),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    get stopping() {
+      return stopping;
+    },
+    all,
+  };
+}
+
+/** Whether `child` has not exited yet. */
+const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+/** After {@link DEMO_STOP_DEADLINE_MS}: how long the children not stopped yet get, all at once, before SIGKILL, in ms. */
+export const DEMO_STOP_GRACE_MS = 250;
+
+/** Resolves true when `p` settles within `ms`, else false. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  const inTime = await Promise.race([p.then(() => true), late]);
+  clearTimeout(timer);
+  return inTime;
+}
+
+/**
+ * Stops `children` newest first: SIGTERM to each running one, waiting for it to close before
+ * the next (its last lines forwarded first). When one is still running `deadlineMs` after the
+ * start, it and every older one still running get SIGTERM at once and `graceMs` more; whatever
+ * runs then is killed (SIGKILL — a buzzer's GPIO guardian turns its pin off), one line each.
+ * Resolves once all have closed: within `deadlineMs + graceMs` and a few ms.
+ */
+export async function stopInReverse(children: ChildProcess[], deadlineMs: number, graceMs = DEMO_STOP_GRACE_MS): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  const order = [...children].reverse();
+  // 'close', not 'exit': a child's stdio is drained (its last lines forwarded) when it fires.
+  const closed = (c: ChildProcess) => new Promise<void>((r) => c.once('close', () => r()));
+  for (let i = 0; i < order.length; i++) {
+    const child = order[i]!;
+    if (!running(child)) continue;
+    const done = closed(child);
+    child.kill('SIGTERM');
+    if (await within(done, until - Date.now())) continue;
+    const rest = order.slice(i).filter(running);
+    const allDone = Promise.all(rest.map(closed));
+    for (const c of rest.slice(1)) c.kill('SIGTERM');
+    if (await within(allDone, graceMs)) return;
+    for (const c of rest.filter(running)) {
+      console.error(`sketch demo: ${c.spawnargs.slice(2, 4).join(' ')} did not stop within ${deadlineMs} ms: killed`);
+      c.kill('SIGKILL');
+    }
+    await allDone;
+    return;
+  }
 }
 
 function start(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [SKETCH_BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Times on the children's lines only if the demo's own stdout wants them (not on a terminal).
+  const child = spawn(process.execPath, [SKETCH_BIN, ...args, ...childLogArgs()], { stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => process.stdout.write(chunk));
   return child;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as runtime from '../runtime/index.js';
 import { addonError, errors, Sketch, type SketchClass } from '../runtime/index.js';
 import { BUILTINS } from '../sketches/index.js';
+import { loadError } from './load-error.js';
 
 /** URL of the runtime's entry point, which `import … from 'sketchnet'` in a user's file resolves to. */
 const RUNTIME_URL = new URL('../runtime/index.js', import.meta.url).href;
@@ -47,7 +48,8 @@ async function installHooks(): Promise<void> {
  * Loads the sketch class for `sketch run SPEC`: a built-in name (`clock`, `iopin`…) or a
  * path to a `.ts`/`.js` file whose default export extends `Sketch`.
  * @throws SketchError `SKETCH_ERR_UNKNOWN_SKETCH` (neither a built-in nor a file),
- *   `SKETCH_ERR_SKETCH_FILE` (unreadable or fails to load), `SKETCH_ERR_ADDON` (a native addon it
+ *   `SKETCH_ERR_SKETCH_SYNTAX` (a syntax error, at `FILE:LINE:COLUMN`), `SKETCH_ERR_SKETCH_FILE`
+ *   (unreadable or fails to load), `SKETCH_ERR_ADDON` (a native addon it
  *   imports fails to load), `SKETCH_ERR_NOT_A_SKETCH`.
  */
 export async function loadSketch(spec: string): Promise<SketchClass> {
@@ -68,7 +70,8 @@ export async function loadSketch(spec: string): Promise<SketchClass> {
   try {
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
-    throw addonError(err) ?? errors.SKETCH_FILE(spec, err); // a native addon it imports: say which
+    // a native addon it imports: say which; else where it failed (FILE:LINE:COLUMN, the line, a caret)
+    throw addonError(err) ?? (await loadError(spec, err));
   }
   let cls = mod.default;
   // A .ts file outside an ESM package is compiled to CommonJS: import() then wraps its exports.

@@ -1,39 +1,66 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandModule } from 'yargs';
-import { MdnsDiscovery } from '../runtime/index.js';
-import { printable } from '../runtime/text.js';
+import { fetchStatus, MdnsDiscovery, oneLine, STATUS_TIMEOUT_MS, type ClientSecurity, type FoundSketch } from '../runtime/index.js';
+import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';
 import { die } from './fail.js';
+import { lsTable, statusNotes, watchTable, type LsEntry } from './ls-table.js';
+
+interface LsArgs {
+  timeout: number;
+  json: boolean;
+  watch: boolean;
+  interval: number;
+}
+
+/** Shortest `--interval` of `sketch ls --watch`, in seconds: 0.2. */
+export const MIN_WATCH_INTERVAL = 0.2;
+/** Most status requests in flight at once: 64 (a flood of 1000 announcements must not take 1000 sockets). */
+export const STATUS_CONCURRENCY = 64;
+/** Longest time for reading every status of one listing, ms: the 2 s of one request plus 1 s. Sketches not asked by then are shown without status. */
+export const STATUS_ROUND_MS = STATUS_TIMEOUT_MS + 1000;
+/** Most "no status" lines `sketch ls` prints on stderr: 10, then one line counting the rest. */
+const MAX_NOTES = 10;
 
 /**
- * `sketch ls [--timeout s] [--json]`: the sketches answering over mDNS, as a table (NAME,
- * KIND, ADDRESS, PORT, PROTOCOL, STREAMS — the announced stream paths comma-separated, `-`
- * for none) or, with `--json`, an array of `FoundSketch` (with `streams` as an array).
+ * `sketch ls [--timeout s] [--json] [--watch [--interval s]]`: the sketches answering over
+ * mDNS with their status (`GET /.well-known/sketch`: uptime, connections, streams), as a table
+ * (see {@link lsTable}) or, with `--json`, an array of `FoundSketch` each with `status`
+ * (`null` when it did not answer, then `statusError` says why). `--watch` browses and polls
+ * again every `--interval` seconds and redraws a live table on a terminal (one table per
+ * interval otherwise; with `--json`, one array per line) until SIGINT/SIGTERM, exit 0.
  */
-export const lsCommand: CommandModule<object, { timeout: number; json: boolean }> = {
+export const lsCommand: CommandModule<object, LsArgs> = {
   command: 'ls',
-  describe: 'list the sketches announced on the network (DNS-SD _sketch._tcp)',
+  describe: 'list the sketches announced on the network (DNS-SD _sketch._tcp) with their streams, uptime and connections',
   builder: (y) =>
     y
       .option('timeout', { type: 'number', default: 1, requiresArg: true, describe: 'seconds to listen for answers' })
       .option('json', { type: 'boolean', default: false, describe: 'print a JSON array instead of a table' })
+      .option('watch', { type: 'boolean', default: false, describe: 'keep a live table (rate, lag, drops per stream; up/down) until Ctrl-C' })
+      .option('interval', { type: 'number', default: 1, requiresArg: true, describe: `seconds between two refreshes with --watch (≥ ${MIN_WATCH_INTERVAL})` })
+      .options(CLIENT_SECURITY_OPTIONS)
       .check((a) => {
         if (!Number.isFinite(a.timeout) || a.timeout < 0) throw new Error(`--timeout must be a number ≥ 0, got ${a.timeout}`);
+        if (!Number.isFinite(a.interval) || a.interval < MIN_WATCH_INTERVAL) throw new Error(`--interval must be a number of seconds ≥ ${MIN_WATCH_INTERVAL}, got ${a.interval}`);
         return true;
       }),
   handler: async (argv) => {
+    const security = await clientSecurity(argv).catch(die);
     const discovery = new MdnsDiscovery();
+    const warned = new Set<string>();
+    const warn = (line: string) => {
+      if (!warned.has(line)) console.error(`sketch: warning: ${line}`);
+      warned.add(line);
+    };
+    if (argv.watch) return watch(argv, discovery, security, warn);
     try {
       const found = await discovery.browse(argv.timeout * 1000);
-      if (argv.json) {
-        console.log(JSON.stringify(found, null, 2));
-      } else if (found.length === 0) {
-        console.log(`no sketches answered within ${argv.timeout} s`);
-      } else {
-        const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS']].concat(
-          // Names and TXT values come from the network: control characters are shown escaped, never sent to the terminal.
-          found.map((f) => [f.name, f.kind, f.address, String(f.port), f.protocol, f.streams.length ? f.streams.join(',') : '-'].map((c) => printable(c))),
-        );
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+      const entries = await pollAll(found.map((f) => ({ found: f, status: null, up: false })), security, warn);
+      if (argv.json) console.log(JSON.stringify(entries.map(jsonOf), null, 2));
+      else if (entries.length === 0) console.log(`no sketches answered within ${argv.timeout} s`);
+      else {
+        for (const line of lsTable(entries)) console.log(line);
+        for (const note of statusNotes(entries, MAX_NOTES)) console.error(`sketch: ${note}`);
       }
     } catch (err) {
       die(err);
@@ -45,3 +72,89 @@ export const lsCommand: CommandModule<object, { timeout: number; json: boolean }
     process.exit(0);
   },
 };
+
+/** Every entry's status read again, {@link STATUS_CONCURRENCY} at a time, all within {@link STATUS_ROUND_MS}. */
+async function pollAll(entries: LsEntry[], security: ClientSecurity, warn: (line: string) => void): Promise<LsEntry[]> {
+  const deadline = Date.now() + STATUS_ROUND_MS;
+  const out = entries.slice();
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const i = next++;
+      const left = deadline - Date.now();
+      const e = entries[i]!;
+      out[i] = left > 0 ? await poll(e, security, warn, Math.min(STATUS_TIMEOUT_MS, left)) : { ...e, up: false, why: `not asked: more sketches than can be read within ${STATUS_ROUND_MS / 1000} s` };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STATUS_CONCURRENCY, entries.length) }, worker));
+  return out;
+}
+
+/** `entry` with its status read again: up with the new status, or down keeping the last one. */
+async function poll(entry: LsEntry, security: ClientSecurity, warn: (line: string) => void, timeoutMs: number): Promise<LsEntry> {
+  try {
+    const status = await fetchStatus(entry.found, security, { timeoutMs, warn });
+    return { found: entry.found, status, up: true };
+  } catch (err) {
+    return { found: entry.found, status: entry.status, up: false, why: oneLine(err) };
+  }
+}
+
+/** What `--json` prints per sketch: the found record, its status, and why there is none. */
+function jsonOf(e: LsEntry): FoundSketch & { status: LsEntry['status']; statusError?: string } {
+  return { ...e.found, status: e.up ? e.status : null, ...(e.up ? {} : { statusError: e.why ?? 'no answer' }) };
+}
+
+/** `sketch ls --watch`: browse and poll every interval, draw, until a signal. */
+async function watch(argv: LsArgs, discovery: MdnsDiscovery, security: ClientSecurity, warn: (line: string) => void): Promise<void> {
+  const tty = process.stdout.isTTY === true && !argv.json;
+  const intervalMs = argv.interval * 1000;
+  // Browse, then poll every sketch: the figures of one frame are read together, at its end.
+  const listenMs = Math.min(argv.timeout, argv.interval * 0.8) * 1000;
+  const known = new Map<string, LsEntry>();
+  let drawn = 0; // lines of the last frame on the terminal
+  const stop = new AbortController();
+  const end = () => {
+    if (stop.signal.aborted) return;
+    stop.abort();
+    if (tty) process.stdout.write('\x1b[?25h'); // the cursor back
+    void discovery.close().finally(() => process.stdout.write('', () => process.exit(0)));
+    setTimeout(() => process.exit(0), 1000).unref();
+  };
+  process.on('SIGINT', end);
+  process.on('SIGTERM', end);
+  if (tty) process.stdout.write('\x1b[?25l'); // no cursor blinking over the table
+
+  const draw = (entries: LsEntry[]) => {
+    if (argv.json) return void process.stdout.write(`${JSON.stringify(entries.map(jsonOf))}\n`);
+    const head = `every ${argv.interval} s, ${new Date().toISOString().slice(0, 19)}Z: ${entries.length} sketch(es)${tty ? ' (Ctrl-C stops)' : ''}`;
+    let lines = [head, ...(entries.length ? watchTable(entries) : ['no sketches answered'])];
+    if (!tty) return void process.stdout.write(`${lines.join('\n')}\n\n`);
+    // Lines cut to the terminal's width, so that none wraps and moving up by `drawn` lands on the first.
+    const width = process.stdout.columns || 80;
+    lines = lines.map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l));
+    const up = drawn ? `\x1b[${drawn}F` : ''; // to the start of the previous frame's first line
+    process.stdout.write(`${up}\x1b[J${lines.join('\n')}\n`);
+    drawn = lines.length;
+  };
+
+  while (!stop.signal.aborted) {
+    const started = Date.now();
+    let found: FoundSketch[] = [];
+    try {
+      found = await discovery.browse(listenMs);
+    } catch (err) {
+      if (stop.signal.aborted) break;
+      die(err);
+    }
+    if (stop.signal.aborted) break;
+    // Sketches found (new, moved or the same) take their new announcement; sketches no longer
+    // found keep theirs and are polled too: down once their status stops answering.
+    for (const f of found) known.set(f.name, { ...(known.get(f.name) ?? { status: null, up: false }), found: f });
+    for (const e of await pollAll([...known.values()], security, warn)) known.set(e.found.name, e);
+    if (stop.signal.aborted) break;
+    draw([...known.values()].sort((a, b) => a.found.name.localeCompare(b.found.name)));
+    await sleep(Math.max(0, intervalMs - (Date.now() - started)), undefined, { signal: stop.signal }).catch(() => {});
+  }
+  await new Promise(() => {}); // end() exits
+}

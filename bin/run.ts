@@ -1,10 +1,12 @@
 import type { Argv, CommandModule } from 'yargs';
-import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
+import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, parsePeerAddress, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
 import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, yargsOptions } from './cli-options.js';
 import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
+import { LOG_OPTIONS, loggingOptions } from './log-options.js';
 import { builtinNames } from './load-sketch.js';
+import { loopWarning } from './loop-warning.js';
 
 /** Longest a graceful stop may take after SIGINT/SIGTERM before the process exits anyway, in ms. */
 const STOP_DEADLINE_MS = 2000;
@@ -23,13 +25,15 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       if (cls?.defaultTo) common.to = { ...common.to, default: cls.defaultTo };
       y.options(common);
       y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_SECURITY_OPTIONS });
+      y.options(LOG_OPTIONS).conflicts('quiet', 'verbose');
       if (cls) {
         const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
         y.options(yargsOptions(cls.options ?? {}, title));
       }
-      // Bad values: one line plus usage, exit 2 (through the parser's fail handler).
+      // Bad values: one line plus a hint, exit 2 (through the parser's fail handler).
       return y.check((argv) => {
         resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
+        if (typeof argv.to === 'string') parsePeerAddress(argv.to); // HOST:PORT, http://…, NAME.local
         if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
         parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []);
         if ((argv['tls-cert'] === undefined) !== (argv['tls-key'] === undefined)) {
@@ -52,14 +56,17 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         allowOrigins: parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []),
         peer: await clientSecurity(argv).catch(die),
         name: common.name,
-        to: common.to,
+        to: common.to === undefined ? undefined : parsePeerAddress(common.to).target,
         options: pick(cls.options ?? {}, argv),
         discovery: common.mdns ? takeEarlyDiscovery() : false,
         discoverTimeout: common.discoverTimeout * 1000,
+        logging: loggingOptions(argv),
       });
       stopOnSignals(sketch);
       try {
         await sketch.run({ host: common.host, port: common.port });
+        const notReactive = loopWarning(sketch); // else every `sketch send` to it waits in vain
+        if (notReactive) sketch.log.warn(notReactive);
         if (!sketch.main) return; // serve until a signal
         await sketch.main();
       } catch (err) {

@@ -9,6 +9,7 @@ import {
   clientTlsOptions,
   keyHeaders,
   oneLine,
+  parsePeerAddress,
   STATUS_PATH,
   SUBPROTOCOL,
   verifyError,
@@ -55,27 +56,22 @@ export type TapTarget =
   | { kind: 'url'; url: URL; path?: string };
 
 /**
- * Splits `sketch tap`'s target: a `ws://` or `wss://` URL (any query string in it is kept),
- * else `NAME` or `NAME/PATH` (split at the first `/`).
- * @throws Error with one line for a malformed URL or a URL of another scheme (a usage error).
+ * Splits `sketch tap`'s target: a URL — `ws://`, `wss://`, `http://`, `https://` (as `ws`/`wss`)
+ * or `HOST:PORT[/PATH]`, any query string kept — else `NAME` or `NAME/PATH` (split at the first
+ * `/`; `NAME.local` is `NAME`). See {@link parsePeerAddress}.
+ * @throws Error with one line for no name, and SketchError `SKETCH_ERR_INVALID_OPTION` for a
+ *   malformed URL, another scheme or a bad port (usage errors).
  */
 export function parseTapTarget(target: string): TapTarget {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target)?.[1]?.toLowerCase();
-  if (scheme !== undefined) {
-    if (scheme !== 'ws' && scheme !== 'wss') throw new Error(`tap needs a ws:// or wss:// URL, got ${target}`);
-    let url: URL;
-    try {
-      url = new URL(target);
-    } catch {
-      throw new Error(`not a valid URL: ${target}`);
-    }
+  if (target === '' || target.startsWith('/')) throw new Error(`name a sketch (instance name, HOST:PORT or ws:// URL), got "${target}"`);
+  const address = parsePeerAddress(target);
+  if (address.kind === 'url') {
     // `ws://h:p` and `ws://h:p/` parse alike (path `/`): no path, unless a stream sits at `/`.
-    return { kind: 'url', url, path: safeDecode(url.pathname) };
+    return { kind: 'url', url: address.url, path: safeDecode(address.url.pathname) };
   }
-  if (target === '' || target.startsWith('/')) throw new Error(`name a sketch (instance name or ws:// URL), got "${target}"`);
   const slash = target.indexOf('/');
-  if (slash === -1) return { kind: 'name', name: target };
-  return { kind: 'name', name: target.slice(0, slash), path: target.slice(slash) };
+  if (slash === -1) return { kind: 'name', name: address.name };
+  return { kind: 'name', name: parsePeerAddress(target.slice(0, slash)).target, path: target.slice(slash) };
 }
 
 /**
@@ -134,7 +130,7 @@ export const tapCommand: CommandModule<object, TapArgs> = {
       .positional('target', {
         type: 'string',
         demandOption: true,
-        describe: 'NAME, NAME/PATH, ws://HOST:PORT or ws://HOST:PORT/PATH',
+        describe: 'NAME, NAME/PATH, HOST:PORT[/PATH], ws://HOST:PORT[/PATH] (or wss://, http://, https://)',
       })
       .option('last', { type: 'number', requiresArg: true, describe: 'start with the last N items held, then live' })
       .option('since', {

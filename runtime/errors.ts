@@ -13,8 +13,10 @@ export const ERROR_CODES = {
   SKETCH_ERR_INVALID_OPTION: 2,
   /** `sketch run NAME`: NAME is neither a built-in sketch nor a file. CLI exit 2. */
   SKETCH_ERR_UNKNOWN_SKETCH: 2,
-  /** A sketch file exists but could not be read or loaded (syntax error, missing import…). */
+  /** A sketch file exists but could not be read or loaded (missing import, threw while loading: then at `FILE:LINE:COLUMN`). */
   SKETCH_ERR_SKETCH_FILE: 1,
+  /** A sketch file (or a file it imports) has a syntax error; the message starts with `FILE:LINE:COLUMN` and `detail` holds the line with a caret. */
+  SKETCH_ERR_SKETCH_SYNTAX: 1,
   /** A sketch file loaded, but its default export is not a class extending `Sketch`. */
   SKETCH_ERR_NOT_A_SKETCH: 1,
   /** The TCP port asked for is already taken by another process. */
@@ -71,6 +73,12 @@ export const ERROR_CODES = {
   SKETCH_ERR_DUPLICATE: 1,
   /** The recorder's SQLite database (`--db FILE`) cannot be opened, created or read, or is not a recorder database. */
   SKETCH_ERR_RECORD_DB: 1,
+  /** `sketch send`: a message got no acknowledgement within `--timeout` (a `loop` without `@reactive` answers nothing). */
+  SKETCH_ERR_ACK_TIMEOUT: 1,
+  /** `sketch check`: the TypeScript compiler (`typescript`) is not installed where it can be found. */
+  SKETCH_ERR_TYPESCRIPT_MISSING: 1,
+  /** `sketch service`: a unit cannot be written (no permission on the unit folder: needs root, or `--user`) or removed (none of that name, or still enabled), or `--env-file` cannot be read. */
+  SKETCH_ERR_SERVICE: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -85,12 +93,19 @@ export class SketchError extends Error {
   readonly code: ErrorCode;
   /** For `SKETCH_ERR_REMOTE`: the code the peer sent, when it sent one. */
   readonly remoteCode?: string;
+  /**
+   * Lines the CLI prints below the one-line `message`, when there are any: for
+   * `SKETCH_ERR_SKETCH_SYNTAX` (and a sketch file that throws while loading) the source line with
+   * a caret under the column.
+   */
+  readonly detail?: string;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remoteCode?: string }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remoteCode?: string; detail?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SketchError';
     this.code = code;
     if (options?.remoteCode !== undefined) this.remoteCode = options.remoteCode;
+    if (options?.detail !== undefined) this.detail = options.detail;
   }
 
   /** Exit status for the CLI: 2 for usage errors, 1 otherwise. */
@@ -109,8 +124,10 @@ export const errors = {
       'SKETCH_ERR_UNKNOWN_SKETCH',
       `unknown sketch "${name}": use a built-in (${builtins.join(', ')}) or a path to a .ts/.js file`,
     ),
-  SKETCH_FILE: (file: string, cause: unknown) =>
-    new SketchError('SKETCH_ERR_SKETCH_FILE', `cannot load sketch file ${file}: ${oneLine(cause)}`, { cause }),
+  SKETCH_FILE: (file: string, cause: unknown, detail?: string) =>
+    new SketchError('SKETCH_ERR_SKETCH_FILE', `cannot load sketch file ${file}: ${oneLine(cause)}`, { cause, detail }),
+  SKETCH_SYNTAX: (at: string, message: string, detail?: string, cause?: unknown) =>
+    new SketchError('SKETCH_ERR_SKETCH_SYNTAX', `${at}: syntax error: ${message}`, { cause, detail }),
   NOT_A_SKETCH: (file: string) =>
     new SketchError(
       'SKETCH_ERR_NOT_A_SKETCH',
@@ -126,7 +143,7 @@ export const errors = {
   PEER_NOT_FOUND: (name: string, timeoutSeconds: number) =>
     new SketchError(
       'SKETCH_ERR_PEER_NOT_FOUND',
-      `no sketch named "${name}" answered over mDNS within ${s(timeoutSeconds)}: is it running? "sketch ls" lists the sketches on the network, or pass --to ws://HOST:PORT`,
+      `no sketch named "${name}" answered over mDNS within ${s(timeoutSeconds)}: is it running? "sketch ls" lists the sketches on the network; wait longer with --discover-timeout SECONDS, or give its address as HOST:PORT`,
     ),
   PEER_UNREACHABLE: (peer: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_PEER_UNREACHABLE', `peer ${peer} unreachable: ${detail}`, { cause }),
@@ -196,9 +213,20 @@ export const errors = {
       'SKETCH_ERR_RECORD_DB',
       `recorder database ${file}: ${detail}; check the path and its permissions (sketch run recorder --db FILE creates one)`,
     ),
+  ACK_TIMEOUT: (peer: string, timeoutSeconds: number) =>
+    new SketchError(
+      'SKETCH_ERR_ACK_TIMEOUT',
+      `no acknowledgement from ${/^wss?:\/\//i.test(peer) ? peer : `"${peer}"`} within ${s(timeoutSeconds)}: is its loop decorated with @reactive? (a loop without it answers nothing; --timeout SECONDS waits longer)`,
+    ),
+  TYPESCRIPT_MISSING: () =>
+    new SketchError(
+      'SKETCH_ERR_TYPESCRIPT_MISSING',
+      'sketch check needs the TypeScript compiler, which is not installed: add it to your project with "npm install --save-dev typescript"',
+    ),
   NODE_VERSION: (version: string) => new SketchError('SKETCH_ERR_NODE_VERSION', tooOldMessage(version)),
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),
+  SERVICE: (message: string, cause?: unknown) => new SketchError('SKETCH_ERR_SERVICE', message, { cause }),
 };
 
 /** The first line of an error's message (or of `String(value)` for non-errors). */

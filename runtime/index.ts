@@ -5,6 +5,7 @@
 export { Sketch, MAX_CONNECTIONS, UPGRADE_TIMEOUT_MS, type SketchConfig, type SketchClass, type SketchEvents, type ListenOptions, type SketchAddress } from './sketch.js';
 export { reactive, isReactive, QUEUE_HIGH_WATER, REPLY_HIGH_WATER, TURN_SLICE, type LoopMethod, type ServeOptions } from './net/reactive.js';
 export { Peer, type PeerOptions } from './net/peer.js';
+export { parsePeerAddress, type PeerAddress } from './net/address.js';
 export { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 export { Dedupe, DEDUPE_WINDOW, DEDUPE_SESSION_TTL_MS, DEDUPE_MAX_SESSIONS, type Outcome, type DedupeOptions } from './net/dedupe.js';
 export {
@@ -35,6 +36,7 @@ export {
 export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './errors.js';
 export { addonError, KNOWN_ADDONS } from './addon.js';
 export { printable, quoted, LOG_TEXT_MAX } from './text.js';
+export { createLogger, logTimes, lineStream, LOG_LEVELS, LOG_FORMATS, type Logger, type LoggerOptions, type LogLevel, type LogFormat, type LogRecord, type LogStream } from './log.js';
 export { Gate, type GateOptions, type Verdict } from './security/gate.js';
 export {
   newKey,
@@ -85,6 +87,7 @@ export { Directory, type DirectoryOptions, type DirectoryEvents, type SketchCard
 export { Relay, type RelayOptions, type Point } from './dashboard/relay.js';
 export { numericFields, MAX_FIELDS } from './streams/fields.js';
 export { getJson, httpUrl, reach, MAX_JSON_BYTES, type ClientSecurity } from './dashboard/client.js';
+export { fetchStatus, STATUS_TIMEOUT_MS, MAX_STATUS_BYTES, type FetchStatusOptions } from './discovery/status.js';
 export {
   DashboardServer,
   pageDir,

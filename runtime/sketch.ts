@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { errors, oneLine } from './errors.js';
 import { LOG_TEXT_MAX, printable } from './text.js';
+import { createLogger, lineStream, type Logger, type LoggerOptions } from './log.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
@@ -86,8 +87,10 @@ export interface SketchConfig {
    * `--tls-key`); the TXT record then says `tls=1`. Default none: plain `ws://`.
    */
   tls?: TlsIdentity;
-  /** Where `out()` lines go. Default: `console.log`. */
+  /** Where text lines go, one call per line without time (`[ Label ] text`); overrides `logging.stream`. Default: stdout. */
   log?: (line: string) => void;
+  /** Format, level, times of log lines (`--log-format`, `--quiet`, `--verbose`): see `createLogger`. Default: text, `info`. */
+  logging?: Omit<LoggerOptions, 'name' | 'label'>;
 }
 
 /** The events a {@link Sketch} emits, with their arguments. */
@@ -131,6 +134,8 @@ export interface SketchClass {
   defaultTo?: string;
   /** The streams the sketch publishes, by path (announced in the TXT record `streams=`). */
   streams?: Record<string, StreamSpec>;
+  /** Whether it drives GPIO pins with these resolved options (`sketch service install` adds the `gpio` group). */
+  drivesPins?(options: Record<string, unknown>): boolean;
   readonly name: string;
 }
 
@@ -163,6 +168,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * published to without a declaration becomes a stream with the defaults then).
    */
   static streams?: Record<string, StreamSpec>;
+  /**
+   * Whether the sketch drives GPIO pins with these (resolved) options: `sketch service install`
+   * then adds `SupplementaryGroups=gpio` to its unit. Default: undefined, meaning it does not.
+   */
+  static drivesPins?(options: Record<string, unknown>): boolean;
 
   /** Resolved options (defaults spread first, then validated), available from `setup()` on. */
   readonly options: O;
@@ -173,7 +183,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** The peer given with `to` (`--to`), or the class's `defaultTo`; undefined when neither. */
   readonly to: string | undefined;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls'>> & {
+  /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
+  readonly log: Logger;
+
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
   };
@@ -218,20 +231,21 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       heartbeat: HEARTBEAT_MS,
       maxConnections: MAX_CONNECTIONS,
       upgradeTimeout: UPGRADE_TIMEOUT_MS,
-      log: (line: string) => console.log(line),
       ...dropUndefined(config),
       peer: config.peer,
       tls: config.tls,
     };
     checkConfig(this.#config);
-    this.#gate = new Gate({ keys: config.keys, allowOrigins: config.allowOrigins, log: (line) => this.out(line) });
+    const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
+    this.log = createLogger({ ...config.logging, ...sink, name: () => this.name, label: () => this.label });
+    this.#gate = new Gate({ keys: config.keys, allowOrigins: config.allowOrigins, log: (line) => this.log.warn(line) });
     this.#hub = new StreamHub(cls.streams ?? {}, {
       maxBuffered: this.#config.maxBuffered,
-      log: (line) => this.out(line),
+      log: (line) => this.log.warn(line),
       now: () => Date.now() / 1000,
     });
     this.#ownsDiscovery = config.discovery === undefined;
-    this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.out(line) });
+    this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
   }
 
   /** Runs once before the server starts; may be async. Override it. */
@@ -262,9 +276,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    */
   routes?(): HttpRoutes;
 
-  /** Writes one log line prefixed with the sketch's label: `[ IOPin ] text`. */
+  /** Writes one log line (level `info`) prefixed with the sketch's label: `[ IOPin ] text`. */
   out(text: string): void {
-    this.#config.log(`[ ${this.label} ] ${text}`);
+    this.log.info(text);
   }
 
   /** The log prefix: the instance name when one was given, else the class name. */
@@ -300,7 +314,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     await this.setup(this.options);
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
     if (!this.#gate.locked && drivesHardware() && !isLoopback(host)) {
-      this.out(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
+      this.log.warn(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
     }
     const tlsIdentity = this.#config.tls;
     const routes = this.routes?.();
@@ -334,7 +348,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       server.close(); // closed while it started listening: #close() did not see this server
       throw errors.CLOSED(`sketch "${this.name}"`);
     }
-    server.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
+    server.on('error', (err) => this.log.error(`server error: ${oneLine(err)}`));
     this.#server = server;
     const wss = new WebSocketServer({
       noServer: true,
@@ -342,7 +356,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       perMessageDeflate: false, // frames are written around ws's Sender: see net/frame.ts
       handleProtocols: (offered) => pickSubprotocol(offered),
     });
-    wss.on('error', (err) => this.out(`server error: ${oneLine(err)}`));
+    wss.on('error', (err) => this.log.error(`server error: ${oneLine(err)}`));
     // Checked at the upgrade, before any WebSocket exists: a foreign Origin gets HTTP 403, a
     // missing or unknown key 401 (both before the path is looked at), a bad stream query 400.
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -351,7 +365,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       const check = this.#hub.check(req.url ?? '/');
       if (!check.ok) return refuse(socket, 400, check.error);
       if (this.#hub.size >= this.#config.maxConnections) {
-        if (!this.#full) this.out(`${this.#config.maxConnections} connections: refusing more (503) until one closes`);
+        if (!this.#full) this.log.warn(`${this.#config.maxConnections} connections: refusing more (503) until one closes`);
         this.#full = true;
         return refuse(socket, 503, `this sketch serves at most ${this.#config.maxConnections} connections: try again later`);
       }
@@ -360,7 +374,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.#wss = wss;
     this.#heartbeat = new Heartbeat(this.#config.heartbeat, (ws) => {
-      this.out('a client did not answer pings: the link is dead, dropping it');
+      this.log.warn('a client did not answer pings: the link is dead, dropping it');
       ws.terminate();
     });
     this.#started = Date.now();
@@ -389,7 +403,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     try {
       a = await this.#discovery.announce({ name: wanted, port, txt: this.#txt() });
     } catch (err) {
-      this.out(`mDNS unavailable (${oneLine(err)}): serving without announcing; peers need --to ws://HOST:${port}`);
+      this.log.warn(`mDNS unavailable (${oneLine(err)}): serving without announcing; peers need --to ws://HOST:${port}`);
       return undefined;
     }
     this.#announcement = a;
@@ -515,7 +529,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
           p = connect();
           void hung.close();
         },
-        log: (line) => this.out(line),
+        log: (line) => this.log.warn(line),
       });
       this.#outboxes.set(peer, o);
     }
@@ -536,7 +550,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       p = new Peer(peer, {
         discovery: this.#discovery,
         discoverTimeout: this.#config.discoverTimeout,
-        log: (line) => this.out(line),
+        log: (line, level) => this.log.write(level ?? 'warn', line),
+        announceLookup: true,
         ...this.#config.peer,
       });
       this.#peers.set(peer, p);
@@ -568,7 +583,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       try {
         await this.teardown();
       } catch (err) {
-        this.out(`teardown failed: ${oneLine(err)}`);
+        this.log.error(`teardown failed: ${oneLine(err)}`);
       }
     }
     if (this.#ownsDiscovery && this.#discovery) await this.#discovery.close().catch(() => {});

@@ -19,6 +19,10 @@ const options = {
 export default class Buzzer extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'sound an active buzzer on a GPIO pin: 1 = on, 0 = off';
   static override readonly options = options;
+  /** Drives its pin unless `--gpio virtual`. */
+  static override drivesPins(o: Record<string, unknown>): boolean {
+    return o.gpio !== 'virtual';
+  }
 
   #pin?: OutputPin;
   #beep?: NodeJS.Timeout;

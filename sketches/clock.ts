@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Sketch, type OptionValues } from '../runtime/index.js';
 
 const options = {
@@ -18,7 +19,8 @@ export default class Clock extends Sketch<OptionValues<typeof options>> {
   override async main(): Promise<void> {
     const { tacks, delay } = this.options;
     for (let tick = 0; tick < tacks; tick++) {
-      if (tick > 0 && delay > 0) await new Promise((r) => setTimeout(r, delay * 1000));
+      // Ends at once when the sketch closes (a signal): main() rejects with the signal's reason (SKETCH_ERR_CLOSED).
+      if (tick > 0 && delay > 0) await sleep(delay * 1000, undefined, { signal: this.signal }).catch(() => this.signal.throwIfAborted());
       this.out(`> ${tick}`);
       this.out(`< ${await this.stream(this.to!, String(tick))}`);
     }

@@ -2,18 +2,15 @@ import {
   DashboardServer,
   Directory,
   errors,
-  getJson,
-  httpUrl,
+  fetchStatus,
   MdnsDiscovery,
   reactive,
   Sketch,
-  STATUS_PATH,
   type ClientSecurity,
   type Discovery,
   type HttpRoutes,
   type OptionValues,
   type SketchConfig,
-  type SketchStatus,
 } from '../runtime/index.js';
 
 const options = {
@@ -25,9 +22,6 @@ const options = {
 
 /** Path of the pages' WebSocket: a stream of the dashboard's own (`sketchnet.v2`, `?new`). */
 export const LIVE_PATH = '/live';
-
-/** Longest wait for a sketch's status, ms. */
-const STATUS_TIMEOUT_MS = 2000;
 
 /**
  * The dashboard: one web page listing every sketch on the LAN and plotting every numeric field
@@ -71,11 +65,7 @@ export default class Dashboard extends Sketch<OptionValues<typeof options>> {
     const log = (line: string) => this.out(line);
     this.#directory = new Directory({
       browse: async (ms) => (this.#discovery ? this.#discovery.browse(ms) : []),
-      status: async (found) => {
-        const s = await getJson(httpUrl(found.url, STATUS_PATH), found.name, this.#security, STATUS_TIMEOUT_MS, log, 4 << 20);
-        if (!s || typeof s !== 'object' || typeof (s as SketchStatus).streams !== 'object') throw new Error('not a sketch status');
-        return s as SketchStatus;
-      },
+      status: (found) => fetchStatus(found, this.#security, { warn: log }),
       browseEvery: o.browse * 1000,
       pollEvery: o.poll * 1000,
       skipNames: () => [this.name],

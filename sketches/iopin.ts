@@ -18,6 +18,10 @@ const options = {
 export default class IOPin extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'draw random bits on every tick, drive a pin and stream them to a peer';
   static override readonly options = options;
+  /** Drives a pin only with `--pin`, and not with `--gpio virtual`. */
+  static override drivesPins(o: Record<string, unknown>): boolean {
+    return o.pin !== undefined && o.gpio !== 'virtual';
+  }
 
   #pin?: OutputPin;
 

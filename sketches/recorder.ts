@@ -1,13 +1,10 @@
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import {
-  clientTlsOptions,
   errors,
-  keyHeaders,
+  fetchStatus,
   MdnsDiscovery,
   oneLine,
   Sketch,
-  STATUS_PATH,
   type Discovery,
   type FoundSketch,
   type OptionValues,
@@ -178,24 +175,10 @@ export default class Recorder extends Sketch<OptionValues<typeof options>> {
 
   /** The stream paths in a found sketch's status (`GET /.well-known/sketch`); none when it does not answer. */
   async #statusStreams(found: FoundSketch): Promise<string[]> {
-    const url = new URL(STATUS_PATH, found.url);
-    url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
     try {
-      const headers = keyHeaders(url, { key: this.#peer?.key, insecureKey: this.#peer?.insecureKey }, (line) => this.out(line));
-      const tls = clientTlsOptions(url, found.name, this.#peer?.ca, found.name);
-      const body = await new Promise<string>((resolve, reject) => {
-        const get = url.protocol === 'https:' ? https.get : http.get;
-        const req = get(url, { timeout: STATUS_TIMEOUT_MS, headers, ...tls }, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (d: string) => (text += d.length + text.length < 1 << 20 ? d : ''));
-          res.once('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`GET ${STATUS_PATH} answered ${res.statusCode}`))));
-          res.once('error', reject);
-        });
-        req.once('timeout', () => req.destroy(new Error(`no answer to GET ${STATUS_PATH} within ${STATUS_TIMEOUT_MS / 1000} s`)));
-        req.once('error', reject);
-      });
-      const streams = (JSON.parse(body) as { streams?: unknown }).streams;
-      return streams && typeof streams === 'object' ? Object.keys(streams).filter((p) => p.startsWith('/')) : [];
+      const security = { key: this.#peer?.key, insecureKey: this.#peer?.insecureKey, ca: this.#peer?.ca };
+      const status = await fetchStatus(found, security, { timeoutMs: STATUS_TIMEOUT_MS, warn: (line) => this.out(line) });
+      return Object.keys(status.streams).filter((p) => p.startsWith('/'));
     } catch (err) {
       this.out(`${found.name}: status not read (${oneLine(err)}): recording its announced streams only`);
       return [];

@@ -69,7 +69,8 @@ export interface SensorStatus {
 }
 
 /**
- * The thermometer: samples a temperature sensor every `interval` seconds. Each reading
+ * The thermometer: samples a temperature sensor every `interval` seconds (each reading logged
+ * at level debug: printed with `--verbose` only). Each reading
  * (`{ time, temperature, unit: '°C', sensor }`, time in seconds since the epoch when sampled)
  * is published on `/readings` and, with `--to PEER`, pushed to the peer's outbox: buffered
  * (`--queue`), batched when the peer is behind (`--batch`), paced (`--rate`) and retried
@@ -152,7 +153,7 @@ export default class Thermometer extends Sketch<OptionValues<typeof options>> {
     }
     this.#resumed();
     this.latest = reading;
-    this.out(`${reading.temperature.toFixed(3)} °C from ${reading.sensor}`);
+    this.log.debug(`${reading.temperature.toFixed(3)} °C from ${reading.sensor}`); // 10 Hz of these: --verbose only
     this.publish(READINGS_CHANNEL, reading, { time: reading.time });
     this.#outbox?.push(reading);
     return reading;
@@ -212,7 +213,7 @@ export default class Thermometer extends Sketch<OptionValues<typeof options>> {
       return;
     }
     this.#burst = { since: Date.now(), failed: 1 };
-    this.out(`sensor read failed: ${this.#lastError}; still sampling every ${this.options.interval} s`);
+    this.log.warn(`sensor read failed: ${this.#lastError}; still sampling every ${this.options.interval} s`);
   }
 
   /** A good sample: ends a burst of failures, with one line. */

@@ -16,7 +16,7 @@ import { cli, sleep, type Cli } from './helpers/net.js';
 const skip = noBrowserReason();
 const unique = (base: string) => `${base}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
 const portOf = (out: string) => Number(/serving on [^:]+:(\d+)/.exec(out)![1]);
-const thermometer = (name: string) => ['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.1', '--name', name];
+const thermometer = (name: string) => ['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.1', '--name', name, '--verbose']; // --verbose: each reading printed
 const RECORDER = fileURLToPath(new URL('../sketches/recorder.ts', import.meta.url));
 
 interface PlotInfo {

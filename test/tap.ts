@@ -5,8 +5,8 @@ import { cli, runCli, withCli } from './helpers/net.js';
 
 const unique = (base: string) => `${base}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
 const portOf = (out: string) => Number(/serving on [^:]+:(\d+)/.exec(out)![1]);
-/** A simulated thermometer publishing on /readings every 50 ms, announced as `name`. */
-const thermometer = (name: string) => ['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.05', '--name', name];
+/** A simulated thermometer publishing on /readings every 50 ms, announced as `name`, printing each reading (--verbose). */
+const thermometer = (name: string) => ['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.05', '--name', name, '--verbose'];
 /** `<seq> <ISO 8601 UTC with ms> <compact JSON>` */
 const ITEM_LINE = /^(\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\{.*\})$/;
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
@@ -102,8 +102,8 @@ test('sketch ls shows /readings in the STREAMS column of a thermometer and - for
       const table = await runCli(['ls']);
       assert.is(table.code, 0, table.stderr);
       assert.match(table.stdout, /NAME\s+KIND\s+ADDRESS\s+PORT\s+PROTOCOL\s+STREAMS/);
-      assert.match(table.stdout, new RegExp(`^${name}\\s+thermometer\\s+\\S+\\s+\\d+\\s+3\\s+/readings$`, 'm'));
-      assert.match(table.stdout, new RegExp(`^${other}\\s+iopin\\s+\\S+\\s+\\d+\\s+3\\s+-$`, 'm'));
+      assert.match(table.stdout, new RegExp(`^${name}\\s+thermometer\\s+\\S+\\s+\\d+\\s+3\\s+/readings\\s+\\w+\\s+\\d+$`, 'm'));
+      assert.match(table.stdout, new RegExp(`^${other}\\s+iopin\\s+\\S+\\s+\\d+\\s+3\\s+-\\s+\\w+\\s+\\d+$`, 'm'));
       const json = await runCli(['ls', '--json', '--timeout', '0.5']);
       const found = JSON.parse(json.stdout) as Array<{ name: string; streams: string[] }>;
       assert.equal(found.find((f) => f.name === name)?.streams, ['/readings']);
@@ -145,7 +145,7 @@ test('sketch tap with two starting points, a bad --count or a URL of another sch
     ['tap', 'x', '--last', '3', '--all'],
     ['tap', 'x', '--since', '1', '--last', '2'],
     ['tap', 'x', '--count', '0'],
-    ['tap', 'http://127.0.0.1:1/readings'],
+    ['tap', 'ftp://127.0.0.1:1/readings'], // http:// is read as ws://
   ]) {
     const r = await runCli(args);
     assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -167,7 +167,8 @@ test('targets, --since values, item and gap lines are read and written as docume
   assert.is(byUrl.kind === 'url' && byUrl.url.search, '?last=2');
   assert.is(byUrl.path, '/readings');
   assert.is(parseTapTarget('ws://127.0.0.1:4000').path, '/'); // no path: the only stream
-  assert.throws(() => parseTapTarget('http://127.0.0.1:4000/readings'), /ws:\/\/ or wss:\/\//);
+  assert.is(parseTapTarget('http://127.0.0.1:4000/readings').path, '/readings'); // http:// is ws://
+  assert.throws(() => parseTapTarget('ftp://127.0.0.1:4000/readings'), /ftp:\/\/ is not supported/);
   assert.is(parseSince('1763737200.125'), 1763737200.125);
   assert.is(parseSince('2025-11-21T15:00:00.125Z'), 1763737200.125);
   assert.is(parseSince('yesterday'), undefined);

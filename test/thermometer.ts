@@ -323,7 +323,7 @@ test('sketch run thermometer --rate fast is a usage error: one line, exit 2', as
 
 test('sketch run thermometer --to: a receiver absent at start, then up, then SIGKILLed and restarted gets every reading in order with no holes; the thermometer never exits and /readings misses nothing', async () => {
   const port = await freePort();
-  const therm = cli(['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.05', '--to', `ws://127.0.0.1:${port}/`, '--no-mdns', '--host', '127.0.0.1']);
+  const therm = cli(['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.05', '--to', `ws://127.0.0.1:${port}/`, '--no-mdns', '--host', '127.0.0.1', '--verbose']);
   const receivers: Cli[] = [];
   const receiver = () => {
     const r = cli(['run', RECEIVER, '--port', String(port), '--no-mdns', '--host', '127.0.0.1']);
@@ -332,7 +332,7 @@ test('sketch run thermometer --to: a receiver absent at start, then up, then SIG
   };
   /** Reading times each receiver got, in arrival order (a batch is a JSON array). */
   const received = (r: Cli): number[] =>
-    [...r.stdout().matchAll(/^\[ Receiver \] got (.*)$/gm)].flatMap((m) => {
+    [...r.stdout().matchAll(/^(?:\S+Z )?\[ Receiver \] got (.*)$/gm)].flatMap((m) => {
       const value = JSON.parse(m[1]!) as unknown;
       return (Array.isArray(value) ? value : [value]).map((x: { time: number }) => x.time);
     });
@@ -369,10 +369,10 @@ test('sketch run thermometer --to: a receiver absent at start, then up, then SIG
     therm.child.kill('SIGINT');
     assert.is(await therm.exited(), 0);
     // and the receivers got exactly the first readings the thermometer took, from its very first
-    const taken = [...therm.stdout().matchAll(/^\[ Thermometer \] (-?[\d.]+) °C from simulated$/gm)].map((m) => Number(m[1]));
+    const taken = [...therm.stdout().matchAll(/^(?:\S+Z )?\[ Thermometer \] (-?[\d.]+) °C from simulated$/gm)].map((m) => Number(m[1]));
     const temps = new Map<number, number>();
     for (const r of [first, second]) {
-      for (const m of r.stdout().matchAll(/^\[ Receiver \] got (.*)$/gm)) {
+      for (const m of r.stdout().matchAll(/^(?:\S+Z )?\[ Receiver \] got (.*)$/gm)) {
         const value = JSON.parse(m[1]!) as unknown;
         for (const x of (Array.isArray(value) ? value : [value]) as { time: number; temperature: number }[]) temps.set(x.time, x.temperature);
       }

@@ -68,7 +68,7 @@ async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
 async function startRecorder(ctx: Ctx, db: string): Promise<{ child: Child; port: number }> {
   const child = spawnOn(ctx, 'server', 'recorder', process.execPath, [SKETCH_BIN, 'run', 'recorder', '--db', db, '--rescan', '0.5', '--host', '127.0.0.1'], { cwd: ROOT });
   const { line } = await child.line(/serving on 127\.0\.0\.1:\d+/, 20_000);
-  return { child, port: Number(/:(\d+)/.exec(line)![1]) };
+  return { child, port: Number(/serving on [^:]+:(\d+)/.exec(line)![1]) }; // piped lines start with a time
 }
 
 export async function recorder(ctx: Ctx): Promise<Section> {

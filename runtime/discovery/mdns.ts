@@ -89,9 +89,11 @@ export interface Discovery {
   /**
    * Finds one sketch by instance name (case-insensitive, RFC 6762 §16).
    * @param timeout how long to look, in ms.
+   * @param signal ends the lookup early (its timer too) when aborted: rejects with the signal's
+   *   reason when that is an Error, else `SKETCH_ERR_CLOSED`. Optional.
    * @throws SketchError `SKETCH_ERR_PEER_NOT_FOUND` when nothing answers in time.
    */
-  resolve(name: string, timeout: number): Promise<FoundSketch>;
+  resolve(name: string, timeout: number, signal?: AbortSignal): Promise<FoundSketch>;
   /** Every sketch that answers within `timeout` ms. */
   browse(timeout: number): Promise<FoundSketch[]>;
   /** Stops announcing and listening. Safe to call twice. */
@@ -284,8 +286,11 @@ export class MdnsDiscovery implements Discovery {
     });
   }
 
-  async resolve(name: string, timeout: number): Promise<FoundSketch> {
+  async resolve(name: string, timeout: number, signal?: AbortSignal): Promise<FoundSketch> {
+    const aborted = () => (signal?.reason instanceof Error ? signal.reason : errors.CLOSED(`lookup of "${name}"`));
+    if (signal?.aborted) throw aborted();
     const b = await this.bonjour();
+    if (signal?.aborted) throw aborted();
     // Only the wanted name is kept, so no flood of other services costs memory here.
     const table = new ServiceTable({ only: name, log: this.#options.log });
     return new Promise<FoundSketch>((resolve, reject) => {
@@ -293,13 +298,16 @@ export class MdnsDiscovery implements Discovery {
       const stop = this.#browse(b, table, timeout, (found) => {
         if (found.length) done(null, found[0]);
       });
+      const onAbort = () => done(aborted());
       const done = (err: Error | null, found?: FoundSketch) => {
         for (const t of timers) clearTimeout(t);
+        signal?.removeEventListener('abort', onAbort);
         stop();
         if (err) reject(err);
         else resolve(found!);
       };
       timers.push(setTimeout(() => done(errors.PEER_NOT_FOUND(name, timeout / 1000)), timeout));
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -741,7 +749,8 @@ export class MemoryDiscovery implements Discovery {
     });
     return a;
   }
-  async resolve(name: string, timeout: number): Promise<FoundSketch> {
+  async resolve(name: string, timeout: number, signal?: AbortSignal): Promise<FoundSketch> {
+    signal?.throwIfAborted();
     const found = this.registry.get(name.toLowerCase());
     if (!found) throw errors.PEER_NOT_FOUND(name, timeout / 1000);
     return found;

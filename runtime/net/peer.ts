@@ -42,11 +42,17 @@ export interface PeerOptions {
   /**
    * Longest wait for the next acknowledgement while messages are in flight, in ms: past it the
    * connection is dropped and the messages sent again on a new one (`retries` times in a row at
-   * most, then they fail with `SKETCH_ERR_PEER_UNREACHABLE`). Default 10 000; 0 = wait forever.
+   * most, then they fail with `SKETCH_ERR_PEER_UNREACHABLE`, whose `cause` is a
+   * `SKETCH_ERR_ACK_TIMEOUT`). Default 10 000; 0 = wait forever.
    */
   ackTimeout?: number;
-  /** Called with one line whenever the connection is lost, retried or restored. */
-  log?: (line: string) => void;
+  /**
+   * Called with one line whenever the connection is lost, retried or restored (`level` absent:
+   * a warning), and with `announceLookup` once at level `'info'`.
+   */
+  log?: (line: string, level?: 'info') => void;
+  /** Log `looking for "NAME" over mDNS…` once, when the first lookup of a name starts (`Sketch.stream()` does). Default false. */
+  announceLookup?: boolean;
   /**
    * Access key to present (`Authorization: Bearer <key>`), for a peer started with keys.
    * Sent only over `wss://` (certificate verified) or to a loopback address, unless
@@ -115,6 +121,8 @@ export class Peer {
     ca?: string | Buffer;
   };
   #warnedInsecure = false;
+  /** Whether the first lookup by name started (it is announced once). */
+  #lookedFor = false;
   #heartbeat?: Heartbeat;
   #ackTimer?: NodeJS.Timeout;
   /** When the last acknowledgement came, or the first message in flight went out (ms). */
@@ -143,6 +151,7 @@ export class Peer {
       handshakeTimeout: 5000,
       subprotocol: true,
       log: () => {},
+      announceLookup: false,
       insecureKey: false,
       maxInFlight: 256,
       heartbeat: HEARTBEAT_MS,
@@ -235,7 +244,9 @@ export class Peer {
     const d = this.#options.discovery;
     if (!d) throw errors.MDNS_DISABLED(this.target);
     const timeout = retry ? Math.min(this.#options.discoverTimeout, 1000) : this.#options.discoverTimeout;
-    const found = await d.resolve(this.target, timeout);
+    if (!this.#lookedFor && this.#options.announceLookup) this.#options.log(`looking for "${this.target}" over mDNS…`, 'info');
+    this.#lookedFor = true;
+    const found = await d.resolve(this.target, timeout, this.#abort.signal); // close() ends the lookup
     return { url: found.url, name: found.name };
   }
 
@@ -350,7 +361,9 @@ export class Peer {
         if (!current || this.#sent === 0 || Date.now() - this.#progressAt <= ackTimeout) return;
         this.#progressAt = Date.now();
         if (++this.#stalls > this.#options.retries) {
-          this.#failAll(errors.PEER_UNREACHABLE(this.target, `no acknowledgement within ${ackTimeout / 1000} s (gave up after ${this.#stalls} connections)`));
+          // The cause says what went wrong for a one-shot sender (`sketch send`, `retries: 0`).
+          const cause = errors.ACK_TIMEOUT(this.target, ackTimeout / 1000);
+          this.#failAll(errors.PEER_UNREACHABLE(this.target, `no acknowledgement within ${ackTimeout / 1000} s (gave up after ${this.#stalls} connections)`, cause));
           this.#stalls = 0;
         } else {
           log(`${this.target}: no acknowledgement within ${ackTimeout / 1000} s: reconnecting`);

@@ -248,7 +248,7 @@ async function buzzerCli(extra: string[]) {
   let port: string | undefined;
   while (!port) {
     const line = await next(10_000);
-    if (line.includes('buzzer on BCM')) setupLine = line;
+    if (line.includes('buzzer on BCM')) setupLine = line.replace(/^\S+Z /, ''); // without the time piped lines start with
     port = /serving on [^\s]+:(\d+)/.exec(line)?.[1];
   }
   const url = `ws://127.0.0.1:${port}/`;
