@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import Dashboard, { LIVE_PATH } from '../sketches/dashboard.js';
 import { Directory, SUBPROTOCOL, type FoundSketch, type SketchCard, type SketchStatus } from '../runtime/index.js';
-import { sleep } from './helpers/net.js';
+import { sleep, stalled } from './helpers/net.js';
 
 const found = (name: string, port: number, streams = ['/readings']): FoundSketch => ({
   name,
@@ -135,15 +135,7 @@ test('with keys, the page files load without one but the API and the /live WebSo
 test('a page that stops reading is closed with 1013 once more than --page-buffer KiB wait for it, while a reading page keeps getting every item', async () => {
   const { dash, port, log } = await dashboard({ options: { pageBuffer: 64 } });
   const url = `ws://127.0.0.1:${port}${LIVE_PATH}?new`;
-  const stalled = await new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(url, [SUBPROTOCOL]);
-    ws.once('open', () => {
-      ws.pause();
-      resolve(ws);
-    });
-    ws.once('error', reject);
-    ws.on('error', () => {});
-  });
+  const paused = await stalled(url);
   let got = 0;
   const reading = await new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(url, [SUBPROTOCOL]);
@@ -168,7 +160,7 @@ test('a page that stops reading is closed with 1013 once more than --page-buffer
     for (let i = 0; i < 500 && got < published; i++) await sleep(10);
     assert.is(got, published, 'the reading page got every item');
   } finally {
-    stalled.terminate();
+    paused.terminate();
     reading.close();
     await dash.close();
   }

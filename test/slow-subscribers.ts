@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { Sketch, SUBPROTOCOL, type Delivery } from '../runtime/index.js';
 import { ROOT } from './helpers/child.js';
-import { sleep } from './helpers/net.js';
+import { sleep, stalled } from './helpers/net.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/subscribers-child.ts', import.meta.url));
 /** Bound on the producer's RSS growth during a run: history (1 MiB) + maxBuffered (1 MiB) + 200 × 64 KiB of socket buffers, rounded up generously for the test runner's own garbage. */
@@ -29,19 +29,6 @@ function producer(delivery: Delivery, log: string[]) {
     static override streams = { '/readings': { history: 1000, delivery } };
   };
   return new cls({ discovery: false, log: (l) => log.push(l) });
-}
-
-/** A subscriber that opens, then never reads again (its socket is paused). */
-function stalled(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, [SUBPROTOCOL]);
-    ws.once('open', () => {
-      ws.pause();
-      resolve(ws);
-    });
-    ws.once('error', reject);
-    ws.on('error', () => {});
-  });
 }
 
 /** Ten plain subscribers in a child process; `report()` returns what each received. */

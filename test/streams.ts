@@ -149,9 +149,13 @@ test('a subscriber joining with ?history=all while the producer publishes at ful
   await sleep(400);
   producing = false;
   await producer;
-  for (let t = 0; t < 250 && seen.some((v) => v.length < n); t++) await sleep(20);
-  for (const v of seen) assert.ok(v.every((x, k) => x === k + 1), `1…${n} in order, no hole, no duplicate`);
-  assert.ok(n > 20_000, `published ${n} during the test`);
+  // Generous: on a loaded machine four subscribers take a while to drain 20 000+ items each.
+  for (let t = 0; t < 1500 && seen.some((v) => v.length < n); t++) await sleep(20);
+  for (const v of seen) {
+    assert.is(v.length, n, 'every item arrived');
+    assert.ok(v.every((x, k) => x === k + 1), `1…${n} in order, no hole, no duplicate`);
+  }
+  assert.ok(n > 11_000, `published ${n} during the test: the producer ran while they joined`);
   for (const ws of joiners) ws.close();
   await s.close();
 });

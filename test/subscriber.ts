@@ -28,11 +28,15 @@ async function waitFor(ok: () => boolean, what: string) {
   assert.ok(ok(), what);
 }
 
-test('a new subscriber asks for every item held; a resume asks after_seq and epoch', () => {
+test('a new subscriber asks for every item held, or those since a time; a resume asks after_seq and epoch', () => {
   const fresh = new StreamSubscriber({ url: 'ws://127.0.0.1:1/', path: '/data', name: 'x', ...collector() });
   assert.is(fresh.url().href, 'ws://127.0.0.1:1/data?history=all');
   const resumed = new StreamSubscriber({ url: 'ws://127.0.0.1:1/', path: '/data', name: 'x', resume: { epoch: 'Ab_c', seq: 41 }, ...collector() });
   assert.is(resumed.url().href, 'ws://127.0.0.1:1/data?after_seq=41&epoch=Ab_c');
+  const recent = new StreamSubscriber({ url: 'ws://127.0.0.1:1/', path: '/data', name: 'x', since: 1_763_700_000, ...collector() });
+  assert.is(recent.url().href, 'ws://127.0.0.1:1/data?since=1763700000');
+  const both = new StreamSubscriber({ url: 'ws://127.0.0.1:1/', path: '/data', name: 'x', since: 1, resume: { epoch: 'E', seq: 2 }, ...collector() });
+  assert.is(both.url().href, 'ws://127.0.0.1:1/data?after_seq=2&epoch=E', 'a resume point wins over since');
 });
 
 test('a resume whose missed items were evicted reports an evicted gap, then the rest in order', async () => {
@@ -86,6 +90,42 @@ test('after the connection drops the subscriber reconnects with backoff and resu
     assert.match(opened[1]!.search, /^\?after_seq=2&epoch=/);
     assert.is(sub.status().reconnects, 1);
     assert.equal(c.gaps, []);
+  } finally {
+    sub.close();
+    await s.close();
+  }
+});
+
+test('while it waits out a long backoff, retarget to where the sketch now is and nudge subscribe at once', async () => {
+  const c = collector();
+  const tries: string[] = [];
+  const sub = new StreamSubscriber({
+    url: 'ws://127.0.0.1:1/', // nothing listens there
+    path: '/data',
+    name: 'src',
+    backoffMs: 60_000,
+    random: () => 0.99,
+    connect: (u, p, o) => {
+      tries.push(u.host);
+      return new WebSocket(u, p, o);
+    },
+    ...c,
+  });
+  sub.start();
+  await waitFor(() => tries.length === 1 && !sub.connected, 'the first attempt failed');
+  await sleep(100);
+  assert.is(tries.length, 1, 'a minute of backoff: no second attempt yet');
+  const s = new Source({ discovery: false, log: () => {} });
+  const addr = await s.run({ host: '127.0.0.1' });
+  try {
+    sub.retarget(addr.url);
+    sub.nudge();
+    await waitFor(() => sub.connected, 'subscribed at the new address without waiting out the backoff');
+    s.publish('/data', 7);
+    await waitFor(() => c.items.length === 1, 'the item');
+    assert.is(tries.length, 2);
+    sub.nudge(); // connected: nothing to do
+    assert.is(tries.length, 2);
   } finally {
     sub.close();
     await s.close();

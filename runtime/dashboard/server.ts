@@ -12,7 +12,7 @@ import type http from 'node:http';
 import { errors } from '../errors.js';
 import { sendJson, sendText, type HttpRoute, type HttpRoutes } from '../net/routes.js';
 import type { Directory, SketchCard } from './directory.js';
-import { getJson, httpUrl, reach, type ClientSecurity } from './client.js';
+import { getJson, httpUrl, type ClientSecurity } from './client.js';
 import { Relay, type Point } from './relay.js';
 
 /** History windows the page offers, in seconds: 5 min, 1 h, 24 h, 7 d (the last three only with a recorder). */
@@ -189,14 +189,17 @@ export class DashboardServer {
             sketch: card.name,
             stream: s.path,
             maxPoints: this.#o.relayPoints,
-            url: () => this.#o.directory.get(card.name)?.url,
-            reach: (url) => reach(url, card.name, this.#o.security, (l) => this.#warn(l)),
+            url: card.url,
+            security: this.#o.security,
             onPoint: (p: Point) => this.#o.publish({ p: [card.name, s.path, p.epoch, p.seq, p.time, p.values] } satisfies LivePoint),
             log: this.#o.log,
           });
           this.#relays.set(k, relay);
           relay.start();
-        } else if (card.up && !relay.connected) relay.nudge();
+        } else if (card.up && !relay.connected) {
+          relay.retarget(card.url);
+          relay.nudge();
+        }
       }
     }
   }

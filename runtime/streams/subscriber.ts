@@ -25,8 +25,10 @@ export interface StreamSubscriberOptions {
   path: string;
   /** Label for log lines and TLS verification (the sketch's instance name). */
   name: string;
-  /** Resume after this item (the newest already stored). Default: none: every item the sketch holds (`?history=all`). */
+  /** Resume after this item (the newest already stored). Default: none: every item the sketch holds (`?history=all`), or see `since`. */
   resume?: ResumePoint;
+  /** Without `resume`, start with the items sampled at or after this time (`?since=`, s since the epoch) instead of every item held. Default: none. */
+  since?: number;
   /** The key to present, and whether plain `ws://` beyond loopback may carry it. Default: none. */
   key?: KeyUse;
   /** CA the sketch's certificate must chain to (`--ca`). Default: the system's. */
@@ -118,6 +120,19 @@ export class StreamSubscriber {
     }
   }
 
+  /** Subscribes now when waiting to retry (the sketch was seen again); does nothing otherwise. */
+  nudge(): void {
+    if (this.#closed || this.#ws || !this.#timer) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#open();
+  }
+
+  /** Whether the subscription is open (its `subscribed` frame arrived). */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
   /** The newest item reported, as a resume point. */
   get resumePoint(): ResumePoint | undefined {
     return this.#epoch === undefined ? undefined : { epoch: this.#epoch, seq: this.#seq };
@@ -127,7 +142,7 @@ export class StreamSubscriber {
     return { sketch: this.name, stream: this.path, connected: this.#connected, epoch: this.#epoch ?? null, seq: this.#seq, reconnects: this.#reconnects };
   }
 
-  /** The subscription URL: `?after_seq=S&epoch=E` to resume, else `?history=all`. */
+  /** The subscription URL: `?after_seq=S&epoch=E` to resume, else `?since=T` when `since` was given, else `?history=all`. */
   url(): URL {
     const u = new URL(this.#url.href);
     u.pathname = this.path;
@@ -136,7 +151,8 @@ export class StreamSubscriber {
     if (this.#epoch !== undefined) {
       u.searchParams.set('after_seq', String(this.#seq));
       u.searchParams.set('epoch', this.#epoch);
-    } else u.searchParams.set('history', 'all');
+    } else if (this.#o.since !== undefined) u.searchParams.set('since', String(this.#o.since));
+    else u.searchParams.set('history', 'all');
     return u;
   }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { SUBPROTOCOL } from '../../runtime/net/protocol.js';
 
 /** The built CLI (npm test builds it first). */
 export const SKETCH_BIN = fileURLToPath(new URL('../../dist/bin/sketch.cjs', import.meta.url));
@@ -161,3 +162,16 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeou
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A subscriber that opens, then never reads again (its socket is paused): a slow subscriber. */
+export function stalled(url: string, protocols: string[] = [SUBPROTOCOL]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once('open', () => {
+      ws.pause();
+      resolve(ws);
+    });
+    ws.once('error', reject);
+    ws.on('error', () => {});
+  });
+}
