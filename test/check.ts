@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,10 @@ test('checkFiles: no lines for the README thermostat, one file:line:col line per
   assert.equal(checkFiles(ts, ['thermostat.ts'], FIXTURES), []);
   const lines = checkFiles(ts, [path.join(FIXTURES, 'loop-type-error.ts')], FIXTURES);
   assert.equal(lines, ["loop-type-error.ts:14:11 error TS2322: Type 'string' is not assignable to type 'number'."]);
-  const outside = checkFiles(ts, [path.join(FIXTURES, 'loop-type-error.ts')], os.tmpdir());
+  // A fresh directory is never an ancestor of the fixtures (os.tmpdir() is, when the tree itself lives in /tmp, as in CI's copies).
+  const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'check-cwd-'));
+  const outside = checkFiles(ts, [path.join(FIXTURES, 'loop-type-error.ts')], elsewhere);
+  rmSync(elsewhere, { recursive: true, force: true });
   assert.ok(outside[0]!.startsWith(`${path.join(FIXTURES, 'loop-type-error.ts')}:14:11 `), outside[0]);
 });
 

@@ -30,6 +30,8 @@ const PRODUCERS = 10;
 const PRODUCER_HISTORY = 100_000;
 /** Between two polls of the recorder's status, in ms: the resolution of "all were written". */
 const POLL_MS = 25;
+/** Readings each sketch publishes per turn of its event loop in the live part (`start 0 MS BURST`). */
+const BURST = 10;
 /** Give up waiting for the recorder when `written` has not moved for this long after publishing ended, in ms. */
 const STALL_MS = 5000;
 /** Streams, rate and points of the history part. */
@@ -160,7 +162,7 @@ async function ingest(ctx: Ctx, s: Section, dir: string): Promise<void> {
   const rawRuns = ctx.quick ? 1 : 3;
   const db = path.join(dir, 'ingest.sqlite');
   s.blocks.push(
-    `**Ingest.** ${PRODUCERS} stream sketches (\`bench/servers/sketch.ts --mode stream --announce bench-N --history-items ${PRODUCER_HISTORY}\`, one process each${ctx.pin ? ', all on CPU 1; the recorder and the raw inserter on CPU 0' : ''}) are found by the recorder over mDNS. *Live* (the goal): once it has caught up (below) and its status lists all ${PRODUCERS} subscriptions connected, all the sketches publish \`{celsius, time}\` readings as fast as their event loops turn for ${publishMs} ms (\`start 0 ${publishMs}\`); the recorder's rate is the items published ÷ the time from the first publish to the first status poll (every ${POLL_MS} ms) whose \`written\` counts them all. *Catch-up*: before that, each sketch published ${fmtCount(fillItems)} readings (\`fill ${fillItems}\`) before the recorder started, so that it subscribes with \`?history=all\` to ${fmtCount(fillItems * PRODUCERS)} items waiting: the items ÷ the time from the first one received (the rows' \`received\`) to the poll that counts them all written — what the recorder itself can take. The peer: a separate process (\`bench/servers/sqlite-raw.ts\`) that inserts all the same rows (read back from the recorder's file) into a fresh file whose schema \`RecordStore\` created, with one prepared \`INSERT OR IGNORE\` in transactions of 500 rows and the same pragmas (WAL, \`synchronous = NORMAL\`), ${rawRuns} run(s), median (min–max). Lost items: rows in the database (opened read-only once the recorder stopped) against the items each sketch published.`,
+    `**Ingest.** ${PRODUCERS} stream sketches (\`bench/servers/sketch.ts --mode stream --announce bench-N --history-items ${PRODUCER_HISTORY}\`, one process each${ctx.pin ? ', all on CPU 1; the recorder and the raw inserter on CPU 0' : ''}) are found by the recorder over mDNS. *Live* (the goal): once it has caught up (below) and its status lists all ${PRODUCERS} subscriptions connected, all the sketches publish \`{celsius, time}\` readings as fast as they can, ${BURST} per turn of their event loop, for ${publishMs} ms (\`start 0 ${publishMs} ${BURST}\`); the recorder's rate is the items published ÷ the time from the first publish to the first status poll (every ${POLL_MS} ms) whose \`written\` counts them all. *Catch-up*: before that, each sketch published ${fmtCount(fillItems)} readings (\`fill ${fillItems}\`) before the recorder started, so that it subscribes with \`?history=all\` to ${fmtCount(fillItems * PRODUCERS)} items waiting: the items ÷ the time from the first one received (the rows' \`received\`) to the poll that counts them all written — what the recorder itself can take. The peer: a separate process (\`bench/servers/sqlite-raw.ts\`) that inserts all the same rows (read back from the recorder's file) into a fresh file whose schema \`RecordStore\` created, with one prepared \`INSERT OR IGNORE\` in transactions of 500 rows and the same pragmas (WAL, \`synchronous = NORMAL\`), ${rawRuns} run(s), median (min–max). Lost items: rows in the database (opened read-only once the recorder stopped) against the items each sketch published.`,
   );
 
   const producers = Array.from({ length: PRODUCERS }, (_, i) =>
@@ -210,7 +212,7 @@ async function ingest(ctx: Ctx, s: Section, dir: string): Promise<void> {
   void Promise.all(published)
     .then((pubs) => (liveTotal = pubs.reduce((t, p) => t + p.count, 0)))
     .catch(() => {}); // awaited again below, where a failure is reported
-  for (const p of producers) p.send(`start 0 ${publishMs}`);
+  for (const p of producers) p.send(`start 0 ${publishMs} ${BURST}`);
   const live = await watchWritten(statusUrl, pid, () => (liveTotal === undefined ? undefined : fillTotal + liveTotal), publishMs + 90_000);
   const pubs = await Promise.all(published);
   liveTotal = pubs.reduce((t, p) => t + p.count, 0);

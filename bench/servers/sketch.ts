@@ -3,7 +3,7 @@
  *
  *   --mode ack           a reactive sketch whose loop acknowledges every message with "ok"
  *   --mode thermometer   a thermometer publishing readings to `/readings` subscribers:
- *                        on `start HZ MS` (HZ 0 = as fast as it can) it publishes for MS ms,
+ *                        on `start HZ MS [BURST]` (HZ 0 = as fast as it can, BURST readings per turn) it publishes for MS ms,
  *                        then reports `{"published":{count,ms,callMs,hrtimeUs,epoch}}` (callMs:
  *                        a histogram of the time each publish() call took; epoch: the
  *                        publishing window in seconds since the epoch)
@@ -59,13 +59,15 @@ class Thermometer extends Sketch {
   }
 
   /**
-   * Publishes at `hz` readings per second (0: as fast as the event loop turns) for `ms`.
+   * Publishes at `hz` readings per second (0: as fast as the event loop turns, `burst` readings
+   * per turn) for `ms`.
    * Also times each `publish()` call: how long the server takes to hand one reading to every
    * subscriber, which bounds the latency of the last one.
    */
   publishFor(
     hz: number,
     ms: number,
+    burst = 1,
   ): Promise<{ count: number; ms: number; callMs: Record<string, number>; hrtimeUs: [number, number]; epoch: [number, number] }> {
     return new Promise((resolve) => {
       const t0 = performance.now();
@@ -95,7 +97,7 @@ class Thermometer extends Sketch {
         const spin = () => {
           const now = performance.now();
           if (now - t0 >= ms) return done(now);
-          one();
+          for (let k = 0; k < burst; k++) one();
           setImmediate(spin);
         };
         spin();
@@ -138,8 +140,8 @@ try {
   const address = await sketch.run({ host: '127.0.0.1', port: Number(a.port) });
   serveStats();
   if (sketch instanceof Thermometer) {
-    onCommand('start', async ([hz = '10', ms = '1000']) => {
-      report('published', await sketch.publishFor(Number(hz), Number(ms)));
+    onCommand('start', async ([hz = '10', ms = '1000', burst = '1']) => {
+      report('published', await sketch.publishFor(Number(hz), Number(ms), Number(burst)));
     });
   }
   if (sketch instanceof StreamThermometer) {

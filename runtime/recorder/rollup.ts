@@ -40,20 +40,30 @@ export function bucketOf(time: number, width: number): number {
  * one already stored, so a bucket may be written in several pieces).
  */
 export class RollupAccumulator {
-  #cells = new Map<string, RollupRow>();
+  /** Per stream (`sketch\0stream`): the bucket open at each width, and the buckets closed since the last take(). */
+  #streams = new Map<string, { open: Array<{ bucket: number; cells: Map<string, RollupRow> } | undefined>; closed: RollupRow[] }>();
 
   /** Adds one stored item: its numeric fields (`numericFields()`) at its sample time. */
   add(sketch: string, stream: string, time: number, data: unknown): void {
     const fields = numericFields(data);
     if (fields.length === 0) return;
-    for (const width of ROLLUP_WIDTHS) {
+    const key = `${sketch}\0${stream}`;
+    let state = this.#streams.get(key);
+    if (!state) this.#streams.set(key, (state = { open: [], closed: [] }));
+    for (let w = 0; w < ROLLUP_WIDTHS.length; w++) {
+      const width = ROLLUP_WIDTHS[w]!;
       const bucket = bucketOf(time, width);
-      const prefix = `${sketch}\0${stream}\0${width}\0${bucket}\0`;
+      let open = state.open[w];
+      if (!open || open.bucket !== bucket) {
+        // Another bucket (items come in time order, mostly): the open one is done. An item back in
+        // a bucket closed earlier opens it again; the store merges the two rows.
+        if (open) for (const cell of open.cells.values()) state.closed.push(cell);
+        open = state.open[w] = { bucket, cells: new Map() };
+      }
       for (const [field, v] of fields) {
-        const key = prefix + field;
-        const cell = this.#cells.get(key);
+        const cell = open.cells.get(field);
         if (!cell) {
-          this.#cells.set(key, { sketch, stream, width, bucket, field, n: 1, lo: v, loTime: time, hi: v, hiTime: time });
+          open.cells.set(field, { sketch, stream, width, bucket, field, n: 1, lo: v, loTime: time, hi: v, hiTime: time });
           continue;
         }
         cell.n++;
@@ -65,8 +75,12 @@ export class RollupAccumulator {
 
   /** The rows collected since the last call; the accumulator is empty afterwards. */
   take(): RollupRow[] {
-    const rows = [...this.#cells.values()];
-    this.#cells.clear();
+    const rows: RollupRow[] = [];
+    for (const state of this.#streams.values()) {
+      rows.push(...state.closed);
+      for (const open of state.open) if (open) rows.push(...open.cells.values());
+    }
+    this.#streams.clear();
     return rows;
   }
 }
