@@ -20,6 +20,19 @@ let hooked = false;
 async function installHooks(): Promise<void> {
   if (hooked) return;
   hooked = true;
+  // Node.js 26 deprecates module.register() (DEP0205, for module.registerHooks()), which tsx's
+  // register() calls too: its warning would be the first line on stderr of every `sketch run
+  // FILE.ts`. Deprecation warnings are checked when emitted, so they are off only meanwhile.
+  const noDeprecation = process.noDeprecation;
+  process.noDeprecation = true;
+  try {
+    await registerHooks();
+  } finally {
+    process.noDeprecation = noDeprecation;
+  }
+}
+
+async function registerHooks(): Promise<void> {
   register(
     'data:text/javascript,' +
       encodeURIComponent(
