@@ -1,5 +1,4 @@
 import http from 'node:http';
-import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
@@ -159,48 +158,6 @@ test('a subscriber joining with ?history=all while the producer publishes at ful
   assert.ok(n > 11_000, `published ${n} during the test: the producer ran while they joined`);
   for (const ws of joiners) ws.close();
   await s.close();
-});
-
-test('a burst published in one turn leaves in two writes per subscriber, its first item at once and the rest in one writev; a lone item is written at once', async () => {
-  const { s, base, port } = await started({ history: 100 });
-  const ws = await connect(`${base}/readings?new`);
-  await sleep(50);
-  // Count the writes of the sketch's side of the connection (same process): net.Socket's _write/_writev.
-  const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
-  const original = { write: proto._write, writev: proto._writev };
-  const calls: Array<{ kind: 'write' | 'writev'; chunks: number }> = [];
-  const mine = (socket: net.Socket) => socket.localPort === port;
-  proto._write = function (this: net.Socket, ...a: unknown[]) {
-    if (mine(this)) calls.push({ kind: 'write', chunks: 1 });
-    return original.write.apply(this, a);
-  };
-  proto._writev = function (this: net.Socket, ...a: unknown[]) {
-    if (mine(this)) calls.push({ kind: 'writev', chunks: (a[0] as unknown[]).length });
-    return original.writev.apply(this, a);
-  };
-  try {
-    const got = frames(ws, 11);
-    s.publish('/readings', { i: 1 });
-    assert.equal(calls, [{ kind: 'write', chunks: 1 }], 'a lone item is written before publish() returns');
-    await sleep(20);
-    calls.length = 0;
-    publishN(s, 2, 11);
-    await sleep(20);
-    assert.equal(
-      calls,
-      [
-        { kind: 'write', chunks: 1 },
-        { kind: 'writev', chunks: 9 },
-      ],
-      'the burst of 10: the first item at once (nothing says more will follow), the other 9 in one writev',
-    );
-    assert.equal(values(await got), range(1, 11));
-  } finally {
-    proto._write = original.write;
-    proto._writev = original.writev;
-    ws.close();
-    await s.close();
-  }
 });
 
 test('a bad stream query is refused with HTTP 400 and one line naming the streams', async () => {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import { errors } from '../errors.js';
 import { textFrame } from '../net/frame.js';
 import { encodeItem, jsonValue } from '../net/protocol.js';
@@ -93,16 +92,6 @@ export class Stream {
   #lastTime?: number;
   /** Oldest seq a `delivery: 'all'` subscriber still needs (kept past the history's bounds). */
   #keepFrom = Infinity;
-  /** Items published in this turn of the event loop (reset by {@link #endTurn}). */
-  #turnItems = 0;
-  /** Sockets corked for the rest of this turn: a burst. */
-  #corked: Duplex[] = [];
-  readonly #endTurn = () => {
-    this.#turnItems = 0;
-    const corked = this.#corked;
-    this.#corked = [];
-    for (const socket of corked) socket.uncork();
-  };
   #drops = 0;
   #closedSlow = 0;
 
@@ -145,16 +134,6 @@ export class Stream {
     if (this.#lastTime !== undefined) this.#intervals.push(time - this.#lastTime);
     this.#lastTime = time;
     if (this.#subscribers.size === 0) return item;
-    // A burst (a second item in one turn of the event loop): every subscriber's socket is corked
-    // until the turn ends, so the rest of the burst leaves in one writev per subscriber instead of
-    // one write system call per item. A lone item (and a burst's first) is written at once.
-    if (this.#turnItems++ === 0) setImmediate(this.#endTurn);
-    else if (this.#turnItems === 2) {
-      for (const s of this.#subscribers) {
-        s.conn.socket.cork();
-        this.#corked.push(s.conn.socket);
-      }
-    }
     let plain: Buffer | undefined;
     let v2: Buffer | undefined;
     const frame = (isV2: boolean) =>
