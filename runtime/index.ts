@@ -86,7 +86,7 @@ export { findRoute, answerRoute, sendText, sendJson, type HttpRoute, type HttpRo
 export { Directory, type DirectoryOptions, type DirectoryEvents, type SketchCard, type StreamCard } from './dashboard/directory.js';
 export { Relay, type RelayOptions, type Point } from './dashboard/relay.js';
 export { numericFields, MAX_FIELDS } from './streams/fields.js';
-export { getJson, httpUrl, reach, MAX_JSON_BYTES, type ClientSecurity } from './dashboard/client.js';
+export { getJson, httpUrl, reach, MAX_JSON_BYTES, type ClientSecurity } from './net/client.js';
 export { fetchStatus, STATUS_TIMEOUT_MS, MAX_STATUS_BYTES, type FetchStatusOptions } from './discovery/status.js';
 export {
   DashboardServer,

@@ -8,7 +8,7 @@
 import type { ItemFrame } from '../net/protocol.js';
 import { numericFields } from '../streams/fields.js';
 import { StreamSubscriber } from '../streams/subscriber.js';
-import type { ClientSecurity } from './client.js';
+import type { ClientSecurity } from '../net/client.js';
 
 /** One plotted point: the numeric fields of an item's data at its sample time. */
 export interface Point {

@@ -12,7 +12,7 @@ import type http from 'node:http';
 import { errors } from '../errors.js';
 import { sendJson, sendText, type HttpRoute, type HttpRoutes } from '../net/routes.js';
 import type { Directory, SketchCard } from './directory.js';
-import { getJson, httpUrl, type ClientSecurity } from './client.js';
+import { getJson, httpUrl, type ClientSecurity } from '../net/client.js';
 import { Relay, type Point } from './relay.js';
 
 /** History windows the page offers, in seconds: 5 min, 1 h, 24 h, 7 d (the last three only with a recorder). */

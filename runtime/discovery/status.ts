@@ -2,7 +2,7 @@
  * Reading a found sketch's status (`GET /.well-known/sketch`) with the caller's key and CA:
  * what `sketch ls` and the dashboard show.
  */
-import { getJson, httpUrl, type ClientSecurity } from '../dashboard/client.js';
+import { getJson, httpUrl, type ClientSecurity } from '../net/client.js';
 import { STATUS_PATH, type SketchStatus } from '../streams/status.js';
 import type { FoundSketch } from './mdns.js';
 

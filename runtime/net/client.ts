@@ -1,6 +1,7 @@
 /**
- * How the dashboard reaches other sketches: the key headers and TLS options for a URL (like
- * `sketch tap`), and a bounded JSON GET (status, recorder history).
+ * How a client (the dashboard, the recorder, `sketch ls`) reaches a sketch over HTTP: the key
+ * headers and TLS options for a URL (like `sketch tap`), and a bounded JSON GET (status,
+ * recorder history).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -8,7 +9,7 @@ import { errors } from '../errors.js';
 import { clientTlsOptions } from '../security/tls.js';
 import { keyHeaders, type KeyUse } from '../security/transport.js';
 
-/** The dashboard's own credentials for the sketches it reads (`--key` / `SKETCH_KEY`, `--insecure-key`, `--ca`). */
+/** A client's credentials for the sketches it reads (`--key` / `SKETCH_KEY`, `--insecure-key`, `--ca`). */
 export interface ClientSecurity extends KeyUse {
   /** CA (PEM) a `wss://` sketch's certificate must chain to. Default: the system CAs. */
   ca?: string | Buffer;
