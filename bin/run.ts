@@ -5,6 +5,7 @@ import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERV
 import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
 import { LOG_OPTIONS, loggingOptions } from './log-options.js';
+import { BROKER_OPTIONS, brokerOptions, brokerUrl, HA_OPTION } from './broker-options.js';
 import { builtinNames } from './load-sketch.js';
 import { loopWarning } from './loop-warning.js';
 
@@ -25,6 +26,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       if (cls?.defaultTo) common.to = { ...common.to, default: cls.defaultTo };
       y.options(common);
       y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_SECURITY_OPTIONS });
+      y.options({ ...BROKER_OPTIONS, ...HA_OPTION });
       y.options(LOG_OPTIONS).conflicts('quiet', 'verbose');
       if (cls) {
         const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
@@ -36,6 +38,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         if (typeof argv.to === 'string') parsePeerAddress(argv.to); // HOST:PORT, http://…, NAME.local
         if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
         parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []);
+        if (argv['ha-discovery'] && !brokerUrl(argv)) throw errors.INVALID_OPTION('--ha-discovery publishes to a broker: give --broker URL (or set SKETCH_BROKER)');
         if ((argv['tls-cert'] === undefined) !== (argv['tls-key'] === undefined)) {
           throw errors.INVALID_OPTION('--tls-cert and --tls-key go together: give both, or neither');
         }
@@ -61,6 +64,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         discovery: common.mdns ? takeEarlyDiscovery() : false,
         discoverTimeout: common.discoverTimeout * 1000,
         logging: loggingOptions(argv),
+        broker: await brokerOptions(argv).catch(die),
       });
       stopOnSignals(sketch);
       try {

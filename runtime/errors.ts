@@ -79,6 +79,12 @@ export const ERROR_CODES = {
   SKETCH_ERR_TYPESCRIPT_MISSING: 1,
   /** `sketch service`: a unit cannot be written (no permission on the unit folder: needs root, or `--user`) or removed (none of that name, or still enabled), or `--env-file` cannot be read. */
   SKETCH_ERR_SERVICE: 1,
+  /** `--broker`: the URL is not an MQTT broker URL (mqtt://, mqtts://, ws://, wss://). CLI exit 2. */
+  SKETCH_ERR_BROKER_URL: 2,
+  /** The MQTT broker refused the connection: bad user name or password, or not authorized (CONNACK reason code 0x86/0x87, MQTT 5 §3.2.2.2). */
+  SKETCH_ERR_BROKER_AUTH: 1,
+  /** The MQTT broker could not be reached (or its certificate not verified) within the time allowed. */
+  SKETCH_ERR_BROKER_UNREACHABLE: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -227,6 +233,20 @@ export const errors = {
   ADDON: (addon: string, usedBy: string, why: string, fix: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_ADDON', `native addon ${addon} (${usedBy}) failed to load: ${why}; ${fix}`, { cause }),
   SERVICE: (message: string, cause?: unknown) => new SketchError('SKETCH_ERR_SERVICE', message, { cause }),
+  BROKER_URL: (url: string) =>
+    new SketchError('SKETCH_ERR_BROKER_URL', `--broker ${JSON.stringify(url)} is not a broker URL: give mqtt://HOST[:PORT], mqtts://HOST[:PORT], ws:// or wss://`),
+  BROKER_AUTH: (url: string, reason: string) =>
+    new SketchError(
+      'SKETCH_ERR_BROKER_AUTH',
+      `the broker at ${url} refused the connection (${reason}): check --broker-user and SKETCH_BROKER_PASSWORD, and the broker's password_file and acl_file`,
+    ),
+  PEER_NOT_ON_BROKER: (name: string, url: string, timeoutSeconds: number) =>
+    new SketchError(
+      'SKETCH_ERR_PEER_NOT_FOUND',
+      `no sketch named "${name}" is online on the broker at ${url} (waited ${s(timeoutSeconds)}): is it running with --broker? "sketch ls --broker URL" lists them; wait longer with --discover-timeout SECONDS`,
+    ),
+  BROKER_UNREACHABLE: (url: string, detail: string, cause?: unknown) =>
+    new SketchError('SKETCH_ERR_BROKER_UNREACHABLE', `cannot reach the broker at ${url}: ${detail}`, { cause }),
 };
 
 /** The first line of an error's message (or of `String(value)` for non-errors). */

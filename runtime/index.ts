@@ -5,6 +5,35 @@
 export { Sketch, MAX_CONNECTIONS, UPGRADE_TIMEOUT_MS, type SketchConfig, type SketchClass, type SketchEvents, type ListenOptions, type SketchAddress } from './sketch.js';
 export { reactive, isReactive, QUEUE_HIGH_WATER, REPLY_HIGH_WATER, TURN_SLICE, type LoopMethod, type ServeOptions } from './net/reactive.js';
 export { Peer, type PeerOptions } from './net/peer.js';
+export {
+  BrokerClient,
+  checkBrokerUrl,
+  stateTopic,
+  inTopic,
+  streamTopic,
+  replyTopic,
+  topicLevel,
+  shownUrl,
+  BROKER_KEEPALIVE_S,
+  TOPIC_ROOT,
+  type BrokerOptions,
+  type BrokerClientEvents,
+  type Will,
+} from './net/broker.js';
+export { BrokerPeer, type BrokerPeerOptions } from './net/broker-peer.js';
+export { serveBroker, type BrokerServeOptions, type BrokerServer } from './net/broker-serve.js';
+export { BrokerLink, brokerHost, webSocketUrls, type BrokerLinkOptions, type BrokerHost, type BrokerHostParts, type BrokerLinkEvents } from './net/broker-link.js';
+export { Route, onLocalLink, type RouteKind, type RouteOptions, type Sender } from './net/route.js';
+export {
+  BrokerDirectory,
+  onlineMessage,
+  offlineWill,
+  parseDescription,
+  foundThroughBroker,
+  type BrokerDescription,
+  type BrokerEntry,
+  type BrokerDirectoryEvents,
+} from './discovery/broker.js';
 export { parsePeerAddress, type PeerAddress } from './net/address.js';
 export { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 export { Dedupe, DEDUPE_WINDOW, DEDUPE_SESSION_TTL_MS, DEDUPE_MAX_SESSIONS, type Outcome, type DedupeOptions } from './net/dedupe.js';
@@ -88,6 +117,7 @@ export { Relay, type RelayOptions, type Point } from './dashboard/relay.js';
 export { numericFields, MAX_FIELDS } from './streams/fields.js';
 export { getJson, httpUrl, reach, MAX_JSON_BYTES, type ClientSecurity } from './net/client.js';
 export { fetchStatus, STATUS_TIMEOUT_MS, MAX_STATUS_BYTES, type FetchStatusOptions } from './discovery/status.js';
+export { haDiscoveryConfigs, haNodeId, HA_DISCOVERY_PREFIX, type HaEntity } from './discovery/home-assistant.js';
 export {
   DashboardServer,
   pageDir,

@@ -10,6 +10,9 @@ import { createLogger, lineStream, type Logger, type LoggerOptions } from './log
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
+import { BrokerLink, brokerHost, type BrokerLinkOptions } from './net/broker-link.js';
+import { Route, type Sender } from './net/route.js';
+import type { HaEntity } from './discovery/home-assistant.js';
 import { Dedupe } from './net/dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
@@ -91,6 +94,11 @@ export interface SketchConfig {
   log?: (line: string) => void;
   /** Format, level, times of log lines (`--log-format`, `--quiet`, `--verbose`): see `createLogger`. Default: text, `info`. */
   logging?: Omit<LoggerOptions, 'name' | 'label'>;
+  /**
+   * An MQTT 5 broker to be present on, serve requests and mirror streams through, and find
+   * peers on besides mDNS (`--broker`; see {@link BrokerLink}). Default none.
+   */
+  broker?: BrokerLinkOptions;
 }
 
 /** The events a {@link Sketch} emits, with their arguments. */
@@ -136,6 +144,8 @@ export interface SketchClass {
   streams?: Record<string, StreamSpec>;
   /** Whether it drives GPIO pins with these resolved options (`sketch service install` adds the `gpio` group). */
   drivesPins?(options: Record<string, unknown>): boolean;
+  /** Entities offered to Home Assistant with `--ha-discovery` (see `haDiscoveryConfigs`). */
+  homeAssistant?: readonly HaEntity[];
   readonly name: string;
 }
 
@@ -186,9 +196,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
+    broker: BrokerLinkOptions | undefined;
   };
   readonly #gate: Gate;
   /** Replies to `sketchnet.v3` requests, kept so that a resent one is not applied twice. */
@@ -205,7 +216,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #address?: SketchAddress;
   /** Every stream and every connection, by channel. */
   readonly #hub: StreamHub;
-  readonly #peers = new Map<string, Peer>();
+  readonly #peers = new Map<string, Sender>();
+  #link?: BrokerLink;
   readonly #outboxes = new Map<string, Outbox>();
   #started = 0;
   #closing?: Promise<void>;
@@ -234,6 +246,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       ...dropUndefined(config),
       peer: config.peer,
       tls: config.tls,
+      broker: config.broker,
     };
     checkConfig(this.#config);
     const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
@@ -384,6 +397,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     this.#address = { host, port: bound, url: `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${bound}/`, name: this.name };
     this.out(`serving on ${host}:${bound}${tlsIdentity ? ' (TLS: wss://)' : ''}${this.#discovery ? '' : ' (mDNS off)'}`);
     this.#announced = this.#announce(bound);
+    if (this.#config.broker) await this.#joinBroker(this.#config.broker, host, bound);
     return this.#address;
   }
 
@@ -417,6 +431,25 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.out(`announced as "${a.name}" (mDNS _sketch._tcp)`);
     return a.name;
+  }
+
+  /**
+   * Joins the broker once the mDNS name is settled: resolves when connected and present, or
+   * when the first attempt failed (logged; retried in the background).
+   * @throws SketchError `SKETCH_ERR_BROKER_AUTH`.
+   */
+  async #joinBroker(options: BrokerLinkOptions, host: string, port: number): Promise<void> {
+    await this.#announced;
+    const cls = this.constructor as SketchClass;
+    const link = new BrokerLink(
+      brokerHost(this, { host, port, tls: !!this.#config.tls, dedupe: this.#dedupe, streams: () => this.#hub.paths(), haEntities: cls.homeAssistant ?? [] }),
+      options,
+      (line) => this.log.warn(line),
+      (line) => this.log.info(line),
+    );
+    this.#link = link;
+    link.on('rename', (next) => this.#rename(next));
+    await link.start();
   }
 
   /** The TXT record (RFC 6763 §6): `kind`, `protocol`, `tls=1` when serving TLS and, when there are any, `streams` (comma-separated paths). */
@@ -469,7 +502,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `path` does not start with `/`.
    */
   publish(path: string, data: unknown, options?: PublishOptions): number {
-    return this.#hub.publish(path, data, options);
+    const n = this.#hub.publish(path, data, options);
+    this.#link?.publish(path, data, this.#hub.get(path)!.delivery);
+    return n;
   }
 
   /** The stream at `path` (its history, epoch and status), if there is one. */
@@ -509,12 +544,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (!o) {
       const key = `outbox:${peer}`;
       const connect = () => {
-        const p = new Peer(peer, {
-          discovery: this.#discovery,
-          discoverTimeout: this.#config.discoverTimeout,
-          ...this.#config.peer,
-          retries: 0, // the outbox retries, with its own backoff and one log line
-        });
+        const p = this.#sender(peer, { retries: 0 }); // the outbox retries, with its own backoff and one log line
         this.#peers.set(key, p);
         return p;
       };
@@ -547,16 +577,27 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#closing) return Promise.reject(errors.CLOSED(`sketch "${this.name}"`));
     let p = this.#peers.get(peer);
     if (!p) {
-      p = new Peer(peer, {
-        discovery: this.#discovery,
-        discoverTimeout: this.#config.discoverTimeout,
-        log: (line, level) => this.log.write(level ?? 'warn', line),
-        announceLookup: true,
-        ...this.#config.peer,
-      });
+      p = this.#sender(peer, { log: (line, level) => this.log.write(level ?? 'warn', line), announceLookup: true });
       this.#peers.set(peer, p);
     }
     return p.send(typeof data === 'string' ? data : JSON.stringify(data));
+  }
+
+  /** A WebSocket {@link Peer} to `target`; with a broker and a name, a {@link Route} that may go through the broker instead. */
+  #sender(target: string, extra: PeerOptions): Sender {
+    const webSocket = (t: string) =>
+      new Peer(t, { discovery: this.#discovery, discoverTimeout: this.#config.discoverTimeout, ...extra, ...this.#config.peer, ...(extra.retries === 0 ? { retries: 0 } : {}) });
+    const link = this.#link;
+    if (!link || /^wss?:\/\//i.test(target)) return webSocket(target);
+    return new Route(target, {
+      mdns: this.#discovery,
+      directory: link.directory,
+      discoverTimeout: this.#config.discoverTimeout,
+      webSocket,
+      preferDirect: link.preferDirect,
+      broker: () => link.peer(target, { discoverTimeout: this.#config.discoverTimeout, ackTimeout: this.#config.peer?.ackTimeout, log: (line) => this.log.warn(line) }),
+      log: (line) => this.log.info(line),
+    });
   }
 
   /**
@@ -575,6 +616,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const tasks: Promise<unknown>[] = [];
     await this.#announced;
     if (this.#announcement) tasks.push(this.#announcement.close());
+    if (this.#link) tasks.push(this.#link.close());
     for (const ws of this.#hub.sockets()) ws.close(1001, 'sketch stopping');
     for (const o of this.#outboxes.values()) tasks.push(o.close());
     for (const p of this.#peers.values()) tasks.push(p.close());

@@ -1,4 +1,4 @@
-import { errors, openOutput, reactive, Sketch, type GpioBackendName, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { errors, openOutput, reactive, Sketch, type GpioBackendName, type HaEntity, type OptionValues, type OutputPin } from '../runtime/index.js';
 import { gpioOptions, pinOption } from './pin-options.js';
 
 const options = {
@@ -19,6 +19,8 @@ const options = {
 export default class Buzzer extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'sound an active buzzer on a GPIO pin: 1 = on, 0 = off';
   static override readonly options = options;
+  /** With `--ha-discovery`: a switch in Home Assistant whose on/off are the messages `1`/`0` to the loop. */
+  static readonly homeAssistant: readonly HaEntity[] = [{ component: 'switch', objectId: 'buzzer', command: '/', payloadOn: '1', payloadOff: '0' }];
   /** Drives its pin unless `--gpio virtual`. */
   static override drivesPins(o: Record<string, unknown>): boolean {
     return o.gpio !== 'virtual';

@@ -19,6 +19,7 @@ import {
   type SketchConfig,
   type SketchStatus,
   type TemperatureSensor,
+  type HaEntity,
 } from '../runtime/index.js';
 
 const options = {
@@ -89,6 +90,10 @@ export default class Thermometer extends Sketch<OptionValues<typeof options>> {
   static override readonly options = options;
   /** `/readings`: the last 1000 readings held for late subscribers; a slow subscriber skips to the newest (conflation). */
   static override readonly streams = { [READINGS_CHANNEL]: { history: 1000, delivery: 'latest' } } as const;
+  /** With `--ha-discovery`: a temperature sensor in Home Assistant, reading `/readings`. */
+  static readonly homeAssistant: readonly HaEntity[] = [
+    { component: 'sensor', objectId: 'temperature', stream: READINGS_CHANNEL, deviceClass: 'temperature', unit: '°C', stateClass: 'measurement', valueTemplate: '{{ value_json.temperature }}' },
+  ];
 
   /** The most recent reading, once one was taken. */
   latest?: Reading;

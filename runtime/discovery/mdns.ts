@@ -55,6 +55,11 @@ export interface FoundSketch {
   tls: boolean;
   /** The whole decoded TXT record. */
   txt: Record<string, string>;
+  /**
+   * How it was found: absent or `'mdns'` over mDNS; `'broker'` through an MQTT broker's retained
+   * presence (then `url` is its advertised WebSocket address, `''` when it serves none).
+   */
+  via?: 'mdns' | 'broker';
 }
 
 /** What a sketch asks to announce. */

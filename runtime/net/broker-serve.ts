@@ -1,0 +1,160 @@
+/**
+ * The receiving side of requests through an MQTT 5 broker: messages on
+ * `sketchnet/<name>/in[/<path>]` reach the sketch's `loop` exactly as WebSocket messages do.
+ *
+ * A sketchnet sender publishes a `sketchnet.v3` request (session, seq, done, msg) with QoS 1, a
+ * Response Topic and Correlation Data (MQTT 5 §4.10). QoS 1 is at-least-once (the broker may
+ * deliver twice; the sender resends what is unacknowledged), so requests go through the
+ * sketch's {@link Dedupe}: each applied once, in seq order per sender — one that arrives ahead
+ * of a missing one waits for it — and answered on the Response Topic with the same
+ * Correlation Data. Any other payload (Home Assistant's `1`, a `mosquitto_pub`) goes to `loop`
+ * as it is, answered only when it carries a Response Topic.
+ */
+import type { IPublishPacket } from 'mqtt';
+import { oneLine, SketchError } from '../errors.js';
+import { LOG_TEXT_MAX, printable } from '../text.js';
+import { inTopic, type BrokerClient } from './broker.js';
+import { DEDUPE_MAX_SESSIONS, DEDUPE_SESSION_TTL_MS, DEDUPE_WINDOW, type Dedupe, type Outcome } from './dedupe.js';
+import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
+import type { LoopHost } from './reactive.js';
+
+/** Options of {@link serveBroker}. */
+export interface BrokerServeOptions {
+  /** The sketch's memory of applied requests (shared with its WebSocket side). */
+  dedupe: Dedupe;
+  /** Whether `loop` is `@reactive`: otherwise nothing is answered. */
+  acknowledges: boolean;
+}
+
+/** A request that arrived, waiting for its turn. */
+interface Held {
+  request: Request;
+  replyTo?: string;
+  correlation?: Buffer;
+}
+
+/** One sender's ordered queue on one channel. */
+interface Sender {
+  /** The next seq to apply. */
+  next: number;
+  held: Map<number, Held>;
+  busy: boolean;
+  lastUsed: number;
+}
+
+/** What {@link serveBroker} returns: follow a rename, stop. */
+export interface BrokerServer {
+  /** Serves `sketchnet/<name>/in/#` instead (after a rename). */
+  rename(name: string): void;
+  close(): void;
+}
+
+/** Serves the sketch's `loop` on `sketchnet/<name>/in/#` through `client`. */
+export function serveBroker(host: LoopHost, client: BrokerClient, name: string, options: BrokerServeOptions): BrokerServer {
+  let prefix = `${inTopic(name, '/')}`;
+  let filter = `${prefix}/#`; // also matches the bare `…/in` (MQTT 5 §4.7.1.2)
+  const senders = new Map<string, Sender>();
+  /** Plain messages run one after another too, in arrival order. */
+  let plainChain: Promise<unknown> = Promise.resolve();
+
+  const apply = async (channel: string, message: string): Promise<Outcome> => {
+    try {
+      let value = host.loop(channel, message);
+      if (value instanceof Promise) value = await value;
+      return { ok: true, value };
+    } catch (err) {
+      const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
+      host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
+      return { ok: false, code, message: oneLine(err) };
+    }
+  };
+  const reply = (to: string | undefined, correlation: Buffer | undefined, frame: string) => {
+    if (!to || !options.acknowledges) return;
+    void client.publish(to, frame, { qos: 1, properties: correlation ? { correlationData: correlation } : {} });
+  };
+  const encode = (o: Outcome, protocol: string, seq?: number) =>
+    o.ok ? encodeAck(protocol, o.value, seq) : encodeError(protocol, o.code, o.message, seq);
+
+  const pump = async (key: string, channel: string, s: Sender) => {
+    if (s.busy) return;
+    s.busy = true;
+    try {
+      for (;;) {
+        // Duplicates below `next` are answered from the dedupe memory, in any order.
+        for (const [seq, h] of s.held) {
+          if (seq >= s.next) continue;
+          s.held.delete(seq);
+          const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg));
+          reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
+        }
+        const h = s.held.get(s.next);
+        if (!h) break;
+        s.held.delete(s.next);
+        const seq = s.next++;
+        const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg));
+        reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
+      }
+    } finally {
+      s.busy = false;
+    }
+  };
+
+  const sender = (key: string, done: number): Sender => {
+    const now = Date.now();
+    let s = senders.get(key);
+    if (!s) {
+      if (senders.size >= DEDUPE_MAX_SESSIONS) {
+        for (const [k, old] of senders) {
+          if (senders.size < DEDUPE_MAX_SESSIONS && now - old.lastUsed <= DEDUPE_SESSION_TTL_MS) break;
+          senders.delete(k);
+        }
+      }
+      s = { next: done + 1, held: new Map(), busy: false, lastUsed: now };
+      senders.set(key, s);
+    }
+    s.lastUsed = now;
+    return s;
+  };
+
+  const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
+    if (topic !== prefix && !topic.startsWith(`${prefix}/`)) return;
+    const channel = `/${topic.slice(prefix.length + 1)}`;
+    const text = payload.toString();
+    const replyTo = packet.properties?.responseTopic;
+    const correlation = packet.properties?.correlationData;
+    let request: Request | undefined;
+    if (text.startsWith('{"session"')) {
+      try {
+        request = decodeRequest(text);
+      } catch {
+        request = undefined;
+      }
+    }
+    if (!request) {
+      plainChain = plainChain.then(async () => reply(replyTo, correlation, encode(await apply(channel, text), '')));
+      return;
+    }
+    const key = `${channel}\n${request.session}`;
+    const s = sender(key, request.done);
+    // The sender holds every reply up to `done`: nothing below it is waited for any more.
+    if (request.done + 1 > s.next) s.next = request.done + 1;
+    if (s.held.size >= DEDUPE_WINDOW) return; // a sender past its window: it resends later
+    s.held.set(request.seq, { request, replyTo, correlation });
+    void pump(key, channel, s);
+  };
+
+  client.on('message', onMessage);
+  void client.subscribe([filter], 1);
+  return {
+    rename(next: string) {
+      client.unsubscribe([filter]);
+      prefix = inTopic(next, '/');
+      filter = `${prefix}/#`;
+      void client.subscribe([filter], 1);
+    },
+    close() {
+      client.off('message', onMessage);
+      client.unsubscribe([filter]);
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import os from 'node:os';
+import { errors, SketchError } from '../errors.js';
+import type { BrokerDirectory } from '../discovery/broker.js';
+import type { Discovery, FoundSketch } from '../discovery/mdns.js';
+
+/** Something that sends messages to one peer and resolves with acknowledgements: a {@link Peer} or a {@link BrokerPeer}. */
+export interface Sender {
+  send(text: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * How a peer is reached: `'mdns'` over a WebSocket to the address mDNS gave, `'direct'` over a
+ * WebSocket to the address its broker presence advertised (on one of our links), `'broker'`
+ * through the broker.
+ */
+export type RouteKind = 'mdns' | 'direct' | 'broker';
+
+/** Options of {@link Route}. */
+export interface RouteOptions {
+  /** mDNS discovery, or false (`--no-mdns`). */
+  mdns: Discovery | false;
+  /** The broker's presence directory. */
+  directory: BrokerDirectory;
+  /** How long to look for the peer, in ms. */
+  discoverTimeout: number;
+  /** A WebSocket sender to `target` (an instance name resolved over mDNS, or a URL). */
+  webSocket: (target: string) => Sender;
+  /** A sender through the broker. */
+  broker: () => Sender;
+  /** Connect directly to a broker-found peer on one of this host's links. Default true. */
+  preferDirect?: boolean;
+  /** This host's interfaces (tests). Default `os.networkInterfaces()`. */
+  interfaces?: () => NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+  /** One line when the route is chosen. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Reaches a peer by name when the sketch has both mDNS and a broker: it looks in both at once
+ * and prefers a direct WebSocket when the peer is on the LAN — found over mDNS, or its broker
+ * presence advertises an address in the subnet of one of this host's interfaces — and sends
+ * through the broker otherwise. The choice is made on the first send and made again after a send fails
+ * for want of the peer (it may have moved).
+ */
+export class Route implements Sender {
+  readonly target: string;
+  readonly #options: RouteOptions;
+  #chosen?: Promise<{ kind: RouteKind; sender: Sender }>;
+  #closed = false;
+
+  constructor(target: string, options: RouteOptions) {
+    this.target = target;
+    this.#options = options;
+  }
+
+  /** How the peer is reached now; undefined before the first send. */
+  async kind(): Promise<RouteKind | undefined> {
+    return this.#chosen ? (await this.#chosen.catch(() => undefined))?.kind : undefined;
+  }
+
+  async send(text: string): Promise<string> {
+    if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
+    this.#chosen ??= this.#choose();
+    const chosen = this.#chosen;
+    let route;
+    try {
+      route = await chosen;
+    } catch (err) {
+      if (this.#chosen === chosen) this.#chosen = undefined;
+      throw err;
+    }
+    try {
+      return await route.sender.send(text);
+    } catch (err) {
+      if (err instanceof SketchError && (err.code === 'SKETCH_ERR_PEER_UNREACHABLE' || err.code === 'SKETCH_ERR_PEER_NOT_FOUND') && this.#chosen === chosen) {
+        this.#chosen = undefined; // look again next time
+        void route.sender.close();
+      }
+      throw err;
+    }
+  }
+
+  async #choose(): Promise<{ kind: RouteKind; sender: Sender }> {
+    const o = this.#options;
+    const abort = new AbortController();
+    const viaMdns = o.mdns ? o.mdns.resolve(this.target, o.discoverTimeout, abort.signal).then((f) => ({ f, how: 'mdns' as const })) : undefined;
+    const viaBroker = o.directory.resolve(this.target, o.discoverTimeout, abort.signal).then((f) => ({ f, how: 'broker' as const }));
+    viaMdns?.catch(() => {});
+    viaBroker.catch(() => {});
+    let first: { f: FoundSketch; how: 'mdns' | 'broker' };
+    try {
+      first = await Promise.any(viaMdns ? [viaMdns, viaBroker] : [viaBroker]);
+    } catch (err) {
+      const errs = (err as AggregateError).errors ?? [];
+      // The broker's reason says more (unreachable broker, or not online there).
+      throw errs[errs.length - 1] ?? err;
+    } finally {
+      abort.abort();
+    }
+    if (first.how === 'mdns') {
+      o.log?.(`found "${this.target}" over mDNS: connecting directly`);
+      return { kind: 'mdns', sender: o.webSocket(this.target) };
+    }
+    const direct = o.preferDirect !== false && first.f.url && onLocalLink(new URL(first.f.url).hostname, o.interfaces?.() ?? os.networkInterfaces()) ? first.f.url : undefined;
+    if (direct) {
+      o.log?.(`found "${this.target}" on the broker, on this link at ${direct}: connecting directly`);
+      return { kind: 'direct', sender: o.webSocket(direct) };
+    }
+    o.log?.(`found "${this.target}" on the broker, not on this link: requests go through the broker`);
+    return { kind: 'broker', sender: o.broker() };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const chosen = await this.#chosen?.catch(() => undefined);
+    await chosen?.sender.close();
+  }
+}
+
+/** Whether IPv4 `host` lies in the subnet of one of `interfaces` (address & netmask); IPv6: only our own addresses. */
+export function onLocalLink(host: string, interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  const v4 = (a: string) => a.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
+  for (const list of Object.values(interfaces)) {
+    for (const i of list ?? []) {
+      if (i.family !== 'IPv4') {
+        if (i.address === bare) return true;
+        continue;
+      }
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(bare)) continue;
+      const mask = v4(i.netmask);
+      if (((v4(i.address) & mask) >>> 0) === ((v4(bare) & mask) >>> 0)) return true;
+    }
+  }
+  return false;
+}
