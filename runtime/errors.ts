@@ -146,10 +146,13 @@ export const errors = {
     ),
   LISTEN: (host: string, port: number, cause: unknown) =>
     new SketchError('SKETCH_ERR_LISTEN', `cannot listen on ${host}:${port}: ${oneLine(cause)}`, { cause }),
-  PEER_NOT_FOUND: (name: string, timeoutSeconds: number) =>
+  /** `broker`: the broker URL also looked at; `mdns: false`: only the broker was (`--no-mdns`). */
+  PEER_NOT_FOUND: (name: string, timeoutSeconds: number, broker?: string, mdns = true) =>
     new SketchError(
       'SKETCH_ERR_PEER_NOT_FOUND',
-      `no sketch named "${name}" answered over mDNS within ${s(timeoutSeconds)}: is it running? "sketch ls" lists the sketches on the network; wait longer with --discover-timeout SECONDS, or give its address as HOST:PORT`,
+      broker === undefined
+        ? `no sketch named "${name}" answered over mDNS within ${s(timeoutSeconds)}: is it running? "sketch ls" lists the sketches on the network; wait longer with --discover-timeout SECONDS, or give its address as HOST:PORT`
+        : `no sketch named "${name}" ${mdns ? 'answered over mDNS or ' : ''}is online on the broker at ${broker} within ${s(timeoutSeconds)}: is it running with --broker? "sketch ls --broker URL" lists them; wait longer with --discover-timeout SECONDS`,
     ),
   PEER_UNREACHABLE: (peer: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_PEER_UNREACHABLE', `peer ${peer} unreachable: ${detail}`, { cause }),
@@ -239,11 +242,6 @@ export const errors = {
     new SketchError(
       'SKETCH_ERR_BROKER_AUTH',
       `the broker at ${url} refused the connection (${reason}): check --broker-user and SKETCH_BROKER_PASSWORD, and the broker's password_file and acl_file`,
-    ),
-  PEER_NOT_ON_BROKER: (name: string, url: string, timeoutSeconds: number) =>
-    new SketchError(
-      'SKETCH_ERR_PEER_NOT_FOUND',
-      `no sketch named "${name}" is online on the broker at ${url} (waited ${s(timeoutSeconds)}): is it running with --broker? "sketch ls --broker URL" lists them; wait longer with --discover-timeout SECONDS`,
     ),
   BROKER_UNREACHABLE: (url: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_BROKER_UNREACHABLE', `cannot reach the broker at ${url}: ${detail}`, { cause }),

@@ -11,6 +11,7 @@ import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/md
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
 import { Peer, type PeerOptions } from './net/peer.js';
 import { BrokerLink, brokerHost, type BrokerLinkOptions } from './net/broker-link.js';
+import { checkBrokerUrl } from './net/broker.js';
 import { Route, type Sender } from './net/route.js';
 import type { HaEntity } from './discovery/home-assistant.js';
 import { Dedupe } from './net/dedupe.js';
@@ -249,6 +250,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       broker: config.broker,
     };
     checkConfig(this.#config);
+    if (config.broker) checkBrokerUrl(config.broker.url);
     const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
     this.log = createLogger({ ...config.logging, ...sink, name: () => this.name, label: () => this.label });
     this.#gate = new Gate({ keys: config.keys, allowOrigins: config.allowOrigins, log: (line) => this.log.warn(line) });

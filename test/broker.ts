@@ -226,4 +226,90 @@ test('an unreachable broker: the sketch serves anyway with one line, and a reque
   assert.is(lines.filter((l) => /broker/.test(l)).length, 1, lines.join('\n'));
 });
 
+test('two sketches that go online under one name at once: the older claim keeps it, the other becomes "name (2)"', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  const [x, y] = await Promise.all([sketch(Counter, 'same', { url: b.url }), sketch(Counter, 'same', { url: b.url })]);
+  await until('distinct names', () => x.name !== y.name);
+  assert.equal([x.name, y.name].sort(), ['same', 'same (2)']);
+  const sender = await sketch(Quiet, 'sender', { url: b.url });
+  assert.is(await sender.stream('same', 'a'), '/:a');
+  assert.is(await sender.stream('same (2)', 'b'), '/:b');
+  assert.equal([...x.applied, ...y.applied].sort(), ['a', 'b']);
+});
+
+test('an offline arriving over a live presence (a late Last Will of an earlier run) is answered with online again', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  await sketch(Counter, 'phoenix', { url: b.url });
+  const other = await mqtt.connectAsync(b.url, { protocolVersion: 5, reconnectPeriod: 0 });
+  try {
+    await other.publishAsync('sketchnet/phoenix/$state', 'offline', { qos: 1, retain: true });
+    await sleep(200);
+    const watch = await subscriber(b.url, 'sketchnet/phoenix/$state');
+    try {
+      await until('the retained state', () => watch.got.length > 0);
+      assert.is(watch.got[0]!.payload, 'online');
+    } finally {
+      await watch.client.endAsync();
+    }
+  } finally {
+    await other.endAsync();
+  }
+});
+
+test('with preferDirect (the default) a peer on this link is reached over a direct WebSocket', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  const counter = await sketch(Counter, 'near', { url: b.url });
+  const sender = await sketch(Quiet, 'sender', { url: b.url, preferDirect: true });
+  assert.is(await sender.stream('near', 'x'), '/:x');
+  assert.equal(counter.applied, ['x']);
+  assert.ok(linesOf(sender).some((l) => /found "near" on the broker, on this link at ws:\/\/127\.0\.0\.1:\d+\/: connecting directly/.test(l)), linesOf(sender).join('\n'));
+  assert.ok(linesOf(counter).some((l) => /new client connected/.test(l)), 'the request came over a WebSocket');
+});
+
+test('a request sent before its peer is online is delivered once the peer comes online within the discover timeout', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  const sender = await sketch(Quiet, 'sender', { url: b.url });
+  const ack = sender.stream('late', 'hello');
+  await sleep(300);
+  const late = await sketch(Counter, 'late', { url: b.url });
+  assert.is(await ack, '/:hello');
+  assert.equal(late.applied, ['hello']);
+});
+
+test('requests waiting on a peer that went offline fail after the discover timeout with one line saying so', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  class Stuck extends Sketch {
+    static override kind = 'stuck';
+    @reactive
+    override async loop(): Promise<string> {
+      return new Promise(() => {}); // never answers
+    }
+  }
+  const stuck = await sketch(Stuck, 'stuck', { url: b.url });
+  const sender = await sketch(Quiet, 'sender', { url: b.url }, { discoverTimeout: 300 });
+  const pending = sender.stream('stuck', 'x').catch((e: unknown) => e);
+  await sleep(200);
+  await stuck.close();
+  const err = await pending;
+  assert.instance(err, SketchError);
+  assert.is((err as SketchError).code, 'SKETCH_ERR_PEER_UNREACHABLE');
+  assert.match((err as Error).message, /^peer stuck unreachable: it is offline on the broker at mqtt:\/\/127\.0\.0\.1:\d+ \(waited 0\.3 s\); 1 message\(s\) not acknowledged$/);
+});
+
+test('a name found neither over mDNS nor on the broker: one line naming both', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  const { MemoryDiscovery } = await import('../runtime/index.js');
+  const sender = await sketch(Quiet, 'sender', { url: b.url }, { discovery: new MemoryDiscovery(), discoverTimeout: 200 });
+  const err = await sender.stream('ghost', 'x').catch((e: unknown) => e);
+  assert.instance(err, SketchError);
+  assert.is((err as SketchError).code, 'SKETCH_ERR_PEER_NOT_FOUND');
+  assert.match((err as Error).message, /^no sketch named "ghost" answered over mDNS or is online on the broker at mqtt:\/\/127\.0\.0\.1:\d+ within 0\.2 s/);
+});
+
 test.run();

@@ -130,6 +130,11 @@ export class BrokerDirectory extends EventEmitter<BrokerDirectoryEvents> {
     void client.subscribe([`${TOPIC_ROOT}/+/$state`], 1);
   }
 
+  /** The broker's URL (without credentials). */
+  get url(): string {
+    return this.#client.url;
+  }
+
   /** The entry for `name` (case-insensitive), if its presence was seen. */
   get(name: string): BrokerEntry | undefined {
     return this.#entries.get(topicLevel(name).toLowerCase());
@@ -189,7 +194,7 @@ export class BrokerDirectory extends EventEmitter<BrokerDirectoryEvents> {
       const onAbort = () => done(signal?.reason instanceof Error ? signal.reason : errors.CLOSED(`lookup of "${name}"`));
       const timer = setTimeout(() => {
         const why = this.#client.connected
-          ? errors.PEER_NOT_FOUND(name, timeout / 1000)
+          ? errors.PEER_NOT_FOUND(name, timeout / 1000, this.#client.url, false)
           : errors.BROKER_UNREACHABLE(this.#client.url, `${this.#client.lastError ?? 'no answer'}, so "${name}" could not be looked up there (waited ${timeout / 1000} s)`);
         done(why);
       }, timeout);

@@ -141,9 +141,13 @@ export class BrokerLink extends EventEmitter<BrokerLinkEvents> {
   /** Publishes `online` (retained), serves requests, and the Home Assistant configs. */
   async #announce(): Promise<void> {
     const name = this.#name!;
+    if (!this.#server) {
+      // Subscribed to requests before telling anyone we are online.
+      this.#server = serveBroker(this.#host, this.client, name, { dedupe: this.#host.dedupe, acknowledges: this.#host.describe().acknowledges });
+      await this.#server.ready;
+    }
     const { payload, properties } = onlineMessage(this.#description());
     await this.client.publish(stateTopic(name), payload, { qos: 1, retain: true, properties });
-    if (!this.#server) this.#server = serveBroker(this.#host, this.client, name, { dedupe: this.#host.dedupe, acknowledges: this.#host.describe().acknowledges });
     if (this.#options.haDiscovery) {
       for (const c of haDiscoveryConfigs({ name, kind: this.#host.kind, version: this.#host.version, entities: this.#host.haEntities })) {
         await this.client.publish(c.topic, JSON.stringify(c.payload), { qos: 1, retain: true });

@@ -184,7 +184,7 @@ export class BrokerPeer {
       } else if (entry) {
         err = errors.PEER_UNREACHABLE(this.target, `it is offline on the broker at ${this.#client.url} (waited ${s} s); ${this.#pending.length} message(s) not acknowledged`);
       } else {
-        err = errors.PEER_NOT_ON_BROKER(this.target, this.#client.url, s);
+        err = errors.PEER_NOT_FOUND(this.target, s, this.#client.url, false);
       }
       this.#failAll(err);
       return;

@@ -44,6 +44,8 @@ interface Sender {
 
 /** What {@link serveBroker} returns: follow a rename, stop. */
 export interface BrokerServer {
+  /** Resolves once the broker acknowledged the subscription (SUBACK), or at once while disconnected. */
+  ready: Promise<void>;
   /** Serves `sketchnet/<name>/in/#` instead (after a rename). */
   rename(name: string): void;
   close(): void;
@@ -144,8 +146,9 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   };
 
   client.on('message', onMessage);
-  void client.subscribe([filter], 1);
+  const ready = client.subscribe([filter], 1);
   return {
+    ready,
     rename(next: string) {
       client.unsubscribe([filter]);
       prefix = inTopic(next, '/');

@@ -92,9 +92,11 @@ export class Route implements Sender {
     try {
       first = await Promise.any(viaMdns ? [viaMdns, viaBroker] : [viaBroker]);
     } catch (err) {
-      const errs = (err as AggregateError).errors ?? [];
-      // The broker's reason says more (unreachable broker, or not online there).
-      throw errs[errs.length - 1] ?? err;
+      const errs = ((err as AggregateError).errors ?? []) as unknown[];
+      const broker = errs[errs.length - 1];
+      const notFound = (e: unknown) => e instanceof SketchError && e.code === 'SKETCH_ERR_PEER_NOT_FOUND';
+      if (viaMdns && errs.every(notFound)) throw errors.PEER_NOT_FOUND(this.target, o.discoverTimeout / 1000, o.directory.url);
+      throw broker ?? err; // the broker's reason: unreachable, or refused
     } finally {
       abort.abort();
     }
