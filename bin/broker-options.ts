@@ -15,6 +15,12 @@ export const BROKER_OPTIONS = {
     describe: 'user name on the broker (default: $SKETCH_BROKER_USER); the password comes from $SKETCH_BROKER_PASSWORD',
     group: 'Broker (MQTT 5):',
   },
+  'broker-ca': {
+    type: 'string',
+    requiresArg: true,
+    describe: "CA certificate (PEM) an mqtts:// or wss:// broker's certificate must chain to (default: --ca, else the system CAs)",
+    group: 'Broker (MQTT 5):',
+  },
   'broker-keepalive': {
     type: 'number',
     requiresArg: true,
@@ -48,10 +54,11 @@ export function brokerUrl(argv: object): string | undefined {
 export async function brokerOptions(argv: object): Promise<BrokerLinkOptions | undefined> {
   const url = brokerUrl(argv);
   if (!url) return undefined;
-  const a = argv as { 'broker-user'?: unknown; 'broker-keepalive'?: unknown; ca?: unknown; 'ha-discovery'?: unknown };
+  const a = argv as { 'broker-user'?: unknown; 'broker-keepalive'?: unknown; 'broker-ca'?: unknown; ca?: unknown; 'ha-discovery'?: unknown };
   const username = typeof a['broker-user'] === 'string' ? a['broker-user'] : process.env.SKETCH_BROKER_USER || undefined;
   const password = process.env.SKETCH_BROKER_PASSWORD || undefined;
-  const ca = typeof a.ca === 'string' && url.startsWith('mqtts:') || (typeof a.ca === 'string' && url.startsWith('wss:')) ? await loadCa(a.ca as string) : undefined;
+  const caFile = typeof a['broker-ca'] === 'string' ? a['broker-ca'] : typeof a.ca === 'string' ? a.ca : undefined;
+  const ca = caFile && /^(mqtts|wss):/.test(url) ? await loadCa(caFile) : undefined;
   return {
     url,
     ...(username !== undefined ? { username } : {}),

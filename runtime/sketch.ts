@@ -530,6 +530,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       connections,
       streams,
     };
+    if (this.#link) status.broker = { url: this.#link.client.url, connected: this.#link.client.connected, name: this.#link.name ?? null };
     if (this.#outboxes.size) status.forward = Object.fromEntries([...this.#outboxes].map(([k, o]) => [k, o.status()]));
     return status;
   }

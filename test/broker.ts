@@ -119,6 +119,7 @@ test('presence: online with a description while running, offline after a normal 
     assert.equal(description.streams, ['/latest', '/all']);
     assert.is(description.acknowledges, false);
     assert.match(description.ws[0], /^ws:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.equal(s.status().broker, { url: b.url, connected: true, name: 'porch' });
     await s.close();
     await until('offline', () => watch.got.some((m) => m.payload === 'offline'));
   } finally {

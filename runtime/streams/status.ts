@@ -28,6 +28,8 @@ export interface SketchStatus {
   streams: Record<string, StreamStatus>;
   /** Every outbox by peer (`Sketch.outbox()`), when there is one: see `OutboxStatus`. */
   forward?: Record<string, unknown>;
+  /** With a broker (`--broker`): its URL (no credentials), whether connected now, and the name held there. */
+  broker?: { url: string; connected: boolean; name: string | null };
   /** Sketches may add their own fields (the thermometer adds `sensor`). */
   [extra: string]: unknown;
 }
