@@ -75,8 +75,6 @@ async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> 
 
 test.after.each(async () => {
   await Promise.all(started.splice(0).map((s) => s.close()));
-});
-test.after(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.stop()));
 });
 
