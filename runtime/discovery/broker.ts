@@ -33,6 +33,8 @@ export interface BrokerDescription {
   id: string;
   /** When it went online, in ms since the epoch (the older holder of a name keeps it). */
   since: number;
+  /** Its machine's host name (`os.hostname()`): a loopback `ws` address is reachable from that machine only. */
+  host: string;
 }
 
 /** One sketch as the broker's retained presence tells it. */
@@ -71,6 +73,7 @@ export function parseDescription(text: string | string[] | undefined): BrokerDes
       tls: v.tls === true,
       id: v.id,
       since: typeof v.since === 'number' ? v.since : 0,
+      host: typeof v.host === 'string' ? v.host.slice(0, 255) : '',
     };
   } catch {
     return undefined;
@@ -96,7 +99,7 @@ export function foundThroughBroker(entry: BrokerEntry): FoundSketch {
     port,
     protocol: d ? String(d.protocol) : '',
     streams: d?.streams ?? [],
-    host: '',
+    host: d?.host ?? '',
     url,
     tls: d?.tls ?? false,
     txt: {},

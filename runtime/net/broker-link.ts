@@ -135,7 +135,7 @@ export class BrokerLink extends EventEmitter<BrokerLinkEvents> {
   }
 
   #description(): BrokerDescription {
-    return { ...this.#host.describe(), name: this.#name!, id: this.client.clientId, since: this.#since };
+    return { ...this.#host.describe(), name: this.#name!, id: this.client.clientId, since: this.#since, host: os.hostname() };
   }
 
   /** Publishes `online` (retained), serves requests, and the Home Assistant configs. */

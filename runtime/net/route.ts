@@ -104,7 +104,7 @@ export class Route implements Sender {
       o.log?.(`found "${this.target}" over mDNS: connecting directly`);
       return { kind: 'mdns', sender: o.webSocket(this.target) };
     }
-    const direct = o.preferDirect !== false && first.f.url && onLocalLink(new URL(first.f.url).hostname, o.interfaces?.() ?? os.networkInterfaces()) ? first.f.url : undefined;
+    const direct = o.preferDirect !== false && first.f.url && onThisLan(first.f, o.interfaces?.() ?? os.networkInterfaces()) ? first.f.url : undefined;
     if (direct) {
       o.log?.(`found "${this.target}" on the broker, on this link at ${direct}: connecting directly`);
       return { kind: 'direct', sender: o.webSocket(direct) };
@@ -118,6 +118,13 @@ export class Route implements Sender {
     const chosen = await this.#chosen?.catch(() => undefined);
     await chosen?.sender.close();
   }
+}
+
+/** Whether a broker-found sketch's advertised address is reachable from here: loopback only from its own machine (same host name), else {@link onLocalLink}. */
+function onThisLan(f: FoundSketch, interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>): boolean {
+  const address = new URL(f.url).hostname.replace(/^\[|\]$/g, '');
+  if (/^127\./.test(address) || address === '::1') return f.host === os.hostname();
+  return onLocalLink(address, interfaces);
 }
 
 /** Whether IPv4 `host` lies in the subnet of one of `interfaces` (address & netmask); IPv6: only our own addresses. */
