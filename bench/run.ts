@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipelined, profile, roundTrips } from './cases/ack.js';
+import { broker } from './cases/broker.js';
 import { compileCache, discovery, startup } from './cases/cli.js';
 import { dashboard } from './cases/dashboard.js';
 import { fanout } from './cases/fanout.js';
@@ -102,6 +103,7 @@ const CASES: Array<[number, string, (ctx: Ctx) => Promise<Section>]> = [
   [10, '10. A well-behaved client beside a flood', flood],
   [11, '11. Recorder', recorder],
   [12, '12. Dashboard', dashboard],
+  [13, '13. Through an MQTT broker', broker],
 ];
 
 const started = performance.now();
@@ -155,7 +157,7 @@ function header({ peers, pin }: Ctx): string[] {
     ),
     '',
     pin
-      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3, 6–8, 10 and 11; in case 10 the flooder also runs at nice 19). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI cases (4, 5, 9) run unpinned, as users run them.'
+      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3, 6–8, 10, 11 and 13; in case 10 the flooder also runs at nice 19). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI cases (4, 5, 9) run unpinned, as users run them.'
       : 'Placement: not pinned (`--no-pin`, one CPU, or no taskset): expect bimodal one-in-flight figures.',
     '',
     `Peers: ws ${pkgVersion('ws')}; mqtt.js ${peers.mqtt === true ? pkgVersion('mqtt') : 'unavailable'}; mosquitto ${peer(peers.mosquitto, () => mosquittoVersion((peers.mosquitto as { bin: string }).bin))}; Python original: ${peer(peers.python, () => pythonVersion((peers.python as { bin: string }).bin))}.`,

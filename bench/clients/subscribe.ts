@@ -1,13 +1,15 @@
 /**
  * Many plain WebSocket connections to one URL (e.g. ws://127.0.0.1:PORT/readings).
  *
- * Opens `--count` connections (at most `--batch` connecting at once), prints
+ * Opens `--count` connections (at most `--batch` connecting at once; `--protocol sketchnet.v2`
+ * asks for that subprotocol, whose item envelopes carry the data last), prints
  * `{"ready":{"open":N}}`, then for each `go MS` (at most MAX_RUNS): for MS ms it counts every
- * frame received and, for JSON readings with a `time` (seconds since the epoch), the latency
- * from sample time to receipt, then prints `{"result":{received, closed, cpuUs, ms, histogram,
- * maxGapMs}}`: maxGapMs is the longest time any one connection waited between two consecutive
- * frames. With `--timeline`, the result also has `timeline`: frames received per 10 ms of
- * wall clock (`{"<floor(epoch ms / 10)>": count}`, comparable across processes).
+ * frame received and, for JSON readings with a `time` (seconds since the epoch; the last
+ * `"time":` in the frame, so the data's own in a v2 envelope), the latency from sample time
+ * to receipt, then prints `{"result":{received, closed, cpuUs, ms, histogram, maxGapMs}}`:
+ * maxGapMs is the longest time any one connection waited between two consecutive frames.
+ * With `--timeline`, the result also has `timeline`: frames received per 10 ms of wall clock
+ * (`{"<floor(epoch ms / 10)>": count}`, comparable across processes).
  * Without `go` the connections just stay open and idle (the memory case). Exits when stdin closes.
  */
 import { performance } from 'node:perf_hooks';
@@ -15,7 +17,7 @@ import WebSocket from 'ws';
 import { args, command, epochSeconds, fail, report } from '../lib/child.js';
 import { Histogram } from '../lib/stats.js';
 
-const a = args({ url: '', count: '10', batch: '50', timeline: 'false' });
+const a = args({ url: '', count: '10', batch: '50', timeline: 'false', protocol: '' });
 const withTimeline = a.timeline === 'true';
 const count = Number(a.count);
 const MAX_RUNS = 20;
@@ -31,7 +33,7 @@ let timeline = new Map<number, number>();
 
 function open(): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(a.url!, { perMessageDeflate: false });
+    const ws = new WebSocket(a.url!, a.protocol ? [a.protocol] : [], { perMessageDeflate: false });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     /** When this connection last received a frame in counting window `lastWindow` (performance.now()). */
@@ -50,7 +52,7 @@ function open(): Promise<WebSocket> {
         timeline.set(bucket, (timeline.get(bucket) ?? 0) + 1);
       }
       const text = data.toString();
-      const at = text.indexOf('"time":');
+      const at = text.lastIndexOf('"time":');
       if (at !== -1) latency.add(epochMs - parseFloat(text.slice(at + 7)) * 1000);
     });
     ws.on('close', () => {

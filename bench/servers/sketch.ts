@@ -13,6 +13,9 @@
  *                        at once, before any subscriber) with `{"filled":{count,ms,items,bytes}}`
  *
  * `--announce NAME` announces the sketch over mDNS as NAME (otherwise mDNS is off).
+ * `--broker URL --name NAME` also puts it on that MQTT 5 broker as NAME (`preferDirect: false`):
+ * it serves `sketchnet/NAME/in` and mirrors its streams to `sketchnet/NAME/<path>`.
+ * `--max-connections N` raises `maxConnections` (default 512) for fan-outs past it.
  *
  * Security (any mode): `--key KEY` requires that write key (`Authorization: Bearer`);
  * `--tls-cert FILE --tls-key FILE` serves `wss://`.
@@ -35,6 +38,9 @@ const a = args({
   'tls-cert': '',
   'tls-key': '',
   announce: '',
+  broker: '',
+  name: '',
+  'max-connections': '',
 });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
@@ -126,7 +132,9 @@ class StreamThermometer extends Thermometer {
 
 try {
   const config: SketchConfig = {
-    ...(a.announce ? { name: a.announce } : { discovery: false as const }),
+    ...(a.announce ? { name: a.announce } : { discovery: false as const, ...(a.name ? { name: a.name } : {}) }),
+    ...(a.broker ? { broker: { url: a.broker, preferDirect: false } } : {}),
+    ...(a['max-connections'] ? { maxConnections: Number(a['max-connections']) } : {}),
     log,
     ...(a.key ? { keys: [{ key: a.key, right: 'write' as const }] } : {}),
     ...(a['tls-cert'] ? { tls: await loadTlsIdentity(a['tls-cert'], a['tls-key']!) } : {}),
