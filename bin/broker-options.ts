@@ -1,5 +1,5 @@
 import type { Options } from 'yargs';
-import { checkBrokerUrl, loadCa, type BrokerLinkOptions } from '../runtime/index.js';
+import { checkBrokerUrl, errors, loadCa, type BrokerLinkOptions } from '../runtime/index.js';
 
 /** `--broker`, `--broker-user`, `--broker-keepalive`: the MQTT 5 broker a command uses (docs/API.md, "Beyond one LAN"). */
 export const BROKER_OPTIONS = {
@@ -49,7 +49,8 @@ export function brokerUrl(argv: object): string | undefined {
 
 /**
  * The broker options from the command line and the environment; undefined without a broker.
- * @throws SketchError `SKETCH_ERR_BROKER_URL`, `SKETCH_ERR_TLS_FILE` (the `--ca` file).
+ * @throws SketchError `SKETCH_ERR_BROKER_URL`, `SKETCH_ERR_TLS_FILE` (the `--ca` file),
+ *   `SKETCH_ERR_INVALID_OPTION` (a password without a user name).
  */
 export async function brokerOptions(argv: object): Promise<BrokerLinkOptions | undefined> {
   const url = brokerUrl(argv);
@@ -57,6 +58,8 @@ export async function brokerOptions(argv: object): Promise<BrokerLinkOptions | u
   const a = argv as { 'broker-user'?: unknown; 'broker-keepalive'?: unknown; 'broker-ca'?: unknown; ca?: unknown; 'ha-discovery'?: unknown };
   const username = typeof a['broker-user'] === 'string' ? a['broker-user'] : process.env.SKETCH_BROKER_USER || undefined;
   const password = process.env.SKETCH_BROKER_PASSWORD || undefined;
+  // mqtt.js (mqtt-packet) drops a CONNECT with a password and no user name silently: say it here
+  if (password !== undefined && username === undefined) throw errors.INVALID_OPTION('SKETCH_BROKER_PASSWORD is set but no user name: give --broker-user NAME (or set SKETCH_BROKER_USER)');
   const caFile = typeof a['broker-ca'] === 'string' ? a['broker-ca'] : typeof a.ca === 'string' ? a.ca : undefined;
   const ca = caFile && /^(mqtts|wss):/.test(url) ? await loadCa(caFile) : undefined;
   return {

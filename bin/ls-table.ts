@@ -5,10 +5,15 @@
 import type { FoundSketch, SketchStatus } from '../runtime/index.js';
 import { printable } from '../runtime/text.js';
 
+/** How `sketch ls --broker` found a sketch: over mDNS, on the broker, or both. */
+export type LsVia = 'mdns' | 'broker' | 'mdns+broker';
+
 /** One sketch as `sketch ls` knows it: its announcement and its status. */
 export interface LsEntry {
-  /** What mDNS said (name, kind, address, port, protocol, announced streams). */
+  /** What mDNS said (name, kind, address, port, protocol, announced streams), else its broker presence. */
   found: FoundSketch;
+  /** How it was found; set only when a broker was asked (`--broker`), and then shown as the VIA column. */
+  via?: LsVia;
   /** Its status (`GET /.well-known/sketch`): the last one read; `null` when none was. */
   status: SketchStatus | null;
   /** Whether its last status request was answered. */
@@ -72,13 +77,42 @@ export function statusNotes(entries: readonly LsEntry[], max = Infinity): string
 }
 
 /**
+ * The sketches of mDNS and of a broker together, one entry per name (names compared
+ * case-insensitively, as DNS-SD does): the mDNS record when there is one (`via` `mdns` or
+ * `mdns+broker`), else the broker presence's (`via` `broker`: kind, streams and the first
+ * advertised WebSocket address from its description). mDNS ones first in their order, then
+ * the broker-only ones by name. No status yet (`status: null`, `up: false`).
+ */
+export function mergeFound(mdns: readonly FoundSketch[], broker: readonly FoundSketch[]): LsEntry[] {
+  const onBroker = new Set(broker.map((f) => f.name.toLowerCase()));
+  const seen = new Set<string>();
+  const out: LsEntry[] = [];
+  for (const f of mdns) {
+    const key = f.name.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ found: f, via: onBroker.has(key) ? 'mdns+broker' : 'mdns', status: null, up: false });
+  }
+  const only = broker.filter((f) => !seen.has(f.name.toLowerCase())).sort((a, b) => a.name.localeCompare(b.name));
+  for (const f of only) {
+    const key = f.name.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ found: f, via: 'broker', status: null, up: false });
+  }
+  return out;
+}
+
+/**
  * `sketch ls`: one row per sketch — `NAME KIND ADDRESS PORT PROTOCOL STREAMS UPTIME CONNECTIONS`
  * (connections: every path together; streams: comma-separated, from the status, else as
- * announced, `-` for none). A sketch whose status did not answer shows `?` for uptime and
- * connections ({@link statusNotes} says why). Lines without `\n`.
+ * announced, `-` for none), and a last column `VIA` (`mdns`, `broker`, `mdns+broker`) when
+ * any entry has `via` (`--broker`). A sketch whose status did not answer shows `?` for uptime
+ * and connections ({@link statusNotes} says why). Lines without `\n`.
  */
 export function lsTable(entries: readonly LsEntry[]): string[] {
-  const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS', 'UPTIME', 'CONNECTIONS']];
+  const via = entries.some((e) => e.via !== undefined);
+  const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS', 'UPTIME', 'CONNECTIONS', ...(via ? ['VIA'] : [])]];
   for (const e of entries) {
     const f = e.found;
     const streams = streamPaths(e);
@@ -86,12 +120,13 @@ export function lsTable(entries: readonly LsEntry[]): string[] {
     rows.push([
       f.name,
       f.kind,
-      f.address,
-      String(f.port),
-      f.protocol,
+      f.address || '-', // a broker presence without a WebSocket address
+      f.port ? String(f.port) : '-',
+      f.protocol || '-',
       streams.length ? streams.join(',') : '-',
       known ? formatUptime(e.status!.uptime) : '?',
       known ? String(connections(e.status!)) : '?',
+      ...(via ? [e.via ?? '-'] : []),
     ]);
   }
   return columns(rows);

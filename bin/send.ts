@@ -1,7 +1,9 @@
 import { createInterface } from 'node:readline';
 import type { CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { errors, MdnsDiscovery, parsePeerAddress, Peer, SketchError } from '../runtime/index.js';
+import { BrokerPeer, errors, MdnsDiscovery, parsePeerAddress, Peer, Route, SketchError, type Sender } from '../runtime/index.js';
+import { openBroker } from './broker-cli.js';
+import { BROKER_OPTIONS, brokerUrl } from './broker-options.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';
 import { die } from './fail.js';
 
@@ -9,8 +11,18 @@ import { die } from './fail.js';
  * `sketch send <peer> <message...>`: send each message, print each acknowledgement.
  * `-` as the only message reads them from stdin, one per line; messages after `--` are sent as
  * they are (`-- -1 --x`); every message is sent as typed (`007` stays `007`).
+ *
+ * With `--broker URL` (or `$SKETCH_BROKER`) a name is looked for over mDNS and on the broker at
+ * once (a {@link Route}): found over mDNS, or on the broker with a WebSocket address on one of
+ * this host's links, the messages go over that WebSocket; else through the broker
+ * ({@link BrokerPeer}). `--no-mdns` looks on the broker only. Same output and exit statuses
+ * either way; a broker that refuses the credentials ends it with one line
+ * (`SKETCH_ERR_BROKER_AUTH`), one that cannot be reached with one line after `--discover-timeout`.
  */
-export const sendCommand: CommandModule<object, { peer: string; message?: string[]; '--'?: string[]; 'discover-timeout': number; timeout: number; key?: string; 'insecure-key': boolean; ca?: string }> = {
+export const sendCommand: CommandModule<
+  object,
+  { peer: string; message?: string[]; '--'?: string[]; 'discover-timeout': number; timeout: number; mdns: boolean; key?: string; 'insecure-key': boolean; ca?: string }
+> = {
   command: 'send <peer> [message...]',
   describe: 'send messages to a sketch (instance name, HOST:PORT or ws:// URL) and print each acknowledgement; - reads them from stdin',
   builder: (y) =>
@@ -25,22 +37,34 @@ export const sendCommand: CommandModule<object, { peer: string; message?: string
         if (!stdinRequested(hideBin(process.argv))) {
           if (given === 0) throw errors.INVALID_OPTION('missing argument <message...>: name the messages to send, or - to read them from stdin');
         } else if (given > 0) throw errors.INVALID_OPTION('- reads the messages from stdin: give it as the only message');
+        if (argv.mdns === false && !brokerUrl(argv) && parsePeerAddress(String(argv.peer)).kind === 'name') {
+          throw errors.INVALID_OPTION(`--no-mdns leaves no way to find "${String(argv.peer)}": give --broker URL (or set SKETCH_BROKER), or its address as HOST:PORT`);
+        }
         return true;
       })
       .option('discover-timeout', { type: 'number', default: 5, requiresArg: true, describe: 'seconds to look for the peer by name' })
       .option('timeout', { type: 'number', default: 5, requiresArg: true, coerce: ackSeconds, describe: 'seconds to wait for each acknowledgement (0 = forever)' })
-      .options(CLIENT_SECURITY_OPTIONS),
+      .option('mdns', { type: 'boolean', default: true, describe: 'look for the peer over mDNS (--no-mdns: on the broker only)' })
+      .options(CLIENT_SECURITY_OPTIONS)
+      .options(BROKER_OPTIONS),
   handler: async (argv) => {
     const address = parsePeerAddress(argv.peer); // HOST:PORT, http://… and NAME.local, checked above
-    const discovery = address.kind === 'name' ? new MdnsDiscovery() : false;
-    const peer = new Peer(address.target, {
-      discovery,
-      discoverTimeout: argv['discover-timeout'] * 1000,
-      retries: 0,
-      ackTimeout: argv.timeout * 1000, // past it: SKETCH_ERR_ACK_TIMEOUT (as the failure's cause)
-      ...(await clientSecurity(argv).catch(die)),
-      log: (line) => console.error(`sketch: ${line}`),
-    });
+    const broker = address.kind === 'name' ? await openBroker(argv).catch(die) : undefined;
+    const discovery = address.kind === 'name' && argv.mdns ? new MdnsDiscovery() : false;
+    const discoverTimeout = argv['discover-timeout'] * 1000;
+    const ackTimeout = argv.timeout * 1000; // past it: SKETCH_ERR_ACK_TIMEOUT (as the failure's cause)
+    const security = await clientSecurity(argv).catch(die);
+    const log = (line: string) => console.error(`sketch: ${line}`);
+    const webSocket = (target: string) => new Peer(target, { discovery, discoverTimeout, retries: 0, ackTimeout, ...security, log });
+    const peer: Sender = broker
+      ? new Route(address.target, {
+          mdns: discovery,
+          directory: broker.directory,
+          discoverTimeout,
+          webSocket,
+          broker: () => new BrokerPeer(address.target, broker.client, broker.directory, { discoverTimeout, ackTimeout, log }),
+        })
+      : webSocket(address.target);
     let status = 0;
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(status); // `sketch send x - | head -3`
@@ -62,10 +86,12 @@ export const sendCommand: CommandModule<object, { peer: string; message?: string
     } catch (err) {
       await peer.close();
       if (discovery) await discovery.close();
+      await broker?.close();
       die(err instanceof SketchError && err.cause instanceof SketchError && err.cause.code === 'SKETCH_ERR_ACK_TIMEOUT' ? err.cause : err);
     }
     await peer.close();
     if (discovery) await discovery.close();
+    await broker?.close();
     process.exit(status);
   },
 };

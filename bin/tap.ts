@@ -16,8 +16,11 @@ import {
   type GapFrame,
   type ItemFrame,
 } from '../runtime/index.js';
+import { lookUp, openBroker } from './broker-cli.js';
+import { BROKER_OPTIONS } from './broker-options.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';
 import { die } from './fail.js';
+import { tapThroughBroker } from './tap-broker.js';
 
 /** How long `sketch tap` waits for the close handshake after Ctrl-C or `--count`, in ms. */
 const CLOSE_DEADLINE_MS = 1000;
@@ -121,6 +124,12 @@ export function formatGap(gap: GapFrame): string {
  *   closes with 1000/1001 (one line on stderr); 1 for any other close code, a peer not found
  *   or unreachable, an unknown stream or a refused subscription (HTTP 400: its reason); 2 for
  *   usage errors.
+ * - With `--broker URL` (or `$SKETCH_BROKER`) a name is looked for over mDNS and on the broker
+ *   at once. Found over mDNS, or on the broker with a WebSocket address on one of this host's
+ *   links: tapped over WebSocket as above. Else through the broker: a subscription to
+ *   `sketchnet/<name>/<path>` printing each item's data as compact JSON, one per line (no seq,
+ *   no sample time; `--json`: `{"topic","data","retain"}`), until `--count N` or Ctrl-C (exit
+ *   0); `--last`/`--since`/`--all` are refused there (exit 1: the broker holds no history).
  */
 export const tapCommand: CommandModule<object, TapArgs> = {
   command: 'tap <target>',
@@ -148,6 +157,7 @@ export const tapCommand: CommandModule<object, TapArgs> = {
         describe: "seconds to look for the sketch by name, or to wait for its status",
       })
       .options(CLIENT_SECURITY_OPTIONS)
+      .options(BROKER_OPTIONS)
       .conflicts('last', ['since', 'all'])
       .conflicts('since', 'all')
       .check((a) => {
@@ -192,7 +202,26 @@ async function tap(argv: TapArgs): Promise<void> {
   let base: URL;
   let label: string;
   let announced: string[] | undefined;
-  if (target.kind === 'name') {
+  const broker = target.kind === 'name' ? await openBroker(argv).catch(die) : undefined;
+  if (target.kind === 'name' && broker) {
+    const discovery = new MdnsDiscovery();
+    let hit;
+    try {
+      hit = await lookUp(target.name, discovery, broker, timeoutMs);
+    } catch (err) {
+      await Promise.all([discovery.close().catch(() => {}), broker.close()]);
+      die(err);
+    }
+    await discovery.close().catch(() => {});
+    if (hit.how === 'broker' && !hit.direct) {
+      const history = argv.last !== undefined || argv.since !== undefined || argv.all === true;
+      return tapThroughBroker(broker, hit.found, { path: target.path, count: argv.count, json: argv.json, history }, (stop) => (onSignal = stop));
+    }
+    await broker.close();
+    base = new URL(hit.found.url);
+    label = hit.found.name;
+    announced = hit.found.streams;
+  } else if (target.kind === 'name') {
     const discovery = new MdnsDiscovery();
     try {
       const found = await discovery.resolve(target.name, timeoutMs);

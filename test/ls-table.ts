@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatLag, formatRate, formatUptime, lsTable, statusNotes, watchTable, type LsEntry } from '../bin/ls-table.js';
+import { formatLag, formatRate, formatUptime, lsTable, mergeFound, statusNotes, watchTable, type LsEntry } from '../bin/ls-table.js';
 import type { FoundSketch, SketchStatus, StreamStatus } from '../runtime/index.js';
 
 function found(name: string, kind: string, port: number, streams: string[] = []): FoundSketch {
@@ -34,6 +34,27 @@ const thermometer: LsEntry = {
 };
 const iopin: LsEntry = { found: found('iopin', 'iopin', 40002), status: status('iopin', { uptime: 12 }), up: true };
 const silent: LsEntry = { found: found('old', 'clock', 40003, ['/ticks']), status: null, up: false, why: 'old: no answer to GET /.well-known/sketch within 2 s' };
+
+test('mergeFound: one entry per name (case-insensitive), mDNS first with VIA mdns or mdns+broker, then the broker-only ones by name', () => {
+  const onBroker = (name: string, kind: string): FoundSketch => ({ ...found(name, kind, 0), address: '', port: 0, url: '', host: '', via: 'broker' });
+  const merged = mergeFound([found('thermometer', 'thermometer', 40001), found('iopin', 'iopin', 40002)], [onBroker('zeta', 'clock'), onBroker('IOPIN', 'iopin'), onBroker('alpha', 'buzzer')]);
+  assert.equal(merged.map((e) => [e.found.name, e.via, e.found.port]), [
+    ['thermometer', 'mdns', 40001],
+    ['iopin', 'mdns+broker', 40002],
+    ['alpha', 'broker', 0],
+    ['zeta', 'broker', 0],
+  ]);
+  assert.ok(merged.every((e) => e.status === null && !e.up));
+});
+
+test('lsTable: a VIA column last when entries say how they were found; a broker presence without an address shows -', () => {
+  const broker: LsEntry = { found: { ...found('far', 'clock', 0, ['/ticks']), address: '', port: 0, url: '' }, via: 'broker', status: null, up: false };
+  const lines = lsTable([{ ...iopin, via: 'mdns+broker' }, broker]);
+  assert.match(lines[0]!, /^NAME\s+KIND\s+ADDRESS\s+PORT\s+PROTOCOL\s+STREAMS\s+UPTIME\s+CONNECTIONS\s+VIA$/);
+  assert.match(lines[1]!, /^iopin\s+iopin\s+127\.0\.0\.1\s+40002\s+3\s+-\s+12s\s+0\s+mdns\+broker$/);
+  assert.match(lines[2]!, /^far\s+clock\s+-\s+-\s+3\s+\/ticks\s+\?\s+\?\s+broker$/);
+  assert.not.match(lsTable([iopin])[0]!, /VIA/, 'no broker asked: no VIA column');
+});
 
 test('formatUptime shows the two largest units', () => {
   assert.equal([0, 45.9, 65, 3725, 90061].map(formatUptime), ['0s', '45s', '1m5s', '1h2m', '1d1h']);

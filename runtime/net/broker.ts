@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { errors, oneLine, SketchError } from '../errors.js';
+import { TurnBatch } from './batch.js';
 
 /** How to reach the broker (`--broker`, `--broker-user`, `SKETCH_BROKER_PASSWORD`, `--ca`). */
 export interface BrokerOptions {
@@ -286,8 +287,17 @@ export class BrokerClient extends EventEmitter<BrokerClientEvents> {
       properties: { receiveMaximum: 1024 },
     });
     this.#client = client;
-    client.on('connect', () => void this.#up(client));
-    client.on('message', (topic, payload, packet) => this.emit('message', topic, payload, packet));
+    let batch: TurnBatch | undefined;
+    client.on('connect', () => {
+      batch = new TurnBatch(client.stream);
+      void this.#up(client);
+    });
+    client.on('message', (topic, payload, packet) => {
+      // The PUBACK mqtt.js sends for it, the reply or next request it leads to, and those of
+      // the other messages read in this turn leave in one writev (see TurnBatch).
+      batch?.hold();
+      this.emit('message', topic, payload, packet);
+    });
     client.on('error', (err: Error & { code?: number | string }) => {
       this.#lastError = describe(err);
       if (typeof err.code === 'number' && REFUSALS.has(err.code)) {
