@@ -149,6 +149,7 @@ export class BrokerDirectory extends EventEmitter<BrokerDirectoryEvents> {
   }
 
   #message(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (!topic.endsWith('/$state')) return; // requests, replies, items: not presences
     const parts = topic.split('/');
     if (parts.length !== 3 || parts[0] !== TOPIC_ROOT || parts[2] !== '$state') return;
     const level = parts[1]!;

@@ -195,7 +195,7 @@ export class BrokerLink extends EventEmitter<BrokerLinkEvents> {
       return;
     }
     const payload = typeof data === 'string' ? data : JSON.stringify(data);
-    void this.client.publish(streamTopic(name, path), payload, delivery === 'latest' ? { qos: 0, retain: true } : { qos: 1 });
+    this.client.post(streamTopic(name, path), payload, delivery === 'latest' ? { qos: 0, retain: true } : { qos: 1 });
   }
 
   /** Requests to `target` through the broker. */

@@ -56,6 +56,8 @@ export class BrokerPeer {
   readonly #options: Required<Omit<BrokerPeerOptions, 'log'>> & { log: (line: string) => void };
   readonly #session = randomBytes(16).toString('base64url');
   readonly #replyTopic: string;
+  /** `sketchnet/<peer>/in[/<path>]`. */
+  readonly #topic: string;
   #seq = 0;
   #pending: Pending[] = [];
   #inFlight = 0;
@@ -78,6 +80,7 @@ export class BrokerPeer {
     this.#directory = directory;
     this.#options = { discoverTimeout: 5000, ackTimeout: 10_000, maxInFlight: 256, resendAfter: 2000, channel: '/', log: () => {}, ...dropUndefined(options) };
     this.#replyTopic = replyTopic(this.#session);
+    this.#topic = inTopic(target, this.#options.channel);
   }
 
   /** Requests sent or queued and not acknowledged yet. */
@@ -132,7 +135,7 @@ export class BrokerPeer {
   #publish(p: Pending): void {
     const done = (this.#pending[0]?.seq ?? this.#seq + 1) - 1;
     const payload = encodeRequest({ session: this.#session, seq: p.seq, done, msg: p.text });
-    void this.#client.publish(inTopic(this.target, this.#options.channel), payload, {
+    this.#client.post(this.#topic, payload, {
       qos: 1,
       properties: { responseTopic: this.#replyTopic, correlationData: Buffer.from(String(p.seq)) },
     });

@@ -72,28 +72,27 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   };
   const reply = (to: string | undefined, correlation: Buffer | undefined, frame: string) => {
     if (!to || !options.acknowledges) return;
-    void client.publish(to, frame, { qos: 1, properties: correlation ? { correlationData: correlation } : {} });
+    client.post(to, frame, { qos: 1, properties: correlation ? { correlationData: correlation } : {} });
   };
   const encode = (o: Outcome, protocol: string, seq?: number) =>
     o.ok ? encodeAck(protocol, o.value, seq) : encodeError(protocol, o.code, o.message, seq);
 
+  /** A request below the next one to apply: applied before (or being applied): answered from the dedupe memory. */
+  const duplicate = async (key: string, channel: string, h: Held) => {
+    const seq = h.request.seq;
+    const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg));
+    reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
+  };
+
+  /** Applies the held requests in seq order, as long as the next one is there. */
   const pump = async (key: string, channel: string, s: Sender) => {
     if (s.busy) return;
     s.busy = true;
     try {
-      for (;;) {
-        // Duplicates below `next` are answered from the dedupe memory, in any order.
-        for (const [seq, h] of s.held) {
-          if (seq >= s.next) continue;
-          s.held.delete(seq);
-          const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg));
-          reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
-        }
-        const h = s.held.get(s.next);
-        if (!h) break;
+      for (let h = s.held.get(s.next); h; h = s.held.get(s.next)) {
         s.held.delete(s.next);
         const seq = s.next++;
-        const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg));
+        const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h!.request.msg));
         reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
       }
     } finally {
@@ -139,9 +138,14 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     const key = `${channel}\n${request.session}`;
     const s = sender(key, request.done);
     // The sender holds every reply up to `done`: nothing below it is waited for any more.
-    if (request.done + 1 > s.next) s.next = request.done + 1;
+    if (request.done + 1 > s.next) {
+      s.next = request.done + 1;
+      for (const seq of s.held.keys()) if (seq < s.next) s.held.delete(seq); // it holds their replies
+    }
+    const h: Held = { request, replyTo, correlation };
+    if (request.seq < s.next) return void duplicate(key, channel, h);
     if (s.held.size >= DEDUPE_WINDOW) return; // a sender past its window: it resends later
-    s.held.set(request.seq, { request, replyTo, correlation });
+    s.held.set(request.seq, h);
     void pump(key, channel, s);
   };
 

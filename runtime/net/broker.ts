@@ -241,6 +241,14 @@ export class BrokerClient extends EventEmitter<BrokerClientEvents> {
     return new Promise((resolve) => client.publish(topic, payload, options, (err) => resolve(!err)));
   }
 
+  /** Publishes without waiting for anything (QoS 0 or 1); dropped while disconnected. Returns whether it was handed to the connection. */
+  post(topic: string, payload: string | Buffer, options: IClientPublishOptions = {}): boolean {
+    const client = this.#client;
+    if (!client || !this.#connected) return false;
+    client.publish(topic, payload, options);
+    return true;
+  }
+
   /**
    * A round trip through the broker: resolves once every message the broker had queued for
    * this client before it (e.g. the retained messages of a new subscription) has arrived. A

@@ -47,6 +47,8 @@ export class Route implements Sender {
   readonly target: string;
   readonly #options: RouteOptions;
   #chosen?: Promise<{ kind: RouteKind; sender: Sender }>;
+  /** The route once chosen (sends then skip the lookup's promise). */
+  #route?: { kind: RouteKind; sender: Sender };
   #closed = false;
 
   constructor(target: string, options: RouteOptions) {
@@ -59,7 +61,23 @@ export class Route implements Sender {
     return this.#chosen ? (await this.#chosen.catch(() => undefined))?.kind : undefined;
   }
 
-  async send(text: string): Promise<string> {
+  send(text: string): Promise<string> {
+    const route = this.#route;
+    if (route && !this.#closed) return route.sender.send(text).catch((err: unknown) => this.#failed(route, err));
+    return this.#sendChoosing(text);
+  }
+
+  /** A send failed for want of the peer: look again next time. */
+  #failed(route: { sender: Sender }, err: unknown): never {
+    if (err instanceof SketchError && (err.code === 'SKETCH_ERR_PEER_UNREACHABLE' || err.code === 'SKETCH_ERR_PEER_NOT_FOUND') && this.#route === route) {
+      this.#route = undefined;
+      this.#chosen = undefined;
+      void route.sender.close();
+    }
+    throw err;
+  }
+
+  async #sendChoosing(text: string): Promise<string> {
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
     this.#chosen ??= this.#choose();
     const chosen = this.#chosen;
@@ -70,15 +88,8 @@ export class Route implements Sender {
       if (this.#chosen === chosen) this.#chosen = undefined;
       throw err;
     }
-    try {
-      return await route.sender.send(text);
-    } catch (err) {
-      if (err instanceof SketchError && (err.code === 'SKETCH_ERR_PEER_UNREACHABLE' || err.code === 'SKETCH_ERR_PEER_NOT_FOUND') && this.#chosen === chosen) {
-        this.#chosen = undefined; // look again next time
-        void route.sender.close();
-      }
-      throw err;
-    }
+    if (this.#chosen === chosen) this.#route = route;
+    return route.sender.send(text).catch((err: unknown) => this.#failed(route, err));
   }
 
   async #choose(): Promise<{ kind: RouteKind; sender: Sender }> {
