@@ -8,6 +8,7 @@ import {
   MdnsDiscovery,
   clientTlsOptions,
   keyHeaders,
+  lookUp,
   oneLine,
   parsePeerAddress,
   STATUS_PATH,
@@ -16,7 +17,7 @@ import {
   type GapFrame,
   type ItemFrame,
 } from '../runtime/index.js';
-import { lookUp, openBroker } from './broker-cli.js';
+import { openBroker } from './broker-cli.js';
 import { BROKER_OPTIONS } from './broker-options.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';
 import { die } from './fail.js';
@@ -207,13 +208,13 @@ async function tap(argv: TapArgs): Promise<void> {
     const discovery = new MdnsDiscovery();
     let hit;
     try {
-      hit = await lookUp(target.name, discovery, broker, timeoutMs);
+      hit = await lookUp(target.name, discovery, broker.directory, timeoutMs);
     } catch (err) {
       await Promise.all([discovery.close().catch(() => {}), broker.close()]);
       die(err);
     }
     await discovery.close().catch(() => {});
-    if (hit.how === 'broker' && !hit.direct) {
+    if (hit.how === 'broker') {
       const history = argv.last !== undefined || argv.since !== undefined || argv.all === true;
       return tapThroughBroker(broker, hit.found, { path: target.path, count: argv.count, json: argv.json, history }, (stop) => (onSignal = stop));
     }

@@ -23,7 +23,7 @@ export {
 export { BrokerPeer, type BrokerPeerOptions } from './net/broker-peer.js';
 export { serveBroker, type BrokerServeOptions, type BrokerServer } from './net/broker-serve.js';
 export { BrokerLink, brokerHost, webSocketUrls, type BrokerLinkOptions, type BrokerHost, type BrokerHostParts, type BrokerLinkEvents } from './net/broker-link.js';
-export { Route, onLocalLink, type RouteKind, type RouteOptions, type Sender } from './net/route.js';
+export { Route, lookUp, onLocalLink, onThisLan, type Lookup, type RouteKind, type RouteOptions, type Sender } from './net/route.js';
 export {
   BrokerDirectory,
   onlineMessage,

@@ -94,31 +94,14 @@ export class Route implements Sender {
 
   async #choose(): Promise<{ kind: RouteKind; sender: Sender }> {
     const o = this.#options;
-    const abort = new AbortController();
-    const viaMdns = o.mdns ? o.mdns.resolve(this.target, o.discoverTimeout, abort.signal).then((f) => ({ f, how: 'mdns' as const })) : undefined;
-    const viaBroker = o.directory.resolve(this.target, o.discoverTimeout, abort.signal).then((f) => ({ f, how: 'broker' as const }));
-    viaMdns?.catch(() => {});
-    viaBroker.catch(() => {});
-    let first: { f: FoundSketch; how: 'mdns' | 'broker' };
-    try {
-      first = await Promise.any(viaMdns ? [viaMdns, viaBroker] : [viaBroker]);
-    } catch (err) {
-      const errs = ((err as AggregateError).errors ?? []) as unknown[];
-      const broker = errs[errs.length - 1];
-      const notFound = (e: unknown) => e instanceof SketchError && e.code === 'SKETCH_ERR_PEER_NOT_FOUND';
-      if (viaMdns && errs.every(notFound)) throw errors.PEER_NOT_FOUND(this.target, o.discoverTimeout / 1000, o.directory.url);
-      throw broker ?? err; // the broker's reason: unreachable, or refused
-    } finally {
-      abort.abort();
-    }
-    if (first.how === 'mdns') {
+    const hit = await lookUp(this.target, o.mdns, o.directory, o.discoverTimeout, { preferDirect: o.preferDirect, interfaces: o.interfaces?.() });
+    if (hit.how === 'mdns') {
       o.log?.(`found "${this.target}" over mDNS: connecting directly`);
       return { kind: 'mdns', sender: o.webSocket(this.target) };
     }
-    const direct = o.preferDirect !== false && first.f.url && onThisLan(first.f, o.interfaces?.() ?? os.networkInterfaces()) ? first.f.url : undefined;
-    if (direct) {
-      o.log?.(`found "${this.target}" on the broker, on this link at ${direct}: connecting directly`);
-      return { kind: 'direct', sender: o.webSocket(direct) };
+    if (hit.how === 'direct') {
+      o.log?.(`found "${this.target}" on the broker, on this link at ${hit.found.url}: connecting directly`);
+      return { kind: 'direct', sender: o.webSocket(hit.found.url) };
     }
     o.log?.(`found "${this.target}" on the broker, not on this link: requests go through the broker`);
     return { kind: 'broker', sender: o.broker() };
@@ -131,8 +114,48 @@ export class Route implements Sender {
   }
 }
 
+/** Where {@link lookUp} found a sketch, and how to reach it (see {@link RouteKind}). */
+export interface Lookup {
+  how: RouteKind;
+  found: FoundSketch;
+}
+
+/**
+ * Looks for `name` over mDNS (unless `mdns` is false) and on the broker at once, for up to
+ * `timeoutMs` ms; the first to find it wins. Found on the broker, it is `'direct'` when its
+ * advertised WebSocket address is on one of this host's links (and `preferDirect` is not false).
+ * @throws SketchError `SKETCH_ERR_PEER_NOT_FOUND` when neither found it (naming both),
+ *   `SKETCH_ERR_BROKER_UNREACHABLE` when the broker could not be asked.
+ */
+export async function lookUp(
+  name: string,
+  mdns: Discovery | false,
+  directory: BrokerDirectory,
+  timeoutMs: number,
+  options: { preferDirect?: boolean; interfaces?: NodeJS.Dict<os.NetworkInterfaceInfo[]> } = {},
+): Promise<Lookup> {
+  const abort = new AbortController();
+  const viaMdns = mdns ? mdns.resolve(name, timeoutMs, abort.signal).then((found): Lookup => ({ how: 'mdns', found })) : undefined;
+  const viaBroker = directory.resolve(name, timeoutMs, abort.signal).then((found): Lookup => {
+    const direct = options.preferDirect !== false && found.url !== '' && onThisLan(found, options.interfaces ?? os.networkInterfaces());
+    return { how: direct ? 'direct' : 'broker', found };
+  });
+  viaMdns?.catch(() => {});
+  viaBroker.catch(() => {});
+  try {
+    return await Promise.any(viaMdns ? [viaMdns, viaBroker] : [viaBroker]);
+  } catch (err) {
+    const errs = ((err as AggregateError).errors ?? []) as unknown[];
+    const notFound = (e: unknown) => e instanceof SketchError && e.code === 'SKETCH_ERR_PEER_NOT_FOUND';
+    if (viaMdns && errs.length > 0 && errs.every(notFound)) throw errors.PEER_NOT_FOUND(name, timeoutMs / 1000, directory.url);
+    throw errs[errs.length - 1] ?? err; // the broker's reason: unreachable, not online, or refused
+  } finally {
+    abort.abort();
+  }
+}
+
 /** Whether a broker-found sketch's advertised address is reachable from here: loopback only from its own machine (same host name), else {@link onLocalLink}. */
-function onThisLan(f: FoundSketch, interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>): boolean {
+export function onThisLan(f: FoundSketch, interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>): boolean {
   const address = new URL(f.url).hostname.replace(/^\[|\]$/g, '');
   if (/^127\./.test(address) || address === '::1') return f.host === os.hostname();
   return onLocalLink(address, interfaces);
