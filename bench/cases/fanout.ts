@@ -39,7 +39,7 @@ interface Fanout {
 
 /** A thermometer sketch and `n` subscribers (in one process, two from 1000 on), all connected. */
 async function setUp(ctx: Ctx, n: number, profile = false): Promise<{ server: Child; subs: Child[] }> {
-  const server = spawnTs(ctx, 'server', 'thermometer', 'servers/sketch.ts', ['--mode', 'thermometer'], { profile });
+  const server = spawnTs(ctx, 'server', 'thermometer', 'servers/sketch.ts', ['--mode', 'thermometer', '--max-connections', String(n + 100)], { profile });
   const port = (await server.report<{ port: number }>('ready', 20_000)).port;
   const procs = n >= 1000 ? 2 : 1;
   const subs: Child[] = [];

@@ -14,7 +14,7 @@ export async function memory(ctx: Ctx): Promise<Section> {
   );
   const rows: string[][] = [];
   for (const [label, script, args] of [
-    ['sketchnet sketch', 'servers/sketch.ts', ['--mode', 'ack']],
+    ['sketchnet sketch', 'servers/sketch.ts', ['--mode', 'ack', '--max-connections', String(n + 100)]],
     ['bare ws server', 'servers/ws.ts', []],
   ] as const) {
     try {
