@@ -226,7 +226,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   readonly #abort = new AbortController();
 
   /**
-   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `config.options` does not fit the
+   * @throws SketchError `SKETCH_ERR_BROKER_URL` for a `config.broker.url` that is not an MQTT broker URL;
+   *   `SKETCH_ERR_INVALID_OPTION` when `config.options` does not fit the
    *   class's option schema, a `config` number is out of bounds, or `static streams`
    *   declares a stream out of bounds.
    */
@@ -318,8 +319,10 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * Runs `setup(options)`, starts the WebSocket server and starts announcing it over mDNS.
    * Resolves once listening; `announced` resolves once the announcement went out.
    * A sketch runs once: `run()` again, or after `close()`, is refused.
+   * With `broker`, it also waits for the broker's first connection attempt (and the presence).
    * @throws SketchError `SKETCH_ERR_PORT_IN_USE`, `SKETCH_ERR_LISTEN`, `SKETCH_ERR_CLOSED`
-   *   (closed before or while starting), `SKETCH_ERR_ALREADY_RUNNING`.
+   *   (closed before or while starting), `SKETCH_ERR_ALREADY_RUNNING`, `SKETCH_ERR_BROKER_AUTH`
+   *   (the broker refused the credentials: the sketch listens, close it).
    */
   async run(listen: ListenOptions = {}): Promise<SketchAddress> {
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`);
@@ -570,11 +573,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   }
 
   /**
-   * Sends `data` to another sketch — an instance name resolved over mDNS, or a `ws://` URL —
+   * Sends `data` to another sketch — an instance name resolved over mDNS (and, with `broker`,
+   * on the broker: through it when the peer is not on this LAN, see {@link Route}), or a `ws://` URL —
    * and resolves with its acknowledgement. Connections are reused per peer; messages to one
    * peer keep their order; several calls may be in flight at once. Non-strings are JSON-encoded.
    * @throws SketchError `SKETCH_ERR_PEER_NOT_FOUND`, `SKETCH_ERR_PEER_UNREACHABLE`,
-   *   `SKETCH_ERR_REMOTE`, `SKETCH_ERR_MDNS_DISABLED`, `SKETCH_ERR_CLOSED`.
+   *   `SKETCH_ERR_REMOTE`, `SKETCH_ERR_MDNS_DISABLED`, `SKETCH_ERR_CLOSED`, `SKETCH_ERR_BROKER_UNREACHABLE`.
    */
   stream(peer: string, data: unknown): Promise<string> {
     if (this.#closing) return Promise.reject(errors.CLOSED(`sketch "${this.name}"`));

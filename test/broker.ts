@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reactive, Sketch, SketchError, type BrokerLinkOptions } from '../runtime/index.js';
 import { freePort, startMosquitto, type Mosquitto } from './helpers/mosquitto.js';
+import { hasOpenssl, makeCa, makeCert } from './helpers/openssl.js';
 
 /** Counts how often each message was applied, and in which order. */
 class Counter extends Sketch {
@@ -309,6 +310,23 @@ test('a name found neither over mDNS nor on the broker: one line naming both', a
   assert.instance(err, SketchError);
   assert.is((err as SketchError).code, 'SKETCH_ERR_PEER_NOT_FOUND');
   assert.match((err as Error).message, /^no sketch named "ghost" answered over mDNS or is online on the broker at mqtt:\/\/127\.0\.0\.1:\d+ within 0\.2 s/);
+});
+
+test('mqtts:// with the CA the broker certificate chains to: online; without it: one line naming the certificate, and the sketch serves on', async () => {
+  if (!hasOpenssl()) return console.log('skipped: openssl is not installed');
+  const ca = makeCa();
+  const cert = makeCert(ca.dir, 'broker', ['localhost', '127.0.0.1'], ca);
+  const b = await broker({ tls: { cert: cert.certFile, key: cert.keyFile } });
+  if (!b) return console.log(`skipped: ${skip}`);
+  const trusted = await sketch(Counter, 'secure', { url: b.url, ca: ca.cert });
+  assert.equal(trusted.status().broker, { url: b.url, connected: true, name: 'secure' });
+  const lines: string[] = [];
+  const untrusted = new Counter({ name: 'doubtful', discovery: false, broker: { url: b.url }, log: (l) => lines.push(l) });
+  started.push(untrusted);
+  await untrusted.run({ host: '127.0.0.1' });
+  assert.is(untrusted.status().broker?.connected, false);
+  assert.is(lines.filter((l) => /cannot reach the broker/.test(l)).length, 1, lines.join('\n'));
+  assert.match(lines.find((l) => /cannot reach the broker/.test(l))!, /certificate/i);
 });
 
 test.run();

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { TurnBatch } from './batch.js';
 
@@ -126,6 +126,10 @@ export function checkBrokerUrl(url: string): string {
   return url;
 }
 
+/** mqtt.js, loaded on first use: importing it costs ~120 ms and ~20 MiB, which a sketch without a broker should not pay. */
+let mqttConnect: Promise<(url: string, options: IClientOptions) => MqttClient> | undefined;
+const loadMqtt = () => (mqttConnect ??= import('mqtt').then((m) => m.connect));
+
 /** CONNACK reason codes that no retry will cure (MQTT 5 §3.2.2.2): bad credentials, not authorized, banned. */
 const REFUSALS = new Set([0x84, 0x85, 0x86, 0x87, 0x8a, 0x8c]);
 
@@ -155,6 +159,8 @@ export class BrokerClient extends EventEmitter<BrokerClientEvents> {
   #failFirst?: (err: Error) => void;
   #refused?: SketchError;
   #lastError?: string;
+  /** Counts #open() calls: a connection asked for while mqtt.js loaded is made only if still wanted. */
+  #generation = 0;
 
   /** Starts connecting at once. `will`: the Last Will to register (presence). */
   constructor(options: BrokerOptions, will?: Will, clientId = `sketchnet-${randomBytes(6).toString('hex')}`) {
@@ -278,8 +284,17 @@ export class BrokerClient extends EventEmitter<BrokerClientEvents> {
   #open(): void {
     if (this.#closed) return;
     const o = this.#options;
+    if (o.connect) return this.#openWith(o.connect);
+    const generation = ++this.#generation;
+    void loadMqtt().then((connect) => {
+      if (generation === this.#generation && !this.#closed) this.#openWith(connect);
+    });
+  }
+
+  #openWith(connect: (url: string, options: IClientOptions) => MqttClient): void {
+    const o = this.#options;
     const will = this.#will;
-    const client = (o.connect ?? mqtt.connect)(o.url, {
+    const client = connect(o.url, {
       protocolVersion: 5,
       clientId: this.clientId,
       clean: true,
