@@ -18,6 +18,7 @@ import { startMosquitto } from '../lib/mqtt.js';
 import { stopAll, type Child } from '../lib/proc.js';
 import { fmtCount, fmtCpu, fmtMs, fmtRatio, fmtSummary, fmtUs, goalCell, judge, section, table, type Section } from '../lib/report.js';
 import type { Round } from '../lib/load.js';
+import type { SubResult } from './fanout.js';
 import { Histogram, median, summarize, type Summary } from '../lib/stats.js';
 
 const TITLE = '13. Through an MQTT broker';
@@ -228,14 +229,6 @@ async function acknowledged(ctx: Ctx, s: Section, sketchPort: number, broker: { 
       )}`,
     );
   }
-}
-
-interface SubResult {
-  received: number;
-  closed: number;
-  cpuUs: number;
-  ms: number;
-  histogram: Record<string, number>;
 }
 
 interface FanoutRun {

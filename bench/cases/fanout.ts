@@ -10,7 +10,8 @@ import { stopAll, type Child } from '../lib/proc.js';
 import { fmtBytes, fmtCount, fmtCpu, fmtMs, goalCell, judge, section, table, type Section } from '../lib/report.js';
 import { Histogram } from '../lib/stats.js';
 
-interface SubResult {
+/** What a subscriber process (bench/clients/subscribe.ts, mqtt-subscribe.ts) reports at the end. */
+export interface SubResult {
   received: number;
   closed: number;
   cpuUs: number;
