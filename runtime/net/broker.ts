@@ -130,6 +130,8 @@ export function checkBrokerUrl(url: string): string {
 let mqttConnect: Promise<(url: string, options: IClientOptions) => MqttClient> | undefined;
 const loadMqtt = () => (mqttConnect ??= import('mqtt').then((m) => m.connect));
 
+const noLog = () => {};
+
 /** CONNACK reason codes that no retry will cure (MQTT 5 §3.2.2.2): bad credentials, not authorized, banned. */
 const REFUSALS = new Set([0x84, 0x85, 0x86, 0x87, 0x8a, 0x8c]);
 
@@ -308,6 +310,8 @@ export class BrokerClient extends EventEmitter<BrokerClientEvents> {
       ...(o.ca ? { ca: o.ca } : {}),
       ...(will ? { will: { topic: will.topic, payload: Buffer.from(will.payload), qos: will.qos, retain: will.retain } } : {}),
       properties: { receiveMaximum: 1024 },
+      // mqtt.js logs through `debug` on every packet; unless DEBUG asks for it, that is wasted work.
+      ...(process.env.DEBUG?.includes('mqttjs') ? {} : { log: noLog }),
     });
     this.#client = client;
     let batch: TurnBatch | undefined;
