@@ -17,8 +17,6 @@ interface CaArgs {
  * the same name (mDNS cannot: RFC 6762 §21).
  */
 export const caCommand: CommandModule<object, CaArgs> = {
-  command: 'ca <action> [name]',
-  describe: 'a private CA for your sketches: ca init, then ca issue NAME for each (TLS, see --tls-cert and --ca)',
   builder: (y) =>
     y
       .positional('action', { type: 'string', choices: ['init', 'issue'], demandOption: true, describe: 'init: create the CA; issue: a certificate for sketch NAME' })

@@ -7,6 +7,7 @@ import type * as TS from 'typescript';
 import type { CommandModule } from 'yargs';
 import { errors } from '../runtime/index.js';
 import { die } from './fail.js';
+import { binUrl } from './paths.js';
 
 type TypeScript = typeof TS;
 
@@ -17,8 +18,8 @@ type TypeScript = typeof TS;
  */
 const SKETCHNET_TYPES =
   ['../runtime/index.d.ts', '../dist/runtime/index.d.ts', '../runtime/index.ts']
-    .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
-    .find((file) => existsSync(file)) ?? fileURLToPath(new URL('../runtime/index.d.ts', import.meta.url));
+    .map((rel) => fileURLToPath(binUrl(rel)))
+    .find((file) => existsSync(file)) ?? fileURLToPath(binUrl('../runtime/index.d.ts'));
 
 /**
  * Loads the TypeScript compiler: the user's own (`typescript` resolved from `cwd`, where
@@ -96,8 +97,6 @@ export function checkFiles(ts: TypeScript, files: readonly string[], cwd = proce
 
 /** `sketch check FILE…`: type-check sketch files; one line per diagnostic, exit 1 on any. */
 export const checkCommand: CommandModule<object, { files: string[] }> = {
-  command: 'check <files...>',
-  describe: "type-check sketch files against sketchnet's types (needs typescript in your project)",
   builder: (y) =>
     y.positional('files', { type: 'string', array: true, demandOption: true, describe: 'sketch files (.ts or .js)' }),
   handler: async (argv) => {

@@ -1,5 +1,5 @@
 import type { Arguments } from 'yargs';
-import { builtinNames } from './load-sketch.js';
+import { BUILTINS } from '../sketches/index.js';
 
 /** The flag through which the completion script asks `sketch` for the words that may come next (yargs' own). */
 export const COMPLETION_FLAG = '--get-yargs-completions';
@@ -40,6 +40,6 @@ export function completeSketch(
   const at = positionals.indexOf('run');
   // `run` is the last positional (`sketch run <TAB>`), or the one after it is being typed (`sketch run cl<TAB>`).
   const namingSketch = at >= 0 && !current.startsWith('-') && (at === positionals.length - 1 || (at === positionals.length - 2 && positionals[at + 1] === current));
-  if (namingSketch) return done(builtinNames().filter((n) => n.startsWith(current)));
+  if (namingSketch) return done(Object.keys(BUILTINS).filter((n) => n.startsWith(current)));
   defaultCompletion();
 }

@@ -48,8 +48,6 @@ function time(flag: string, text: string | undefined): number | undefined {
  * memory) and written with backpressure; a closed pipe (`| head`) ends it with exit 0.
  */
 export const exportCommand: CommandModule<object, ExportArgs> = {
-  command: 'export',
-  describe: "print a recorder database's items as CSV or NDJSON",
   builder: (y) =>
     y
       .option('db', { type: 'string', demandOption: true, requiresArg: true, describe: 'the recorder database (sketch run recorder --db FILE)' })

@@ -13,8 +13,6 @@ interface KeyNewArgs {
  * The key is printed once and kept nowhere else.
  */
 export const keyCommand: CommandModule = {
-  command: 'key <action>',
-  describe: 'make access keys for --key-file (sketch key new --write >> keys)',
   builder: (y) =>
     y
       .positional('action', { type: 'string', choices: ['new'], describe: 'new: print a new key as a line of a key file' })

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errors, type SketchError } from '../runtime/index.js';
+import { binUrl } from './paths.js';
 
 /** A place in a source file: `line` and `column` count from 1 (columns in characters). */
 export interface SourceLocation {
@@ -15,7 +16,7 @@ export interface SourceLocation {
 
 /** sketchnet's own code (built or not): frames in it are never the user's. */
 const OWN_DIRS = ((base) => (path.basename(base) === 'dist' ? [base] : ['runtime', 'bin', 'sketches'].map((d) => path.join(base, d) + path.sep)))(
-  fileURLToPath(new URL('..', import.meta.url)),
+  fileURLToPath(binUrl('..')),
 );
 
 /** Longest `node --check` may take to locate a syntax error, in ms. */

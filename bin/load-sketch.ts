@@ -6,9 +6,11 @@ import * as runtime from '../runtime/index.js';
 import { addonError, errors, Sketch, type SketchClass } from '../runtime/index.js';
 import { BUILTINS } from '../sketches/index.js';
 import { loadError } from './load-error.js';
+import { TranspileCache } from './ts-cache.js';
+import { binUrl } from './paths.js';
 
 /** URL of the runtime's entry point, which `import … from 'sketchnet'` in a user's file resolves to. */
-const RUNTIME_URL = new URL('../runtime/index.js', import.meta.url).href;
+const RUNTIME_URL = binUrl('../runtime/index.js').href;
 
 let hooked = false;
 
@@ -78,6 +80,30 @@ export async function loadSketch(spec: string): Promise<SketchClass> {
     }
     throw errors.SKETCH_FILE(spec, err);
   }
+  let mod: { default?: unknown } | undefined = await importCached(file);
+  if (!mod) mod = await importThroughTsx(spec, file);
+  let cls = mod.default;
+  // A .ts file outside an ESM package is compiled to CommonJS: import() then wraps its exports.
+  if (cls && typeof cls === 'object' && 'default' in cls) cls = (cls as { default: unknown }).default;
+  if (typeof cls !== 'function' || !(cls.prototype instanceof Sketch)) throw errors.NOT_A_SKETCH(spec);
+  return cls as SketchClass;
+}
+
+/**
+ * A TypeScript sketch from the transpile cache (bin/ts-cache.ts): no tsx, no loader hooks, since
+ * the cached code imports this runtime by URL. Undefined when the file is not cached and cannot
+ * be, or when the cached module throws while loading: then tsx loads it again, and its error is
+ * reported with the file's own locations (the module's top level runs a second time).
+ */
+async function importCached(file: string): Promise<{ default?: unknown } | undefined> {
+  const url = await new TranspileCache({ runtimeUrl: RUNTIME_URL }).urlFor(file).catch(() => undefined);
+  if (!url) return undefined;
+  process.setSourceMapsEnabled(true); // stack traces name the .ts file, as under tsx
+  return (import(url) as Promise<{ default?: unknown }>).catch(() => undefined);
+}
+
+/** Any sketch file through tsx (TypeScript) or Node.js (JavaScript), with `sketchnet` mapped to this runtime. */
+async function importThroughTsx(spec: string, file: string): Promise<{ default?: unknown }> {
   await installHooks();
   let mod: { default?: unknown };
   try {
@@ -86,11 +112,7 @@ export async function loadSketch(spec: string): Promise<SketchClass> {
     // a native addon it imports: say which; else where it failed (FILE:LINE:COLUMN, the line, a caret)
     throw addonError(err) ?? (await loadError(spec, err));
   }
-  let cls = mod.default;
-  // A .ts file outside an ESM package is compiled to CommonJS: import() then wraps its exports.
-  if (cls && typeof cls === 'object' && 'default' in cls) cls = (cls as { default: unknown }).default;
-  if (typeof cls !== 'function' || !(cls.prototype instanceof Sketch)) throw errors.NOT_A_SKETCH(spec);
-  return cls as SketchClass;
+  return mod;
 }
 
 /** Names of the built-in sketches. */

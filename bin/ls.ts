@@ -42,8 +42,6 @@ const MAX_NOTES = 10;
  * listed, and the exit status is 1; one that refuses the credentials ends it at once (exit 1).
  */
 export const lsCommand: CommandModule<object, LsArgs> = {
-  command: 'ls',
-  describe: 'list the sketches announced on the network (DNS-SD _sketch._tcp) with their streams, uptime and connections',
   builder: (y) =>
     y
       .option('timeout', { type: 'number', default: 1, requiresArg: true, describe: 'seconds to listen for answers' })

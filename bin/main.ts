@@ -1,6 +1,6 @@
 // The CLI proper, loaded by sketch.cts once the Node.js version is known to be supported:
-// start the mDNS name probe first, then load the commands (see early-probe.ts).
-import { startEarlyProbe } from './early-probe.js';
-
-startEarlyProbe(process.argv.slice(2));
+// for `sketch run`, start the mDNS name probe first (see early-probe.ts), then load the
+// commands. Other commands load neither the probe nor mDNS here.
+const args = process.argv.slice(2);
+if (args[0] === 'run') (await import('./early-probe.js')).startEarlyProbe(args);
 await import('./cli.js');

@@ -21,8 +21,6 @@ interface ReplayArgs {
  * that cannot be read.
  */
 export const replayCommand: CommandModule<object, ReplayArgs> = {
-  command: 'replay',
-  describe: 'announce the sketches of a recorder database again and republish their items as recorded',
   builder: (y) =>
     y
       .option('db', { type: 'string', demandOption: true, requiresArg: true, describe: 'the recorder database (sketch run recorder --db FILE)' })

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, parsePeerAddress, resolveOptions, type Sketch, type SketchClass } from '../runtime/index.js';
+import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, parsePeerAddress, resolveOptions, type ListenOptions, type Sketch, type SketchClass, type SketchConfig } from '../runtime/index.js';
 import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, yargsOptions } from './cli-options.js';
 import { takeEarlyDiscovery } from './early-probe.js';
@@ -10,7 +10,7 @@ import { builtinNames } from './load-sketch.js';
 import { loopWarning } from './loop-warning.js';
 
 /** Longest a graceful stop may take after SIGINT/SIGTERM before the process exits anyway, in ms. */
-const STOP_DEADLINE_MS = 2000;
+export const STOP_DEADLINE_MS = 2000;
 
 /**
  * `sketch run <sketch> [options]`. `cls` is the sketch class, loaded before parsing so that
@@ -18,8 +18,6 @@ const STOP_DEADLINE_MS = 2000;
  */
 export function runCommand(cls: SketchClass | undefined): CommandModule {
   return {
-    command: 'run <sketch>',
-    describe: `run a sketch: a built-in (${builtinNames().join(', ')}) or a .ts/.js file`,
     builder: (y: Argv) => {
       y.positional('sketch', { type: 'string', describe: 'built-in sketch name or path to a sketch file' });
       const common = yargsOptions(COMMON_RUN_OPTIONS, 'Common options:');
@@ -33,42 +31,16 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
         y.options(yargsOptions(cls.options ?? {}, title));
       }
       // Bad values: one line plus a hint, exit 2 (through the parser's fail handler).
-      return y.check((argv) => {
-        resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
-        if (typeof argv.to === 'string') parsePeerAddress(argv.to); // HOST:PORT, http://…, NAME.local
-        if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
-        parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []);
-        if (argv['ha-discovery'] && !brokerUrl(argv)) throw errors.INVALID_OPTION('--ha-discovery publishes to a broker: give --broker URL (or set SKETCH_BROKER)');
-        if ((argv['tls-cert'] === undefined) !== (argv['tls-key'] === undefined)) {
-          throw errors.INVALID_OPTION('--tls-cert and --tls-key go together: give both, or neither');
-        }
-        return true;
-      });
+      return y.check((argv) => checkRunOptions(cls, argv));
     },
     handler: async (argv) => {
       if (!cls) die(errors.UNKNOWN_SKETCH(String(argv.sketch), builtinNames()));
       installSafeState(); // GPIO outputs go inactive on signals, crashes and exit
-      const common = resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
-      const keyFile = argv['key-file'] as string | undefined;
-      const keys = keyFile ? await loadKeyFile(keyFile, (line) => console.error(`sketch: warning: ${line}`)).catch(die) : undefined;
-      const certFile = argv['tls-cert'] as string | undefined;
-      const tls = certFile ? await loadTlsIdentity(certFile, argv['tls-key'] as string).catch(die) : undefined;
-      const sketch = new cls({
-        keys,
-        tls,
-        allowOrigins: parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []),
-        peer: await clientSecurity(argv).catch(die),
-        name: common.name,
-        to: common.to === undefined ? undefined : parsePeerAddress(common.to).target,
-        options: pick(cls.options ?? {}, argv),
-        discovery: common.mdns ? takeEarlyDiscovery() : false,
-        discoverTimeout: common.discoverTimeout * 1000,
-        logging: loggingOptions(argv),
-        broker: await brokerOptions(argv).catch(die),
-      });
+      const { config, listen } = await sketchConfig(cls, argv, loggingOptions(argv)).catch(die);
+      const sketch = new cls(config);
       stopOnSignals(sketch);
       try {
-        await sketch.run({ host: common.host, port: common.port });
+        await sketch.run(listen);
         const notReactive = loopWarning(sketch); // else every `sketch send` to it waits in vain
         if (notReactive) sketch.log.warn(notReactive);
         if (!sketch.main) return; // serve until a signal
@@ -82,6 +54,59 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       process.exit(0);
     },
   };
+}
+
+/**
+ * Checks `sketch run`'s options as parsed (`argv`: yargs' keys, kebab-case and camelCase) for
+ * the sketch class `cls` (its own options too, when given): the checks `sketch run` makes before
+ * starting anything, and `sketch up` makes for every entry of a device file.
+ * @returns true.
+ * @throws SketchError `SKETCH_ERR_INVALID_OPTION` (a bad value, or options that go together
+ *   given alone), `SKETCH_ERR_BROKER_URL`.
+ */
+export function checkRunOptions(cls: SketchClass | undefined, argv: Record<string, unknown>): true {
+  resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
+  if (typeof argv.to === 'string') parsePeerAddress(argv.to); // HOST:PORT, http://…, NAME.local
+  if (cls) resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv));
+  parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []);
+  if (argv['ha-discovery'] && !brokerUrl(argv)) throw errors.INVALID_OPTION('--ha-discovery publishes to a broker: give --broker URL (or set SKETCH_BROKER)');
+  if ((argv['tls-cert'] === undefined) !== (argv['tls-key'] === undefined)) {
+    throw errors.INVALID_OPTION('--tls-cert and --tls-key go together: give both, or neither');
+  }
+  return true;
+}
+
+/**
+ * What `sketch run` builds a sketch from: the `SketchConfig` for `new cls(config)` and where
+ * `run(listen)` listens, from options checked by {@link checkRunOptions} (`argv` as there). Reads
+ * the files named (`--key-file`, `--tls-cert`/`--tls-key`, `--ca`, `--broker-ca`).
+ * @throws SketchError `SKETCH_ERR_KEY_FILE`, `SKETCH_ERR_TLS_FILE`, `SKETCH_ERR_BROKER_URL`,
+ *   `SKETCH_ERR_INVALID_OPTION`.
+ */
+export async function sketchConfig(
+  cls: SketchClass,
+  argv: Record<string, unknown>,
+  logging: SketchConfig['logging'],
+): Promise<{ config: SketchConfig; listen: ListenOptions }> {
+  const common = resolveOptions(COMMON_RUN_OPTIONS, pick(COMMON_RUN_OPTIONS, argv));
+  const keyFile = argv['key-file'] as string | undefined;
+  const keys = keyFile ? await loadKeyFile(keyFile, (line) => console.error(`sketch: warning: ${line}`)) : undefined;
+  const certFile = argv['tls-cert'] as string | undefined;
+  const tls = certFile ? await loadTlsIdentity(certFile, argv['tls-key'] as string) : undefined;
+  const config: SketchConfig = {
+    keys,
+    tls,
+    allowOrigins: parseOrigins((argv['allow-origin'] as string[] | undefined) ?? []),
+    peer: await clientSecurity(argv),
+    name: common.name,
+    to: common.to === undefined ? undefined : parsePeerAddress(common.to).target,
+    options: pick(cls.options ?? {}, argv),
+    discovery: common.mdns ? takeEarlyDiscovery() : false,
+    discoverTimeout: common.discoverTimeout * 1000,
+    logging,
+    broker: await brokerOptions(argv),
+  };
+  return { config, listen: { host: common.host, port: common.port } };
 }
 
 /** SIGINT/SIGTERM: close with 1001 and an mDNS goodbye, then exit 0; hard exit after 2 s. */

@@ -23,8 +23,6 @@ export const sendCommand: CommandModule<
   object,
   { peer: string; message?: string[]; '--'?: string[]; 'discover-timeout': number; timeout: number; mdns: boolean; key?: string; 'insecure-key': boolean; ca?: string }
 > = {
-  command: 'send <peer> [message...]',
-  describe: 'send messages to a sketch (instance name, HOST:PORT or ws:// URL) and print each acknowledgement; - reads them from stdin',
   builder: (y) =>
     y
       // `--` ends the options: what follows is messages. No number parsing: messages go as typed.

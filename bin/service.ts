@@ -4,72 +4,23 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule, Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { errors, loadCa, loadKeyFile, loadTlsIdentity, oneLine, resolveOptions, type SketchClass } from '../runtime/index.js';
+import { ERROR_CODES, errors, loadCa, loadKeyFile, loadTlsIdentity, oneLine, resolveOptions, type SketchClass } from '../runtime/index.js';
+import { readDeviceFile } from './device-file.js';
+import { prepareDevice } from './up.js';
 import { pick } from './cli-options.js';
 import { die } from './fail.js';
 import { BUILTINS } from '../sketches/index.js';
 import { runCommand } from './run.js';
 import { systemdUnit, unitName } from './systemd-unit.js';
+import { DEVICE_UNIT_NAME, INSTALL_OPTIONS, runArgs } from './service-args.js';
+import { binUrl } from './paths.js';
 
 /** The CLI this install runs (`dist/bin/sketch.cjs`), written into units as an absolute path. */
-const SKETCH_BIN = fileURLToPath(new URL('./sketch.cjs', import.meta.url));
+const SKETCH_BIN = fileURLToPath(binUrl('./sketch.cjs'));
 
 /** Where system units go (unless `SKETCH_SERVICE_DIR`). */
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 
-/** The options of `sketch service install` itself; every other option goes to `sketch run`. */
-const INSTALL_OPTIONS = {
-  user: {
-    type: 'boolean',
-    default: false,
-    describe: 'a user unit (~/.config/systemd/user, no root needed; starts at login, or at boot with "loginctl enable-linger")',
-    group: 'Service:',
-  },
-  print: { type: 'boolean', default: false, describe: 'print the unit instead of writing it', group: 'Service:' },
-  'environment-file': {
-    type: 'string',
-    requiresArg: true,
-    describe: 'a file of NAME=value lines the service reads (SKETCH_KEY=… for a peer that wants a key): EnvironmentFile=, never the key itself in the unit',
-    group: 'Service:',
-  },
-} as const satisfies Record<string, Options>;
-
-/** Flags of `service install` that take a value (the others are booleans). */
-const VALUED = new Set(['environment-file']);
-
-/**
- * The arguments for `sketch run` in `args`, the words typed after `sketch service install`:
- * `install`'s own options (`--user`, `--print`, `--environment-file FILE`, in any form: `--no-user`,
- * `--environment-file=FILE`) taken out, everything else kept as typed, in order. After `--` nothing is
- * taken out.
- */
-export function runArgs(args: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      out.push(...args.slice(i));
-      break;
-    }
-    const flag = /^--(?:no-)?([a-z-]+)(=.*)?$/.exec(a);
-    const name = flag?.[1];
-    if (name === undefined || !(name in INSTALL_OPTIONS)) {
-      out.push(a);
-      continue;
-    }
-    if (VALUED.has(name) && flag![2] === undefined) i++; // its value is the next word
-  }
-  return out;
-}
-
-/**
- * The sketch `sketch service install SKETCH …` names (loaded before parsing, as for `run`, so its
- * options are known); undefined for any other command.
- */
-export function serviceSpec(args: readonly string[]): string | undefined {
-  if (args[0] !== 'service' || args[1] !== 'install') return undefined;
-  return runArgs(args.slice(2)).find((a) => a !== '' && !a.startsWith('-'));
-}
 
 /** The folder units go to: `SKETCH_SERVICE_DIR` (tests), else the system or the user unit folder. */
 export function unitDir(user: boolean, env: NodeJS.ProcessEnv = process.env): string {
@@ -111,8 +62,6 @@ function gpioGroup(): { gid: number; members: string[] } | undefined {
  */
 export function serviceCommand(cls: SketchClass | undefined): CommandModule {
   return {
-    command: 'service',
-    describe: 'run a sketch at boot as a systemd service: install, uninstall',
     builder: (y: Argv) =>
       y
         .command(installCommand(cls))
@@ -125,8 +74,8 @@ export function serviceCommand(cls: SketchClass | undefined): CommandModule {
 function installCommand(cls: SketchClass | undefined): CommandModule {
   const run = runCommand(cls);
   return {
-    command: 'install <sketch>',
-    describe: 'write the systemd unit sketch-NAME.service that runs "sketch run <sketch> [options]" (NAME: --name, else the sketch kind)',
+    command: 'install [sketch]',
+    describe: `write the systemd unit sketch-NAME.service that runs "sketch run <sketch> [options]" (NAME: --name, else the sketch kind), or with --device FILE one unit running "sketch up FILE" (NAME: --name, else ${DEVICE_UNIT_NAME})`,
     builder: (y: Argv) => {
       (run.builder as (y: Argv) => Argv)(y);
       return y.options(INSTALL_OPTIONS).check((argv) => {
@@ -135,7 +84,13 @@ function installCommand(cls: SketchClass | undefined): CommandModule {
             '--key would be written into the unit, which anyone on this machine can read: put SKETCH_KEY=… in a file only you can read and pass --environment-file FILE',
           );
         }
-        const name = (argv.name as string | undefined) ?? kindOf(cls);
+        if (typeof argv.device === 'string') {
+          if (argv.sketch !== undefined) throw errors.INVALID_OPTION('--device FILE runs the sketches of a device file: name no sketch besides it');
+          const typed = hideBin(process.argv);
+          const extra = runArgs(typed.slice(typed.indexOf('install') + 1)).filter((a, i, all) => a !== '--name' && !a.startsWith('--name=') && all[i - 1] !== '--name');
+          if (extra.length) throw errors.INVALID_OPTION(`with --device, options go in the device file (got ${extra.join(' ')}): only --name, --user, --print and --environment-file go here`);
+        } else if (argv.sketch === undefined) throw errors.INVALID_OPTION('name the sketch to install (sketch service install iopin …), or give a device file: --device sketchnet.yaml');
+        const name = (argv.name as string | undefined) ?? (typeof argv.device === 'string' ? DEVICE_UNIT_NAME : kindOf(cls));
         if (name !== undefined) {
           try {
             unitName(name);
@@ -154,13 +109,13 @@ function installCommand(cls: SketchClass | undefined): CommandModule {
 const kindOf = (cls: SketchClass | undefined) => (cls ? (cls.kind ?? cls.name.toLowerCase()) : undefined);
 
 async function install(argv: Record<string, unknown>, cls: SketchClass | undefined): Promise<void> {
+  if (typeof argv.device === 'string') return installDevice(argv, argv.device);
   if (!cls) return; // bin/cli.ts loaded it, or failed with one line already
   // The files `sketch run` reads at start, read now: a bad one fails here, not at the next boot.
   // (Read as whoever runs this: the service's user must be able to read them too.)
   if (typeof argv['key-file'] === 'string') await loadKeyFile(argv['key-file'], () => {}).catch(die);
   if (typeof argv['tls-cert'] === 'string') await loadTlsIdentity(argv['tls-cert'], String(argv['tls-key'])).catch(die);
   if (typeof argv.ca === 'string') await loadCa(argv.ca).catch(die);
-  const user = argv.user === true;
   const name = (argv.name as string | undefined) ?? kindOf(cls)!;
   const spec = String(argv.sketch);
   // The words after `service install`, as typed, minus install's own options; a sketch file's path made absolute.
@@ -168,6 +123,44 @@ async function install(argv: Record<string, unknown>, cls: SketchClass | undefin
   const args = runArgs(typed.slice(typed.indexOf('install') + 1));
   const at = args.indexOf(spec);
   if (at >= 0 && !(spec in BUILTINS)) args[at] = path.resolve(spec);
+  const drives = cls.drivesPins?.(resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv))) === true;
+  const description = `sketchnet sketch ${name} (sketch run ${spec in BUILTINS ? spec : path.basename(spec)})`;
+  writeUnit(argv, { name, exec: [process.execPath, SKETCH_BIN, 'run', ...args], workingDirectory: process.cwd(), description, drivesPins: drives });
+}
+
+/**
+ * `sketch service install --device FILE`: the device file checked as `sketch up --check` checks
+ * it (the files it names read too), then ONE unit running `sketch up /abs/FILE --restart
+ * on-failure` in the file's folder, with the gpio group when any of its sketches drives pins.
+ */
+async function installDevice(argv: Record<string, unknown>, file: string): Promise<void> {
+  const absolute = path.resolve(file);
+  const cwd = process.cwd();
+  const prepared = await prepareDevice(await readDeviceFile(file), undefined);
+  process.chdir(cwd);
+  if (!prepared.ok) {
+    for (const line of prepared.problems) console.error(line);
+    process.exit(ERROR_CODES.SKETCH_ERR_DEVICE_FILE);
+  }
+  const { device } = prepared;
+  const drives = device.sketches.some((s) => s.cls.drivesPins?.(resolveOptions(s.cls.options ?? {}, pick(s.cls.options ?? {}, s.argv))) === true);
+  const name = (argv.name as string | undefined) ?? DEVICE_UNIT_NAME;
+  writeUnit(argv, {
+    name,
+    exec: [process.execPath, SKETCH_BIN, 'up', absolute, '--restart', 'on-failure'],
+    workingDirectory: device.dir,
+    description: `sketchnet device ${name} (sketch up ${path.basename(absolute)}: ${device.sketches.map((s) => s.name).join(', ')})`,
+    drivesPins: drives,
+  });
+}
+
+/** Writes (or with `--print` prints) the unit for `unit`, with `install`'s own options from `argv`, and says what to run next. */
+function writeUnit(
+  argv: Record<string, unknown>,
+  spec: { name: string; exec: string[]; workingDirectory: string; description: string; drivesPins: boolean },
+): void {
+  const { name } = spec;
+  const user = argv.user === true;
   const notes: string[] = [];
   let environmentFile: string | undefined;
   if (typeof argv['environment-file'] === 'string') {
@@ -181,23 +174,23 @@ async function install(argv: Record<string, unknown>, cls: SketchClass | undefin
     if (mode & 0o044) notes.push(`warning: ${environmentFile} can be read by others on this machine: chmod 600 ${environmentFile}`);
   }
   const groups: string[] = [];
-  if (cls.drivesPins?.(resolveOptions(cls.options ?? {}, pick(cls.options ?? {}, argv)))) {
+  if (spec.drivesPins) {
     const gpio = gpioGroup();
     if (!gpio) notes.push('note: no gpio group on this machine: the unit gets none (sysfs GPIO then needs another way in, see the README)');
     else if (!user) groups.push('gpio');
     else if (!process.getgroups?.().includes(gpio.gid)) {
-      notes.push(`note: you are not in the gpio group, which this sketch needs for its pins: sudo usermod -aG gpio ${os.userInfo().username}`);
+      notes.push(`note: you are not in the gpio group, which ${argv.device === undefined ? 'this sketch needs' : 'a sketch of this device needs'} for its pins: sudo usermod -aG gpio ${os.userInfo().username}`);
     }
   }
   const unit = systemdUnit({
     name,
-    exec: [process.execPath, SKETCH_BIN, 'run', ...args],
-    workingDirectory: process.cwd(),
+    exec: spec.exec,
+    workingDirectory: spec.workingDirectory,
     scope: user ? 'user' : 'system',
     user: user ? undefined : serviceUser(),
     groups,
     environmentFile,
-    description: `sketchnet sketch ${name} (sketch run ${spec in BUILTINS ? spec : path.basename(spec)})`,
+    description: spec.description,
   });
   if (argv.print === true) {
     process.stdout.write(unit);

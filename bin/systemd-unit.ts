@@ -3,7 +3,7 @@
  * tests can check every line and hand the result to `systemd-analyze verify`.
  */
 
-/** What a unit for one sketch holds. Paths must be absolute. */
+/** What a unit for one sketch (`sketch run`) or one device (`sketch up FILE`) holds. Paths must be absolute. */
 export interface UnitSpec {
   /** The service's name without prefix or suffix: `porch` → `sketch-porch.service`. See {@link unitName}. */
   name: string;

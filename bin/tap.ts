@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import type { CommandModule } from 'yargs';
 import {
   decodeReply,
+  encodeCredit,
   errors,
   MdnsDiscovery,
   clientTlsOptions,
@@ -29,6 +30,13 @@ const CLOSE_DEADLINE_MS = 1000;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 /** Most bytes of a refused upgrade's body read for its one-line reason. */
 const MAX_REFUSAL_BODY = 4096;
+/**
+ * Credit `sketch tap` grants (`?credit=N`, flow control): at most this many items are on their
+ * way at once; more are granted, half of it at a time, as lines are printed. So a reader that
+ * stops (`sketch tap … | less` at a full screen) leaves the backlog in the sketch's history,
+ * under its slow-subscriber policy, not in socket buffers.
+ */
+export const TAP_CREDIT = 200;
 
 /** Parsed arguments of `sketch tap`. */
 interface TapArgs {
@@ -119,6 +127,8 @@ export function formatGap(gap: GapFrame): string {
  *   URLs, and for names when the TXT record does not list it) before subscribing.
  * - Starting point: `--last N` (`?last=N`), `--since T` (`?since=T`; seconds since the epoch
  *   or ISO 8601), `--all` (`?history=all`); none: the newest item, then live.
+ * - Flow control: it subscribes with `?credit=200` ({@link TAP_CREDIT}) and grants more as it
+ *   prints, so a reader that stops leaves the backlog in the sketch (its policy applies).
  * - Output: `<seq> <ISO 8601 sample time, UTC> <data as compact JSON>`, gaps as
  *   `# gap FROM–TO (reason)`; with `--json` each item and gap frame exactly as received.
  * - Exit: 0 after `--count N` items, on SIGINT/SIGTERM (closing with 1000) and when the sketch
@@ -133,8 +143,6 @@ export function formatGap(gap: GapFrame): string {
  *   0); `--last`/`--since`/`--all` are refused there (exit 1: the broker holds no history).
  */
 export const tapCommand: CommandModule<object, TapArgs> = {
-  command: 'tap <target>',
-  describe: 'print the items of a sketch stream as they arrive (like mosquitto_sub -v)',
   builder: (y) =>
     y
       .positional('target', {
@@ -257,6 +265,7 @@ async function tap(argv: TapArgs): Promise<void> {
   if (argv.last !== undefined) url.searchParams.set('last', String(argv.last));
   if (argv.since !== undefined) url.searchParams.set('since', String(parseSince(argv.since)));
   if (argv.all) url.searchParams.set('history', 'all');
+  if (!url.searchParams.has('credit')) url.searchParams.set('credit', String(TAP_CREDIT));
   subscribe(url, label, path, argv, conn, (stop) => (onSignal = stop));
 }
 
@@ -375,6 +384,9 @@ function subscribe(
   let opened = false;
   let stopping = false;
   let items = 0;
+  /** Items printed since the last grant; undefined when the sketch took no credit (an older one). */
+  let consumed: number | undefined;
+  const window = Number(url.searchParams.get('credit')) || TAP_CREDIT;
 
   const stop = () => {
     if (stopping) return;
@@ -416,8 +428,14 @@ function subscribe(
       return;
     }
     if ('item' in reply) {
-      console.log(argv.json ? text : formatItem(reply.item));
-      if (argv.count !== undefined && ++items >= argv.count) stop();
+      console.log(argv.json ? text : formatItem(reply.item)); // blocks while a pipe is full: then no more credit
+      if (argv.count !== undefined && ++items >= argv.count) return stop();
+      if (consumed !== undefined && ++consumed >= Math.max(1, Math.floor(window / 2))) {
+        ws.send(encodeCredit(consumed));
+        consumed = 0;
+      }
+    } else if ('subscribed' in reply) {
+      consumed = reply.subscribed.credit !== undefined ? 0 : undefined;
     } else if ('gap' in reply) {
       console.log(argv.json ? text : formatGap(reply.gap));
     } else if ('error' in reply) {

@@ -85,6 +85,8 @@ export const ERROR_CODES = {
   SKETCH_ERR_BROKER_AUTH: 1,
   /** The MQTT broker could not be reached (or its certificate not verified) within the time allowed. */
   SKETCH_ERR_BROKER_UNREACHABLE: 1,
+  /** `sketch up`: the device file (`sketchnet.yaml`) cannot be read, is not valid YAML/JSON, or lists a sketch badly (unknown kind or option, bad value, duplicate name or port); one `FILE:LINE: …` line per problem. */
+  SKETCH_ERR_DEVICE_FILE: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -245,6 +247,9 @@ export const errors = {
     ),
   BROKER_UNREACHABLE: (url: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_BROKER_UNREACHABLE', `cannot reach the broker at ${url}: ${detail}`, { cause }),
+  /** `problems`: one `FILE:LINE: where: what` line each; the first is the message, the others the `detail`. */
+  DEVICE_FILE: (problems: readonly string[]) =>
+    new SketchError('SKETCH_ERR_DEVICE_FILE', problems[0] ?? 'the device file has a problem', problems.length > 1 ? { detail: problems.slice(1).join('\n') } : {}),
 };
 
 /** The first line of an error's message (or of `String(value)` for non-errors). */

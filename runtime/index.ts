@@ -66,6 +66,20 @@ export { SketchError, ERROR_CODES, errors, oneLine, type ErrorCode } from './err
 export { addonError, KNOWN_ADDONS } from './addon.js';
 export { printable, quoted, LOG_TEXT_MAX } from './text.js';
 export { createLogger, logTimes, lineStream, LOG_LEVELS, LOG_FORMATS, type Logger, type LoggerOptions, type LogLevel, type LogFormat, type LogRecord, type LogStream } from './log.js';
+export {
+  SketchHost,
+  HOSTED_STATES,
+  RESTART_POLICIES,
+  RESTART_BACKOFF,
+  type HostedSketch,
+  type HostedState,
+  type HostClock,
+  type HostOutcome,
+  type RestartBackoff,
+  type RestartPolicy,
+  type SketchHostEvents,
+  type SketchHostOptions,
+} from './host.js';
 export { Gate, type GateOptions, type Verdict } from './security/gate.js';
 export {
   newKey,
@@ -94,6 +108,9 @@ export {
   PLAIN_ERROR_PREFIX,
   ackText,
   decodeReply,
+  encodeCredit,
+  decodeCredit,
+  MAX_CREDIT,
   type Reply,
   type ItemFrame,
   type GapFrame,
@@ -106,9 +123,12 @@ export {
   parseDeliverPolicy,
   DEFAULT_DELIVER_POLICY,
   STREAM_QUERY_PARAMETERS,
+  parseCredit,
   type DeliverPolicy,
   type ParsedPolicy,
+  type ParsedCredit,
 } from './streams/query.js';
+export { Confirmation, Credit, pingIntervalMs, DEFAULT_STALE_AFTER_MS, MIN_STALE_AFTER_MS, MAX_STALE_AFTER_MS, DEFAULT_MAX_CREDIT } from './streams/flow.js';
 export { STALLED_CLOSE_GRACE_MS, type SubscriberStatus } from './streams/subscription.js';
 export { STATUS_PATH, type SketchStatus } from './streams/status.js';
 export { findRoute, answerRoute, sendText, sendJson, type HttpRoute, type HttpRoutes } from './net/routes.js';

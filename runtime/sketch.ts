@@ -388,7 +388,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         return refuse(socket, 503, `this sketch serves at most ${this.#config.maxConnections} connections: try again later`);
       }
       this.#full = false;
-      wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check.channel, check.policy, verdict.right));
+      wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check, verdict.right));
     });
     this.#wss = wss;
     this.#heartbeat = new Heartbeat(this.#config.heartbeat, (ws) => {
@@ -471,7 +471,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#address) this.#address.name = name;
   }
 
-  #accept(ws: WebSocket, req: http.IncomingMessage, channel: string, policy: DeliverPolicy | undefined, right: Right): void {
+  #accept(ws: WebSocket, req: http.IncomingMessage, { channel, policy, credit }: { channel: string; policy?: DeliverPolicy; credit?: number }, right: Right): void {
     const path = printable(channel, LOG_TEXT_MAX); // client-controlled: one line, bounded
     this.out(`** new client connected, path=${path}`);
     ws.on('error', () => {}); // 'close' follows with the code and is logged there
@@ -483,13 +483,14 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       this.emit('disconnect', channel, code);
     });
     this.#heartbeat?.watch(ws);
-    this.#hub.add(ws, req.socket, channel, policy);
+    this.#hub.add(ws, req.socket, channel, policy, credit);
+    const control = (text: string) => this.#hub.control(ws, text); // stream credit grants, before loop
     this.emit('connection', channel);
     if (right === 'read') {
       // Messages are refused, in order, one error reply each: loop never sees them.
-      serveReactive(this, ws, channel, { socket: req.socket, refuse: errors.FORBIDDEN('this key may only read: messages need a write key') });
-    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, { socket: req.socket, dedupe: this.#dedupe });
-    else serveSilent(this, ws, channel, this.#dedupe);
+      serveReactive(this, ws, channel, { socket: req.socket, refuse: errors.FORBIDDEN('this key may only read: messages need a write key'), control });
+    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, { socket: req.socket, dedupe: this.#dedupe, control });
+    else serveSilent(this, ws, channel, this.#dedupe, control);
   }
 
   /** How many clients are connected on `channel` (e.g. `/readings`). */

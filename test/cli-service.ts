@@ -132,6 +132,49 @@ test('service install --print prints the unit and writes nothing; a sketch file 
   });
 });
 
+test('service install --device writes ONE unit running sketch up on the absolute device file with --restart on-failure, in its folder', () => {
+  withUnitDir((dir, env) => {
+    const work = path.join(dir, 'pi');
+    mkdirSync(work);
+    writeFileSync(path.join(work, 'sketchnet.yaml'), 'sketches:\n  - kind: buzzer\n    gpio: virtual\n  - kind: iopin\n    to: buzzer\n  - kind: thermometer\n    name: kitchen\n');
+    const r = sketch(['service', 'install', '--device', 'pi/sketchnet.yaml'], { env, cwd: dir });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(readdirSync(dir).sort(), ['pi', 'sketch-up.service'], 'one unit for the device');
+    const unit = readFileSync(path.join(dir, 'sketch-up.service'), 'utf8');
+    assert.is(execStart(unit), `${process.execPath} ${SKETCH_BIN} up ${path.join(work, 'sketchnet.yaml')} --restart on-failure`);
+    assert.match(unit, `\nWorkingDirectory=${work}\n`);
+    assert.match(unit, '\nDescription=sketchnet device up (sketch up sketchnet.yaml: buzzer, iopin, kitchen)\n');
+    assert.match(r.stdout, /enable --now sketch-up\n/);
+    const named = sketch(['service', 'install', '--device', 'sketchnet.yaml', '--name', 'porch', '--print'], { env, cwd: work });
+    assert.is(named.code, 0, named.stderr);
+    assert.match(named.stdout, /^# sketch-porch\.service: /);
+    const why = noAnalyzer();
+    if (why) return console.log(`  skipped systemd-analyze verify: ${why}`);
+    const verified = verifyUnit(unit, 'system', 'up');
+    assert.is(verified.status, 0, verified.output);
+    assert.is(verified.output, '');
+  });
+});
+
+test('service install --device checks the device file first: its problems, one line each, exit 1, no unit; sketch options beside it are refused', () => {
+  withUnitDir((dir, env) => {
+    const file = path.join(dir, 'sketchnet.yaml');
+    writeFileSync(file, 'sketches:\n  - kind: iopin\n    too: buzzer\n');
+    const r = sketch(['service', 'install', '--device', file], { env });
+    assert.is(r.code, 1);
+    assert.is(r.stderr, `${file}:3: sketches[0] (iopin): unknown option "too" (did you mean "to"?)\n`);
+    assert.equal(readdirSync(dir), ['sketchnet.yaml'], 'no unit');
+    writeFileSync(file, 'sketches:\n  - kind: iopin\n');
+    const extra = sketch(['service', 'install', '--device', file, '--port', '8000'], { env });
+    assert.is(extra.code, 2);
+    assert.match(extra.stderr, /^sketch: with --device, options go in the device file \(got --port 8000\)/);
+    const both = sketch(['service', 'install', 'iopin', '--device', file], { env });
+    assert.is(both.code, 2);
+    assert.match(both.stderr, /^sketch: --device FILE runs the sketches of a device file: name no sketch besides it/);
+    assert.equal(readdirSync(dir), ['sketchnet.yaml'], 'no unit');
+  });
+});
+
 test('service install again replaces the unit and prints the daemon-reload and restart line', () => {
   withUnitDir((dir, env) => {
     assert.is(sketch(['service', 'install', 'clock', '--tacks', '1'], { env }).code, 0);

@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runChild } from './helpers/child.js';
@@ -52,45 +54,46 @@ async function stopWith(c: Cli, signal: NodeJS.Signals, what: string): Promise<{
 const stopOrder = (out: string): string[] => [...out.matchAll(/\[ (\w+) \] SIG(?:INT|TERM): stopping$/gm)].map((m) => m[1]!);
 
 /** Starts `sketch demo` (virtual GPIO, a clock that ticks for minutes) and waits for the first acknowledgement. */
-async function runningDemo(): Promise<{ demo: Cli; children: number[] }> {
+async function runningDemo(): Promise<Cli> {
   const demo = cli(['demo', '--gpio', 'virtual', '--tacks', '100000', '--delay', '0.1']);
   await demo.waitFor(/\[ Clock \] < /, 30_000);
-  const children = childrenOf(demo.child.pid!);
-  assert.is(children.length, 3, 'buzzer, iopin and clock run as child processes');
-  return { demo, children };
+  assert.equal(childrenOf(demo.child.pid!), [], 'buzzer, iopin and clock run in the demo\'s own process, as sketch up runs them');
+  return demo;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`sketch demo stops its children newest first on ${signal} of its own PID and exits 0 with none left`, async () => {
-    const { demo, children } = await runningDemo();
+  test(`sketch demo stops its sketches newest first on ${signal} of its own PID and exits 0`, async () => {
+    const demo = await runningDemo();
     try {
       const { code, ms } = await stopWith(demo, signal, 'sketch demo');
       assert.is(code, 0, demo.stderr());
       assert.ok(ms <= STOP_BOUND_MS, `stopped in ${ms.toFixed(0)} ms`);
-      assert.equal(children.filter(alive), [], 'no child outlives the demo');
       assert.equal(stopOrder(demo.stdout()), ['Clock', 'IOPin', 'Buzzer'], 'reverse start order');
     } finally {
       demo.child.kill('SIGKILL');
-      for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL');
     }
   });
 }
 
-test('sketch demo exits 0 on SIGTERM while its clock retries a vanished iopin', async () => {
-  const { demo, children } = await runningDemo();
+test('sketch up exits 0 on SIGTERM while its clock retries a vanished iopin (another process)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'up-signals-'));
+  const file = path.join(dir, 'sketchnet.yaml');
+  writeFileSync(file, 'sketches:\n  - kind: clock\n    to: iopin-gone\n    tacks: 100000\n    delay: 0.1\n');
+  const iopin = cli(['run', 'iopin', '--name', 'iopin-gone']);
+  const up = cli(['up', file]);
   try {
-    const iopin = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0iopin\0'));
-    assert.ok(iopin, 'the iopin child is found');
-    process.kill(iopin!, 'SIGKILL'); // vanishes without a goodbye
-    await demo.waitFor(/\[ Clock \] cannot reach iopin/, 15_000);
-    const { code, ms } = await stopWith(demo, 'SIGTERM', 'sketch demo, clock retrying');
-    assert.is(code, 0, demo.stderr());
+    await iopin.waitFor(/announced as/, 15_000);
+    await up.waitFor(/\[ Clock \] < /, 15_000);
+    iopin.child.kill('SIGKILL'); // vanishes without a goodbye
+    await up.waitFor(/\[ Clock \] cannot reach iopin-gone/, 15_000);
+    const { code, ms } = await stopWith(up, 'SIGTERM', 'sketch up, clock retrying');
+    assert.is(code, 0, up.stderr());
     assert.ok(ms <= STOP_BOUND_MS, `stopped in ${ms.toFixed(0)} ms`);
-    assert.equal(children.filter(alive), []);
-    assert.not.match(demo.stderr(), /unreachable/, 'the clock did not give up on its own first');
+    assert.not.match(up.stdout() + up.stderr(), /unreachable/, 'the clock did not give up on its own first');
   } finally {
-    demo.child.kill('SIGKILL');
-    for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL');
+    iopin.child.kill('SIGKILL');
+    up.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -32,8 +32,9 @@ test('on Node.js 22 and later sketch fills the compile cache under os.tmpdir(), 
           ? readdirSync(dir).flatMap((sub) => readdirSync(path.join(dir, sub)))
           : [];
         if (disabled) assert.is(entries.length, 0, `${node.version}: cache written although disabled`);
-        // main.js, the CLI's modules and their dependencies: dozens of entries, not the entry alone
-        else assert.ok(entries.length > 20, `${node.version}: ${entries.length} cache entries`);
+        // main.js, cli.js and the bundle's chunks they import (scripts/bundle.mjs): several
+        // entries, not the CommonJS entry point alone
+        else assert.ok(entries.length >= 4, `${node.version}: ${entries.length} cache entries`);
       } finally {
         rmSync(tmp, { recursive: true, force: true });
       }

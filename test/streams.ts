@@ -121,7 +121,8 @@ test('?after_seq with another epoch (the producer restarted) delivers everything
 });
 
 test('a subscriber joining with ?history=all while the producer publishes at full rate gets no hole and no duplicate', async () => {
-  const { s, base } = await started({ history: { items: 200_000, maxBytes: 64 * 1024 * 1024 }, delivery: 'all' }, { maxBuffered: 64 * 1024 * 1024 });
+  // The subscribers share the producer's process and fall seconds behind: neither bound may close them here.
+  const { s, base } = await started({ history: { items: 200_000, maxBytes: 64 * 1024 * 1024 }, delivery: 'all', staleAfterMs: 60_000 }, { maxBuffered: 64 * 1024 * 1024 });
   let n = 0;
   const burst = () => {
     for (let k = 0; k < 200; k++) s.publish('/readings', { i: ++n });
@@ -219,9 +220,12 @@ test('GET /.well-known/sketch answers the status as JSON; other GETs keep the 42
   assert.ok(rd.interval.jitter < 1e-5);
   assert.ok(rd.lag.mean > 0.03 && rd.lag.p99 > 0.03 && rd.lag.p99 < 5, JSON.stringify(rd.lag));
   assert.is(rd.subscribers.length, 1);
-  assert.equal(Object.keys(rd.subscribers[0]).sort(), ['behind', 'buffered', 'drops', 'id', 'protocol', 'remote', 'sent']);
+  assert.equal(Object.keys(rd.subscribers[0]).sort(), ['behind', 'buffered', 'credit', 'drops', 'id', 'protocol', 'remote', 'sent', 'stale', 'unconfirmed']);
   assert.is(rd.subscribers[0].sent, 20);
   assert.is(rd.subscribers[0].drops, 0);
+  assert.is(rd.subscribers[0].credit, null, 'no credit asked for');
+  assert.is(rd.subscribers[0].stale, false);
+  assert.ok(rd.subscribers[0].unconfirmed >= 0 && rd.subscribers[0].unconfirmed < 5, `unconfirmed ${rd.subscribers[0].unconfirmed} s`);
   const other = await get(port, '/readings');
   assert.is(other.status, 426);
   ws.close();

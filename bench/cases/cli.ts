@@ -1,5 +1,6 @@
 /**
- * Cases 4, 5 and 9: the real CLI (`node dist/bin/sketch.cjs`) as users start it, timed from
+ * Cases 4, 5 and 9: the real CLI as users start it — the `sketch` command by name, a symlink to
+ * dist/bin/sketch.cjs first on PATH as `npm link` makes it (../lib/sketch-cmd.ts) — timed from
  * spawn to the line it prints. Needs multicast on loopback (the sandbox provides it).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -7,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { cpuProfArgs, ROOT, SKETCH_BIN, spawnSketch, type Ctx } from '../lib/env.js';
+import { cpuProfArgs, ROOT, SKETCH_BIN, type Ctx } from '../lib/env.js';
+import { spawnSketchCmd } from '../lib/sketch-cmd.js';
 import { spawnChild, stopAll, type Child } from '../lib/proc.js';
 import { fmtMs, goalCell, judge, section, table, type Section } from '../lib/report.js';
 import { median, percentile } from '../lib/stats.js';
@@ -23,7 +25,7 @@ async function reap(child: Child, ms = 5000): Promise<void> {
 
 /** One clock run: ms from spawn to its `serving on` line (listening) and to its first acknowledgement. */
 async function clockOnce(): Promise<{ serving: number; ack: number }> {
-  const clock = spawnSketch('clock', CLOCK);
+  const clock = spawnSketchCmd('clock', CLOCK);
   try {
     const [serving, ack] = await Promise.all([clock.line(/serving on/, LINE_TIMEOUT_MS), clock.line(/\[ Clock \] < /, LINE_TIMEOUT_MS)]);
     return { serving: serving.at - clock.startedAt, ack: ack.at - clock.startedAt };
@@ -33,7 +35,7 @@ async function clockOnce(): Promise<{ serving: number; ack: number }> {
 }
 
 async function startIopin(): Promise<{ child: Child; ms: number }> {
-  const child = spawnSketch('iopin', ['run', 'iopin']);
+  const child = spawnSketchCmd('iopin', ['run', 'iopin']);
   const { at } = await child.line(/announced as/, LINE_TIMEOUT_MS);
   return { child, ms: at - child.startedAt };
 }
@@ -45,7 +47,7 @@ export async function discovery(ctx: Ctx): Promise<Section> {
   const { discoveryWarmRuns: warmRuns, discoveryColdRuns: coldRuns } = ctx.counts;
   const s = section(
     '4. Discovery to first acknowledgement',
-    `\`node dist/bin/sketch.cjs run clock --tacks 1 --delay 0\`, timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening" column is the clock's own \`serving on\` line; it looks for the iopin from then on, while its own mDNS announcement goes out in the background.`,
+    `\`sketch run clock --tacks 1 --delay 0\` (the \`sketch\` command by name, as \`npm link\` installs it), timed from spawn to its first \`[ Clock ] < \` line (the iopin's acknowledgement). Warm: \`sketch run iopin\` already announced; cold: both spawned at the same moment. The "clock listening" column is the clock's own \`serving on\` line; it looks for the iopin from then on, while its own mDNS announcement goes out in the background.`,
   );
   const warm: Array<{ serving: number; ack: number }> = [];
   const cold: Array<{ serving: number; ack: number }> = [];
@@ -61,7 +63,7 @@ export async function discovery(ctx: Ctx): Promise<Section> {
     }
     await iopin.child.stop();
     for (let i = 0; i < coldRuns; i++) {
-      const iopin2 = spawnSketch('iopin', ['run', 'iopin']);
+      const iopin2 = spawnSketchCmd('iopin', ['run', 'iopin']);
       try {
         cold.push(await clockOnce());
       } catch (err) {
@@ -100,7 +102,7 @@ export async function startup(ctx: Ctx): Promise<Section> {
   const runs = ctx.counts.startupRuns;
   const s = section(
     '5. Start-up',
-    `Wall time from spawn: to the \`announced as\` line of \`sketch run iopin\` (printed once it listens and its mDNS announcement went out), and for \`sketch --help\` to exit. \`node -e 0\` is the floor any Node CLI pays. ${runs} run(s) each.`,
+    `Wall time from spawn of the \`sketch\` command by name (as \`npm link\` installs it): to the \`announced as\` line of \`sketch run iopin\` (printed once it listens and its mDNS announcement went out), and for \`sketch --help\` to exit. \`node -e 0\` is the floor any Node CLI pays. ${runs} run(s) each.`,
   );
   const serving: number[] = [];
   const help: number[] = [];
@@ -117,7 +119,7 @@ export async function startup(ctx: Ctx): Promise<Section> {
         const iopin = await startIopin();
         serving.push(iopin.ms);
         await iopin.child.stop();
-        help.push(await timeExit(spawnSketch('sketch --help', ['--help'])));
+        help.push(await timeExit(spawnSketchCmd('sketch --help', ['--help'])));
         bare.push(await timeExit(spawnChild('node -e 0', process.execPath, ['-e', '0'])));
       } catch (err) {
         errors.push((err as Error).message.split('\n')[0]!);
@@ -190,12 +192,12 @@ export async function profileCli(): Promise<string[]> {
 /** One start of `sketch --help` (to exit) or `sketch run iopin --no-mdns` (to `serving on`), in ms. */
 async function startOnce(what: 'help' | 'iopin', node: string, env: Record<string, string>): Promise<number> {
   if (what === 'help') {
-    const child = spawnSketch('sketch --help', ['--help'], node, env);
+    const child = spawnSketchCmd('sketch --help', ['--help'], { node, env });
     await Promise.race([child.exited, new Promise((r) => setTimeout(r, LINE_TIMEOUT_MS))]);
     if (child.exitCode !== 0) throw new Error(`sketch --help did not exit 0 (${child.exitCode}): ${child.tail.join(' | ')}`);
     return performance.now() - child.startedAt;
   }
-  const child = spawnSketch('iopin', ['run', 'iopin', '--no-mdns', '--port', '0'], node, env);
+  const child = spawnSketchCmd('iopin', ['run', 'iopin', '--no-mdns', '--port', '0'], { node, env });
   try {
     const { at } = await child.line(/serving on/, LINE_TIMEOUT_MS);
     return at - child.startedAt;
@@ -215,7 +217,7 @@ export async function compileCache(ctx: Ctx): Promise<Section> {
   const runs = ctx.counts.startupRuns;
   const s = section(
     '9. Start-up by Node.js line: compile cache off and on',
-    `Wall time from spawn of \`sketch --help\` to its exit, and of \`sketch run iopin --no-mdns\` to its \`serving on\` line, on each Node.js binary found (this one, lines fetched by \`.ci/fetch-node\`, \`--node PATH\`). "off": \`NODE_DISABLE_COMPILE_CACHE=1\` (what every start costs without the cache); "first": the cache directory emptied just before (the start that writes it); "on": the next start, reading it. Node 20 has no compile cache: its three columns measure the same thing. ${runs} round(s), modes and binaries interleaved; median (min–max).`,
+    `Wall time from spawn of \`sketch --help\` to its exit, and of \`sketch run iopin --no-mdns\` to its \`serving on\` line, on each Node.js binary found (this one, lines fetched by \`.ci/fetch-node\`, \`--node PATH\`), each started as users start it: the \`sketch\` command by name, its \`#!/usr/bin/env node\` finding that binary first on PATH. "off": \`NODE_DISABLE_COMPILE_CACHE=1\` (what every start costs without the cache); "first": the cache directory emptied just before (the start that writes it); "on": the next start, reading it. Node 20 has no compile cache: its three columns measure the same thing. ${runs} round(s), modes and binaries interleaved; median (min–max).`,
   );
   type Mode = 'off' | 'first' | 'on';
   const modes: Mode[] = ['off', 'first', 'on'];

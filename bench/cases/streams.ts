@@ -199,7 +199,7 @@ interface StreamStatusJson {
       history: { items: number; bytes: number };
       drops: number;
       closedSlow: number;
-      subscribers: Array<{ remote: string; sent: number; drops: number; behind: number; buffered: number }>;
+      subscribers: Array<{ remote: string; sent: number; drops: number; behind: number; buffered: number; stale?: boolean }>;
     }
   >;
 }
@@ -232,6 +232,9 @@ interface SlowRow {
   stalledDrops: number;
   stalledBehind: number;
   stalledBuffered: number;
+  /** Seconds from the start of publishing (the stalled ones stopped reading before it) until the first, and the last, of them was closed (`all`) or held stale (`latest`); undefined when that never happened. */
+  handledFirst?: number;
+  handledAll?: number;
 }
 
 /** The slow-subscriber case's stream history. */
@@ -244,6 +247,43 @@ const SLOW_GRACE_MS = { full: 1500, quick: 700 };
 const TAIL = 0.4;
 /** Per stalled subscriber, what the RSS bound allows on top of the baseline and the history. */
 const PER_STALLED_BYTES = 64 * 1024;
+
+/** How often the status is read during a slow-subscriber row, to see when the stalled ones are handled, in ms. */
+const HANDLED_POLL_MS = 50;
+/** Goal: a stalled subscriber is closed or conflated within this, s. */
+const HANDLED_GOAL_S = 1;
+
+/**
+ * Reads the status every {@link HANDLED_POLL_MS} until `stop()`: when (epoch s) the first and
+ * the last of `count` stalled subscribers (by remote address) were handled — closed with 1013
+ * (`all`: `closedSlow`) or held as stale (`latest`: `stale` in their status line).
+ */
+function watchHandled(port: number, delivery: 'all' | 'latest', ports: Set<string>, count: number) {
+  let first: number | undefined;
+  let all: number | undefined;
+  let running = true;
+  const loop = (async () => {
+    while (running && all === undefined) {
+      try {
+        const st = (await statusOf(port)).streams['/readings'];
+        const now = Date.now() / 1000;
+        const handled = !st ? 0 : delivery === 'all' ? st.closedSlow : st.subscribers.filter((x) => ports.has(x.remote) && x.stale === true).length;
+        if (handled > 0) first ??= now;
+        if (handled >= count) all = now;
+      } catch {
+        // a status read that failed or took long: the next one
+      }
+      await sleep(HANDLED_POLL_MS);
+    }
+  })();
+  return {
+    async stop(): Promise<{ first?: number; all?: number }> {
+      running = false;
+      await loop;
+      return { first, all };
+    },
+  };
+}
 
 /** Frames received in the epoch window [from, to] s, from a timeline of 10 ms buckets. */
 function inWindow(timeline: Record<string, number>, from: number, to: number): number {
@@ -293,7 +333,9 @@ async function slowRow(ctx: Ctx, delivery: 'all' | 'latest', stalled: number): P
     await sleep(50);
     const published = server.report<Published>('published', ms + 30_000);
     server.send(`start 0 ${ms}`);
+    const watch = stalled > 0 ? watchHandled(port, delivery, stalledPorts, stalled) : undefined;
     const pub = await published;
+    const handled = (await watch?.stop()) ?? {};
     const after = await sample(server, true);
     const peakRss = procPeakRss(server.proc.pid!);
     const wall = performance.now() - t0;
@@ -328,6 +370,8 @@ async function slowRow(ctx: Ctx, delivery: 'all' | 'latest', stalled: number): P
       stalledDrops: stalledSubs.reduce((t, x) => t + x.drops, 0),
       stalledBehind: stalledSubs.reduce((t, x) => t + x.behind, 0),
       stalledBuffered: stalledSubs.reduce((t, x) => t + x.buffered, 0),
+      ...(handled.first === undefined ? {} : { handledFirst: handled.first - e0 }),
+      ...(handled.all === undefined ? {} : { handledAll: handled.all - e0 }),
     };
   } finally {
     await stopAll();
@@ -358,7 +402,7 @@ export async function slowSubscribers(ctx: Ctx): Promise<Section> {
             );
           }
         } catch (err) {
-          rows.push([`'${delivery}'`, String(stalled), `error: ${firstLine(err)}`, ...Array<string>(14).fill('')]);
+          rows.push([`'${delivery}'`, String(stalled), `error: ${firstLine(err)}`, ...Array<string>(16).fill('')]);
           ctx.log(`  '${delivery}', ${stalled} stalled: error: ${(err as Error).message}`);
         }
       }
@@ -384,12 +428,17 @@ export async function slowSubscribers(ctx: Ctx): Promise<Section> {
         'stalled: closed (1013)',
         'stalled: still subscribed',
         'their drops / behind',
+        'stalled → closed/held: first / all',
+        'goal',
       ],
       rows,
     ),
   );
   s.notes.push(
     `RSS bound: the baseline row's RSS (same delivery; its history already in it) + the history's bytes at the end of the row (from the status) + 64 KiB per stalled subscriber. The issue this answers: 200 stalled subscribers took the server from 71 to 266 MiB, slowed healthy ones to a third, and when finally dropped (ws' 30 s close timeout) the healthy ones got nothing for 20–25 s.`,
+  );
+  s.notes.push(
+    `"stalled → closed/held" is the time from the start of publishing (the stalled subscribers stopped reading before it, so its first item is the first they leave unread) until the first, and the last, of them was closed with 1013 (\`'all'\`, the status' \`closedSlow\`) or held as stale (\`'latest'\`, \`stale\` in its status line: sent nothing more until its pong confirms what it has, then only the newest item), read from \`GET /.well-known/sketch\` every ${HANDLED_POLL_MS} ms; "never" when it had not happened by the end of the run. The stream's staleness bound (\`staleAfterMs\`) is at its default, 1 s.`,
   );
   s.notes.push(
     "\"of expected\" is what the normal subscribers received, including after the window, ÷ (published × normal subscribers). A stalled subscriber closed with 1013 (`delivery: 'all'`) has its socket destroyed 500 ms later; \"still subscribed\" counts those the status still lists; \"drops\" are the items the status reports skipped for them, \"behind\" the items published that they have not been sent.",
@@ -410,8 +459,16 @@ function slowCells(ctx: Ctx, s: Section, row: SlowRow, baseline: SlowRow | undef
   const pct = baseline && stalled > 0 ? row.rate / baseline.rate : undefined;
   const tailPct = baseline && stalled > 0 ? row.tailRate / baseline.tailRate : undefined;
   const bound = baseline ? baseline.rss + row.historyBytes + stalled * PER_STALLED_BYTES : NaN;
-  const cells = { rate: '', pause: '', rss: '' };
+  const cells = { rate: '', pause: '', rss: '', handled: '' };
+  const fmtS = (x: number | undefined) => (x === undefined ? 'never' : fmtMs(x * 1000));
   if (stalled > 0) {
+    const handled: Goal = {
+      goal: `delivery '${delivery}', ${stalled} stalled: every stalled one ${delivery === 'all' ? 'closed (1013)' : 'conflated (held stale)'} ≤ ${HANDLED_GOAL_S} s after its first unread item`,
+      figure: `${fmtS(row.handledAll)} (first ${fmtS(row.handledFirst)})`,
+      met: row.handledAll === undefined ? false : row.handledAll <= HANDLED_GOAL_S,
+    };
+    s.goals.push(handled);
+    cells.handled = goalCell(`≤ ${HANDLED_GOAL_S} s`, handled.met);
     const what = `delivery '${delivery}', ${stalled} stalled`;
     const rate: Goal = { goal: `${what}: normal subscribers ≥ 95% of their baseline rate`, figure: pct === undefined ? 'no baseline' : `${(pct * 100).toFixed(0)}%`, met: judge(pct, '≥', 0.95) };
     const pause: Goal = { goal: `${what}: longest pause between items < 1 s`, figure: fmtMs(row.maxGapMs), met: row.maxGapMs < 1000 };
@@ -430,6 +487,7 @@ function slowCells(ctx: Ctx, s: Section, row: SlowRow, baseline: SlowRow | undef
       `${row.normalClosed ? ` (${row.normalClosed} normal closed)` : ''}, longest pause ${fmtMs(row.maxGapMs)}, RSS ${fmtBytes(row.rss)} (peak ${fmtBytes(row.peakRss)}; heap ${fmtBytes(row.heapUsed)}, external ${fmtBytes(row.external)}),` +
       ` history ${fmtBytes(row.historyBytes)}, CPU ${row.serverCpu}, closed ${row.closedSlow}, connections left ${row.connections}, stalled still subscribed ${row.stillSubscribed}` +
       ` (drops ${row.stalledDrops}, behind ${row.stalledBehind}, buffered ${fmtBytes(row.stalledBuffered)})` +
+      `${stalled ? `, handled after ${fmtS(row.handledFirst)} (first) / ${fmtS(row.handledAll)} (all)` : ''}` +
       `${row.perSecond.length > 1 ? `; normal items/s each, second by second: ${row.perSecond.map(fmtCount).join(' ')}` : ''}`,
   );
   const perSecond = row.perSecond.length > 1 ? ` (${fmtCount(Math.min(...row.perSecond))}–${fmtCount(Math.max(...row.perSecond))})` : '';
@@ -451,5 +509,7 @@ function slowCells(ctx: Ctx, s: Section, row: SlowRow, baseline: SlowRow | undef
     stalled ? String(row.closedSlow) : '–',
     stalled ? String(row.stillSubscribed) : '–',
     stalled ? `${fmtInt(row.stalledDrops)} / ${fmtInt(row.stalledBehind)}` : '–',
+    stalled ? `${fmtS(row.handledFirst)} / ${fmtS(row.handledAll)}` : '–',
+    cells.handled,
   ];
 }

@@ -18,9 +18,10 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { Peer } from '../../dist/runtime/index.js';
-import { args, command, fail, report } from '../lib/child.js';
-import { WindowedLoad, type Round } from '../lib/load.js';
+import { args, fail } from '../lib/child.js';
+import { WindowedLoad } from '../lib/load.js';
 import { MQTT_REPLY_TOPIC, MQTT_REQUEST_TOPIC, noDelay } from '../lib/mqtt.js';
+import { serveLoadRounds } from '../lib/rounds.js';
 
 const a = args({ url: '', via: 'ws', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000', key: '', ca: '' });
 /** `--key KEY` (presented as `Authorization: Bearer`) and `--ca FILE` (trusted for `wss://`). */
@@ -84,16 +85,7 @@ async function connect(): Promise<{ load: WindowedLoad; close: () => Promise<voi
 
 try {
   const { load, close } = await connect();
-  report('ready', { via: a.via });
-  await command('warm');
-  await load.round(Number(a.warmup), Number(a.max));
-  report('warm', { via: a.via });
-  for (let i = 0; i < MAX_ROUNDS; i++) {
-    await command('go');
-    report('round', (await load.round(Number(a['round-ms']), Number(a.max))) satisfies Round);
-  }
-  await Promise.race([close(), new Promise((r) => setTimeout(r, 1000))]);
-  process.exit(0);
+  await serveLoadRounds({ hello: { via: a.via }, load, warmupMs: Number(a.warmup), roundMs: Number(a['round-ms']), max: Number(a.max), maxRounds: MAX_ROUNDS, close });
 } catch (err) {
   fail(err);
 }

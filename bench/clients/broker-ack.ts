@@ -18,9 +18,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Sketch } from '../../dist/runtime/index.js';
-import { args, command, fail, report } from '../lib/child.js';
-import { WindowedLoad, type Round } from '../lib/load.js';
+import { args, fail } from '../lib/child.js';
+import { WindowedLoad } from '../lib/load.js';
 import { noDelay } from '../lib/mqtt.js';
+import { serveLoadRounds } from '../lib/rounds.js';
 import { Histogram } from '../lib/stats.js';
 
 const a = args({ url: '', via: 'broker', target: '', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000' });
@@ -102,18 +103,17 @@ async function connect(): Promise<{ load: WindowedLoad; close: () => Promise<voi
 
 try {
   const { load, close } = await connect();
-  report('ready', { via: a.via });
-  await command('warm');
-  await load.round(Number(a.warmup), Number(a.max));
-  report('warm', { via: a.via });
-  for (let i = 0; i < MAX_ROUNDS; i++) {
-    await command('go');
-    latency = new Histogram();
-    const round: Round = await load.round(Number(a['round-ms']), Number(a.max));
-    report('round', { ...round, histogram: latency.toJSON() });
-  }
-  await Promise.race([close(), new Promise((r) => setTimeout(r, 1000))]);
-  process.exit(0);
+  await serveLoadRounds({
+    hello: { via: a.via },
+    load,
+    warmupMs: Number(a.warmup),
+    roundMs: Number(a['round-ms']),
+    max: Number(a.max),
+    maxRounds: MAX_ROUNDS,
+    beforeRound: () => (latency = new Histogram()),
+    extra: () => ({ histogram: latency.toJSON() }),
+    close,
+  });
 } catch (err) {
   fail(err);
 }

@@ -24,8 +24,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { loadTlsIdentity, reactive, Sketch, type Delivery, type SketchConfig } from '../../dist/runtime/index.js';
-import { args, epochSeconds, fail, onCommand, report, serveStats } from '../lib/child.js';
-import { Histogram } from '../lib/stats.js';
+import { args, fail, onCommand, report, serveStats } from '../lib/child.js';
+import { publishFor, readings, type Published } from '../lib/publisher.js';
 
 const a = args({
   mode: 'ack',
@@ -56,59 +56,17 @@ class Bench extends Sketch {
 
 class Thermometer extends Sketch {
   static override readonly kind = 'thermometer';
-  #celsius = 21;
-
-  /** One reading, stamped with its sample time in seconds since the epoch. */
-  reading(): { celsius: number; time: number } {
-    this.#celsius += (Math.random() - 0.5) / 10;
-    return { celsius: Math.round(this.#celsius * 100) / 100, time: epochSeconds() };
-  }
+  /** One reading, stamped with its sample time in seconds since the epoch (../lib/publisher.ts). */
+  readonly reading = readings();
 
   /**
    * Publishes at `hz` readings per second (0: as fast as the event loop turns, `burst` readings
-   * per turn) for `ms`.
-   * Also times each `publish()` call: how long the server takes to hand one reading to every
-   * subscriber, which bounds the latency of the last one.
+   * per turn) for `ms`, as the peers' servers do (../lib/publisher.ts). Also times each
+   * `publish()` call: how long the server takes to hand one reading to every subscriber, which
+   * bounds the latency of the last one.
    */
-  publishFor(
-    hz: number,
-    ms: number,
-    burst = 1,
-  ): Promise<{ count: number; ms: number; callMs: Record<string, number>; hrtimeUs: [number, number]; epoch: [number, number] }> {
-    return new Promise((resolve) => {
-      const t0 = performance.now();
-      const from = hrtimeUs();
-      const epochFrom = epochSeconds();
-      const calls = new Histogram();
-      let count = 0;
-      const one = () => {
-        const t = performance.now();
-        this.publish('/readings', this.reading());
-        calls.add(performance.now() - t);
-        count++;
-      };
-      // hrtimeUs: the publishing window on the clock --cpu-prof profiles use (see ../lib/profile.ts).
-      const done = (now: number) =>
-        resolve({ count, ms: now - t0, callMs: calls.toJSON(), hrtimeUs: [from, hrtimeUs()], epoch: [epochFrom, epochSeconds()] });
-      if (hz > 0) {
-        // Ticks scheduled against the start time so that the rate does not drift.
-        const tick = () => {
-          const now = performance.now();
-          if (now - t0 >= ms) return done(now);
-          one();
-          setTimeout(tick, Math.max(0, t0 + (count * 1000) / hz - performance.now()));
-        };
-        tick();
-      } else {
-        const spin = () => {
-          const now = performance.now();
-          if (now - t0 >= ms) return done(now);
-          for (let k = 0; k < burst; k++) one();
-          setImmediate(spin);
-        };
-        spin();
-      }
-    });
+  publishFor(hz: number, ms: number, burst = 1): Promise<Published> {
+    return publishFor(() => this.publish('/readings', this.reading()), hz, ms, burst);
   }
 }
 

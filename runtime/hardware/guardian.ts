@@ -85,12 +85,16 @@ function holdLine(p: GuardedPin): string {
 
 /**
  * How to start the guardian process: node's arguments, or why it cannot be started. Next to
- * this module is `guardian-process.js` once compiled (dist); when this module runs from its
+ * this module is `guardian-process.js` once compiled (dist; from the bundle's chunks, one folder over); when this module runs from its
  * TypeScript source (under tsx), `guardian-process.ts` is run through tsx.
  */
 export function guardianArguments(): string[] | string {
   const js = fileURLToPath(new URL('./guardian-process.js', import.meta.url));
   if (fs.existsSync(js)) return [js];
+  // Bundled (scripts/bundle.mjs), this module's code sits in dist/runtime/chunks/; tsc's
+  // guardian-process.js stays in dist/runtime/hardware/.
+  const unbundled = fileURLToPath(new URL('../hardware/guardian-process.js', import.meta.url));
+  if (fs.existsSync(unbundled)) return [unbundled];
   const ts = fileURLToPath(new URL('./guardian-process.ts', import.meta.url));
   if (!fs.existsSync(ts)) return `${js} is missing (reinstall sketchnet)`;
   try {

@@ -17,6 +17,11 @@
  * - `{"stream": "/readings", "seq": 42, "time": 1763737200.125, "published": 1763737200.127, "data": <value>}` — one item;
  * - `{"gap": {"stream", "from", "to", "reason": "evicted" | "dropped"}}` — items asked for that will not come.
  *
+ * Flow control (v2 and v3, on a stream's path): a subscriber that asked for credit
+ * (`?credit=N`) gets `"credit": N` in its `subscribed` frame and at most the items it granted;
+ * it grants more with `{"credit": N}` text frames (reactive streams' `request(n)`), which the
+ * sketch takes out before `loop` sees anything. See runtime/streams/flow.ts.
+ *
  * `sketchnet.v3` (preferred by both sides when offered) is v2 plus request ids, so that a
  * message resent after a dropped connection is applied once (exactly-once, per sending session):
  * - each request is `{"session": "<id>", "seq": <n>, "done": <k>, "msg": "<text>"}` — `session`
@@ -96,6 +101,8 @@ export interface SubscribedFrame {
   last: number;
   /** The stream's slow-subscriber policy. */
   delivery: 'all' | 'latest';
+  /** Only for a subscriber that asked for credit (`?credit=N`): the items it may be sent now (N, at most the stream's `maxCredit`). */
+  credit?: number;
 }
 
 /** A decoded `sketchnet.v2` frame. */
@@ -254,10 +261,40 @@ export function decodeReply(frame: string): Reply {
       isSeq(s.last) &&
       (s.delivery === 'all' || s.delivery === 'latest')
     ) {
-      return { subscribed: { stream: s.stream, epoch: s.epoch, first: s.first, last: s.last, delivery: s.delivery } };
+      const subscribed: SubscribedFrame = { stream: s.stream, epoch: s.epoch, first: s.first, last: s.last, delivery: s.delivery };
+      if (isSeq(s.credit)) subscribed.credit = s.credit;
+      return { subscribed };
     }
   }
   throw new SyntaxError(`not a ${SUBPROTOCOL} frame: ${printable(frame, 80)}`);
+}
+
+/** Most items one grant may carry, and most credit a stream's `maxCredit` may allow: 1 000 000. */
+export const MAX_CREDIT = 1_000_000;
+const CREDIT_FRAME = /^\s*\{\s*"credit"\s*:/;
+
+/** Encodes a subscriber's grant of `n` more items: `{"credit":N}`. */
+export function encodeCredit(n: number): string {
+  return `{"credit":${n}}`;
+}
+
+/**
+ * Reads a subscriber's grant, `{"credit": N}`.
+ * @returns N, or undefined when `frame` is not a credit frame at all (it is a message for `loop` then).
+ * @throws SyntaxError (one line, quoting at most 80 characters) for a frame that starts as a
+ *   credit frame but is not exactly `{"credit": N}` with N a whole number from 1 to {@link MAX_CREDIT}.
+ */
+export function decodeCredit(frame: string): number | undefined {
+  if (!CREDIT_FRAME.test(frame)) return undefined;
+  let v: Record<string, unknown> | undefined;
+  try {
+    v = record(JSON.parse(frame));
+  } catch {
+    v = undefined;
+  }
+  const n = v?.credit;
+  if (v && Object.keys(v).length === 1 && Number.isSafeInteger(n) && (n as number) >= 1 && (n as number) <= MAX_CREDIT) return n as number;
+  throw new SyntaxError(`a credit frame is {"credit":N} with N a whole number from 1 to ${MAX_CREDIT}, got ${printable(frame, 80)}`);
 }
 
 const isSeq = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;

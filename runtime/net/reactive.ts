@@ -52,6 +52,12 @@ export interface ServeOptions {
   refuse?: SketchError;
   /** The sketch's memory of applied v3 requests (exactly-once). Without it v3 is at-least-once. */
   dedupe?: Dedupe;
+  /**
+   * Looks at each text frame as it arrives, before it is queued: a frame it returns true for
+   * is a control frame (a stream subscriber's `{"credit":N}` grant), handled there, never given
+   * to `loop` nor answered. Default: none.
+   */
+  control?: (text: string) => boolean;
 }
 
 /**
@@ -89,7 +95,7 @@ const THROTTLED_BATCH_TURNS = 16;
  * resent after a dropped connection is applied once and answered with the first reply.
  */
 export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, options: ServeOptions = {}): void {
-  const { socket, refuse, dedupe } = options;
+  const { socket, refuse, dedupe, control } = options;
   const protocol = ws.protocol;
   const v3 = protocol === SUBPROTOCOL_V3;
   const batch = socket ? new TurnBatch(socket) : undefined;
@@ -201,7 +207,9 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   };
 
   ws.on('message', (data, isBinary) => {
-    queue.push(isBinary ? null : data.toString());
+    const text = isBinary ? null : data.toString();
+    if (control && text !== null && control(text)) return;
+    queue.push(text);
     if (!paused && queue.length - head >= QUEUE_HIGH_WATER) {
       paused = true;
       ws.pause();
@@ -214,11 +222,13 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
 /**
  * Serves one connection without replies: `loop` sees each message; what it returns is dropped.
  * A `sketchnet.v3` request is unwrapped first and, with `dedupe`, given to `loop` once.
+ * `control`: as in {@link ServeOptions}.
  */
-export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedupe?: Dedupe): void {
+export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedupe?: Dedupe, control?: (text: string) => boolean): void {
   const v3 = ws.protocol === SUBPROTOCOL_V3;
   ws.on('message', (data) => {
     let message = data.toString();
+    if (control?.(message)) return;
     if (v3) {
       let r: Request;
       try {

@@ -1,13 +1,17 @@
 import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
-import { errors } from '../errors.js';
+import { errors, oneLine } from '../errors.js';
+import { decodeCredit, encodeError, usesEnvelopes } from '../net/protocol.js';
 import { printable } from '../text.js';
-import { DEFAULT_DELIVER_POLICY, parseDeliverPolicy, streamParameter, type DeliverPolicy } from './query.js';
+import { DEFAULT_DELIVER_POLICY, parseCredit, parseDeliverPolicy, streamParameter, type DeliverPolicy } from './query.js';
 import { Stream, type PublishOptions, type StreamHost, type StreamSpec, type StreamStatus } from './stream.js';
 import type { Subscription } from './subscription.js';
 
-/** What a WebSocket upgrade asks for, once checked: the channel (path) and, on a stream, where to start. */
-export type UpgradeCheck = { ok: true; channel: string; policy?: DeliverPolicy } | { ok: false; error: string };
+/**
+ * What a WebSocket upgrade asks for, once checked: the channel (path) and, on a stream, where
+ * to start and the credit granted to begin with (`?credit=N`: credit-based flow control).
+ */
+export type UpgradeCheck = { ok: true; channel: string; policy?: DeliverPolicy; credit?: number } | { ok: false; error: string };
 
 interface Connection {
   ws: WebSocket;
@@ -15,6 +19,7 @@ interface Connection {
   id: number;
   remote: string;
   policy: DeliverPolicy;
+  credit?: number;
   subscription?: Subscription;
 }
 
@@ -74,19 +79,52 @@ export class StreamHub {
     }
     const r = parseDeliverPolicy(parsed.searchParams, this.#host.now());
     if (!r.ok) return { ok: false, error: `${r.error} (stream ${channel}; streams here: ${this.#list()})` };
-    return { ok: true, channel, policy: r.policy };
+    const c = parseCredit(parsed.searchParams);
+    if (!c.ok) return { ok: false, error: `${c.error} (stream ${channel}; streams here: ${this.#list()})` };
+    return c.credit === undefined ? { ok: true, channel, policy: r.policy } : { ok: true, channel, policy: r.policy, credit: c.credit };
   }
 
-  /** Registers a connection on `channel`; on a stream it subscribes at once. */
-  add(ws: WebSocket, socket: Duplex, channel: string, policy: DeliverPolicy = DEFAULT_DELIVER_POLICY): void {
+  /**
+   * Registers a connection on `channel`; on a stream it subscribes at once. `credit`: what
+   * `check()` read from `?credit=N`; a plain connection (no subprotocol) cannot grant credit,
+   * so one that asked for it is closed with 1008 and one line saying so.
+   */
+  add(ws: WebSocket, socket: Duplex, channel: string, policy: DeliverPolicy = DEFAULT_DELIVER_POLICY, credit?: number): void {
     const remote = `${(socket as { remoteAddress?: string }).remoteAddress ?? '?'}:${(socket as { remotePort?: number }).remotePort ?? '?'}`;
-    const conn: Connection = { ws, socket, id: this.#nextId++, remote, policy };
+    const conn: Connection = { ws, socket, id: this.#nextId++, remote, policy, credit };
     let set = this.#channels.get(channel);
     if (!set) this.#channels.set(channel, (set = new Set()));
     set.add(conn);
     this.#byWs.set(ws, conn);
+    if (credit !== undefined && !usesEnvelopes(ws.protocol)) {
+      ws.close(1008, '?credit needs the sketchnet.v2 or v3 subprotocol (to grant more)');
+      return;
+    }
     const stream = this.#streams.get(channel);
-    if (stream) conn.subscription = stream.subscribe(conn, policy);
+    if (stream) conn.subscription = stream.subscribe(conn, policy, credit);
+  }
+
+  /**
+   * A text frame from `ws`, before `loop` sees it: a `{"credit":N}` frame from a
+   * `sketchnet.v2`/`v3` subscriber is a grant (a malformed one gets a `SKETCH_ERR_BAD_MESSAGE`
+   * error reply) and is taken out. Cheap for everything else: one character is looked at.
+   * @returns true when the frame was taken out (`loop` must not see it).
+   */
+  control(ws: WebSocket, text: string): boolean {
+    const first = text.charCodeAt(0);
+    if (first !== 0x7b /* { */ && !(first <= 0x20) /* white space */) return false;
+    const subscription = this.#byWs.get(ws)?.subscription;
+    if (!subscription || !subscription.v2) return false;
+    let n: number | undefined;
+    try {
+      n = decodeCredit(text);
+    } catch (err) {
+      if (ws.readyState === ws.OPEN) ws.send(encodeError(ws.protocol, 'SKETCH_ERR_BAD_MESSAGE', oneLine(err)));
+      return true;
+    }
+    if (n === undefined) return false;
+    subscription.grant(n);
+    return true;
   }
 
   /** Forgets a closed connection. */
@@ -144,7 +182,9 @@ export class StreamHub {
   #create(path: string, spec: StreamSpec): Stream {
     const stream = new Stream(path, spec, this.#host);
     this.#streams.set(path, stream);
-    for (const conn of this.#channels.get(path) ?? []) conn.subscription = stream.subscribe(conn, conn.policy);
+    for (const conn of this.#channels.get(path) ?? []) {
+      if (conn.credit === undefined || usesEnvelopes(conn.ws.protocol)) conn.subscription = stream.subscribe(conn, conn.policy, conn.credit);
+    }
     return stream;
   }
 

@@ -2,6 +2,7 @@
  * Where a subscriber starts reading a stream, chosen with the query string of the WebSocket
  * URL, like NATS JetStream's deliver policies. Parsing is pure: no sockets, no streams.
  */
+import { MAX_CREDIT } from '../net/protocol.js';
 import { printable } from '../text.js';
 
 /**
@@ -26,8 +27,12 @@ export type DeliverPolicy =
 /** The default policy (no query): the newest item, then live. */
 export const DEFAULT_DELIVER_POLICY: DeliverPolicy = Object.freeze({ deliver: 'last', n: 1 });
 
-/** Query parameters that choose a starting point; on a path that is not a stream each is refused (HTTP 400). */
-export const STREAM_QUERY_PARAMETERS = ['last', 'history', 'since', 'after_seq', 'new', 'epoch'] as const;
+/**
+ * Query parameters of a stream subscription: those that choose a starting point, `epoch`, and
+ * `credit` (flow control, see {@link parseCredit}); on a path that is not a stream each is
+ * refused (HTTP 400).
+ */
+export const STREAM_QUERY_PARAMETERS = ['last', 'history', 'since', 'after_seq', 'new', 'epoch', 'credit'] as const;
 
 /** What {@link parseDeliverPolicy} returns: a policy, or one line saying what is wrong. */
 export type ParsedPolicy = { ok: true; policy: DeliverPolicy } | { ok: false; error: string };
@@ -48,7 +53,7 @@ const quoted = (value: string) => `"${printable(value, QUOTE_MAX)}"`;
  * at most 60 characters of a value.
  */
 export function parseDeliverPolicy(params: URLSearchParams, now: number): ParsedPolicy {
-  const given = STREAM_QUERY_PARAMETERS.filter((p) => p !== 'epoch' && params.has(p));
+  const given = STREAM_QUERY_PARAMETERS.filter((p) => p !== 'epoch' && p !== 'credit' && params.has(p));
   if (given.length > 1) {
     return { ok: false, error: `choose one starting point, got ${given.map((p) => `?${p}`).join(' and ')}` };
   }
@@ -60,6 +65,7 @@ export function parseDeliverPolicy(params: URLSearchParams, now: number): Parsed
   switch (given[0]) {
     case undefined:
     case 'epoch': // (never: filtered out above)
+    case 'credit':
       return { ok: true, policy: DEFAULT_DELIVER_POLICY };
     case 'last': {
       const n = wholeNumber(value('last'));
@@ -92,6 +98,22 @@ export function parseDeliverPolicy(params: URLSearchParams, now: number): Parsed
       return { ok: true, policy: epoch === undefined ? { deliver: 'after', seq } : { deliver: 'after', seq, epoch } };
     }
   }
+}
+
+/** What {@link parseCredit} returns: the credit asked for (undefined: none, no flow control), or one line saying what is wrong. */
+export type ParsedCredit = { ok: true; credit?: number } | { ok: false; error: string };
+
+/**
+ * Reads `?credit=N`: the subscriber asks for credit-based flow control and grants N items
+ * (0 to {@link MAX_CREDIT}) to begin with; it is sent at most the items it granted.
+ * Never throws.
+ */
+export function parseCredit(params: URLSearchParams): ParsedCredit {
+  if (!params.has('credit')) return { ok: true };
+  const raw = params.get('credit')!;
+  const n = wholeNumber(raw);
+  if (n === undefined || n > MAX_CREDIT) return { ok: false, error: `?credit must be a whole number from 0 to ${MAX_CREDIT}, got ${quoted(raw)}` };
+  return { ok: true, credit: n };
 }
 
 /** Whether any stream query parameter is present (they are refused on paths that are not streams). */

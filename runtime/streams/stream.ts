@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { errors } from '../errors.js';
 import { textFrame } from '../net/frame.js';
 import { encodeItem, jsonValue } from '../net/protocol.js';
+import { DEFAULT_MAX_CREDIT, DEFAULT_STALE_AFTER_MS, MAX_CREDIT, MAX_STALE_AFTER_MS, MIN_STALE_AFTER_MS } from './flow.js';
 import { History, MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS, type HistoryLimits, type StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import { RateCounter, round, Window } from './stats.js';
@@ -10,15 +11,17 @@ import { Subscription, type SubscriberConnection, type SubscriberStatus } from '
 /**
  * Slow-subscriber policies, as a const object + type (one doc line per member).
  *
- * Where bytes pile up: in the stream's own history, shared by every subscriber, and in each
- * subscriber's socket buffer (one write past Node's 16 KiB high-water mark). A subscriber
- * that falls behind holds a position in the history, never a copy of the items. For `all`,
- * the history keeps the items a subscriber behind still needs past its own bounds, by at
- * most `maxBuffered` bytes (beyond that the subscriber is closed), so all subscribers
- * together cost at most the history's bounds + `maxBuffered` + 16 KiB + one item each.
+ * Where bytes pile up: in the stream's own history, shared by every subscriber; in each
+ * subscriber's socket buffer in Node (one write past its 16 KiB high-water mark); and in the
+ * kernel's socket buffers (send and receive, up to several MB each on loopback), which Node
+ * does not see. A subscriber that falls behind holds a position in the history, never a copy
+ * of the items. For `all`, the history keeps the items a subscriber behind still needs past
+ * its own bounds, by at most `maxBuffered` bytes (beyond that the subscriber is closed). What
+ * sits in the kernel is bounded in time, not bytes: by `staleAfterMs` of data (pong-confirmed
+ * subscribers), or by the credit granted (credit subscribers, at most `maxCredit` items).
  */
 export const Delivery = {
-  /** Every item, in order; a subscriber more than `maxBuffered` bytes behind is closed with 1013. */
+  /** Every item, in order; a subscriber more than `maxBuffered` bytes or `staleAfterMs` behind is closed with 1013. */
   all: 'all',
   /** Conflation: a slow subscriber skips to the newest item (a `gap` for v2 clients) and is never closed. */
   latest: 'latest',
@@ -35,6 +38,17 @@ export interface StreamSpec {
   history?: number | { items?: number; maxAgeSeconds?: number; maxBytes?: number };
   /** Slow-subscriber policy. Default `'all'`. */
   delivery?: Delivery;
+  /**
+   * Staleness bound, in ms: a subscriber without credit whose oldest data not yet confirmed by
+   * its pong is older than this is closed with 1013 (`all`) or sent nothing until it confirms,
+   * then the newest item (`latest`). Default 750 ({@link DEFAULT_STALE_AFTER_MS}); 100–60 000.
+   */
+  staleAfterMs?: number;
+  /**
+   * Most credit one subscriber may hold, in items: grants past it are cut to it. Default 1000
+   * ({@link DEFAULT_MAX_CREDIT}); 1–1 000 000.
+   */
+  maxCredit?: number;
 }
 
 /** Options of `publish(path, data, options)`. */
@@ -71,6 +85,8 @@ export interface StreamHost {
   log(line: string): void;
   /** Current time in seconds since the epoch. */
   now(): number;
+  /** Monotonic clock in ms (staleness, pings). Default `performance.now`. Injected by tests. */
+  clock?: () => number;
 }
 
 /**
@@ -84,6 +100,12 @@ export class Stream {
   readonly epoch = randomBytes(6).toString('base64url');
   readonly delivery: Delivery;
   readonly history: History;
+  /** The staleness bound, ms (see {@link StreamSpec.staleAfterMs}). */
+  readonly staleAfterMs: number;
+  /** Most credit one subscriber may hold, items (see {@link StreamSpec.maxCredit}). */
+  readonly maxCredit: number;
+  /** Monotonic clock, ms. */
+  readonly clock: () => number;
   readonly #host: StreamHost;
   readonly #subscribers = new Set<Subscription>();
   readonly #rate: RateCounter;
@@ -104,6 +126,9 @@ export class Stream {
       throw errors.INVALID_OPTION(`stream ${path}: delivery must be "all" or "latest", got ${JSON.stringify(spec.delivery)}`);
     }
     this.history = new History(historyLimits(path, spec.history));
+    this.staleAfterMs = wholeInRange(path, 'staleAfterMs', spec.staleAfterMs, DEFAULT_STALE_AFTER_MS, MIN_STALE_AFTER_MS, MAX_STALE_AFTER_MS, ' ms');
+    this.maxCredit = wholeInRange(path, 'maxCredit', spec.maxCredit, DEFAULT_MAX_CREDIT, 1, MAX_CREDIT, ' items');
+    this.clock = host.clock ?? (() => performance.now());
     this.#host = host;
     this.#rate = new RateCounter(host.now());
   }
@@ -139,8 +164,9 @@ export class Stream {
     const frame = (isV2: boolean) =>
       isV2 ? (v2 ??= textFrame(this.envelope(item))) : (plain ??= textFrame(item.text));
     let keepFrom = Infinity;
+    const now = this.clock();
     for (const s of this.#subscribers) {
-      s.offer(item, frame);
+      s.offer(item, frame, now);
       keepFrom = Math.min(keepFrom, s.needs);
     }
     this.#keepFrom = keepFrom;
@@ -152,10 +178,13 @@ export class Stream {
     return encodeItem(this.path, item.seq, item.time, item.published, item.json);
   }
 
-  /** Adds a subscriber starting where `policy` says; it is sent what it is owed at once. */
-  subscribe(conn: SubscriberConnection, policy: DeliverPolicy): Subscription {
+  /**
+   * Adds a subscriber starting where `policy` says; it is sent what it is owed at once.
+   * `credit`: items it granted when subscribing (credit-based flow control, v2/v3 only).
+   */
+  subscribe(conn: SubscriberConnection, policy: DeliverPolicy, credit?: number): Subscription {
     this.history.evict(this.#host.now());
-    const s = new Subscription(this, conn, policy);
+    const s = new Subscription(this, conn, policy, credit);
     if (!s.closed) this.#subscribers.add(s);
     this.#keepFrom = Math.min(this.#keepFrom, s.needs);
     return s;
@@ -206,6 +235,15 @@ export class Stream {
       subscribers: [...this.#subscribers].map((s) => s.status()),
     };
   }
+}
+
+/** `value` (default `fallback`) checked to be a whole number from `min` to `max`. */
+function wholeInRange(path: string, name: string, value: unknown, fallback: number, min: number, max: number, unit: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw errors.INVALID_OPTION(`stream ${path}: ${name} must be a whole number from ${min} to ${max}${unit}, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 /** The history bounds a {@link StreamSpec} asks for, checked. */

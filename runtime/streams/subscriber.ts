@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import type tls from 'node:tls';
 import { oneLine } from '../errors.js';
-import { decodeReply, SUBPROTOCOL, type GapFrame, type ItemFrame } from '../net/protocol.js';
+import { decodeReply, encodeCredit, MAX_CREDIT, SUBPROTOCOL, type GapFrame, type ItemFrame } from '../net/protocol.js';
 import { keyHeaders, type KeyUse } from '../security/transport.js';
 import { clientTlsOptions } from '../security/tls.js';
 
@@ -39,6 +39,15 @@ export interface StreamSubscriberOptions {
   maxBackoffMs?: number;
   /** Opening-handshake timeout, in ms. Default 5000. */
   handshakeTimeoutMs?: number;
+  /**
+   * Credit-based flow control: subscribe with `?credit=N` and grant more (`{"credit":…}`) as
+   * items are handed to `onItem`, half the window at a time, so that at most N items are ever
+   * on their way (the sketch keeps the rest in its history, where its slow-subscriber policy
+   * sees them). A whole number from 2 to 1 000 000; a sketch whose `maxCredit` is lower cuts it
+   * to that, and one that does not know credit (its `subscribed` frame has none) is never sent
+   * a grant. Default: none (the sketch writes while the connection takes data).
+   */
+  credit?: number;
   /** An item arrived (`epoch` is its stream's epoch). */
   onItem: (item: ItemFrame, epoch: string) => void;
   /** Items `from`…`to` of `epoch` will never arrive. */
@@ -90,8 +99,15 @@ export class StreamSubscriber {
   #timer?: NodeJS.Timeout;
   #closed = false;
   #lastError = '';
+  /** Items handed to `onItem` since the last grant; undefined when this subscription has no credit. */
+  #consumed?: number;
 
+  /** @throws RangeError for a `credit` that is not a whole number from 2 to 1 000 000. */
   constructor(options: StreamSubscriberOptions) {
+    const credit = options.credit;
+    if (credit !== undefined && !(Number.isInteger(credit) && credit >= 2 && credit <= MAX_CREDIT)) {
+      throw new RangeError(`StreamSubscriber credit must be a whole number from 2 to ${MAX_CREDIT}, got ${String(credit)}`);
+    }
     this.#o = options;
     this.path = options.path;
     this.name = options.name;
@@ -142,7 +158,7 @@ export class StreamSubscriber {
     return { sketch: this.name, stream: this.path, connected: this.#connected, epoch: this.#epoch ?? null, seq: this.#seq, reconnects: this.#reconnects };
   }
 
-  /** The subscription URL: `?after_seq=S&epoch=E` to resume, else `?since=T` when `since` was given, else `?history=all`. */
+  /** The subscription URL: `?after_seq=S&epoch=E` to resume, else `?since=T` when `since` was given, else `?history=all`; then `&credit=N` with `credit`. */
   url(): URL {
     const u = new URL(this.#url.href);
     u.pathname = this.path;
@@ -153,6 +169,7 @@ export class StreamSubscriber {
       u.searchParams.set('epoch', this.#epoch);
     } else if (this.#o.since !== undefined) u.searchParams.set('since', String(this.#o.since));
     else u.searchParams.set('history', 'all');
+    if (this.#o.credit !== undefined) u.searchParams.set('credit', String(this.#o.credit));
     return u;
   }
 
@@ -203,6 +220,8 @@ export class StreamSubscriber {
     }
     if ('subscribed' in reply) {
       const s = reply.subscribed;
+      // Grants only to a sketch that took the credit asked for (an older one ignores ?credit).
+      this.#consumed = this.#o.credit !== undefined && s.credit !== undefined ? 0 : undefined;
       this.#connected = true;
       this.#attempt = 0;
       this.#lastError = '';
@@ -216,14 +235,26 @@ export class StreamSubscriber {
         if (s.first > 1) this.#o.onGap({ stream: this.path, from: 1, to: s.first - 1, reason: 'evicted' }, s.epoch);
       }
     } else if ('item' in reply) {
-      if (this.#epoch === undefined || reply.item.seq <= this.#seq) return;
-      this.#seq = reply.item.seq;
-      this.#o.onItem(reply.item, this.#epoch);
+      if (this.#epoch === undefined) return;
+      if (reply.item.seq > this.#seq) {
+        this.#seq = reply.item.seq;
+        this.#o.onItem(reply.item, this.#epoch);
+      }
+      this.#spent(); // a duplicate spent credit too
     } else if ('gap' in reply) {
       if (this.#epoch === undefined) return;
       this.#o.onGap(reply.gap, this.#epoch);
       if (reply.gap.to > this.#seq) this.#seq = reply.gap.to;
     }
+  }
+
+  /** One item taken: grants half the window once that many were taken. */
+  #spent(): void {
+    if (this.#consumed === undefined) return;
+    const half = Math.floor(this.#o.credit! / 2);
+    if (++this.#consumed < half) return;
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(encodeCredit(this.#consumed));
+    this.#consumed = 0;
   }
 
   #failed(why: string): void {

@@ -1,0 +1,31 @@
+/**
+ * Where the CLI's files are, wherever its code runs from: tsc's dist/bin/, a bundle chunk in
+ * dist/runtime/chunks/ (scripts/bundle.mjs), or the TypeScript sources under tsx. Code that
+ * finds files relative to itself uses {@link binUrl}, never its own `import.meta.url`.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = fileURLToPath(import.meta.url);
+
+/** The sketchnet package's folder (its package.json's), found upwards from this module. */
+export const PACKAGE_ROOT = ((): string => {
+  for (let dir = path.dirname(here); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      if ((JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'sketchnet') return dir;
+    } catch {
+      // not here: look higher
+    }
+  }
+  return path.resolve(path.dirname(here), '..', '..'); // dist/bin/ → the package
+})();
+
+/** Whether this is the built CLI (JavaScript in dist/) rather than its sources run through tsx. */
+export const BUILT = here.endsWith('.js');
+
+/** The folder of the CLI's modules: `dist/bin` when built, `bin` from the sources. */
+export const BIN_DIR = path.join(PACKAGE_ROOT, ...(BUILT ? ['dist', 'bin'] : ['bin']));
+
+/** `rel` resolved against {@link BIN_DIR}, as `new URL(rel, import.meta.url)` would in a module there. */
+export const binUrl = (rel: string): URL => new URL(rel, pathToFileURL(BIN_DIR + path.sep));

@@ -1,0 +1,169 @@
+/**
+ * Flow control for stream subscribers: what lets the slow-subscriber policy see a
+ * subscriber's whole queue, including the bytes already in the kernel's socket buffers
+ * (several MB on loopback), which Node's `writableLength` never counts.
+ *
+ * Two modes, one per subscriber:
+ * - **Credit** (`sketchnet.v2`/`v3` clients that ask for it, like JetStream's
+ *   `max_ack_pending` or reactive streams' `request(n)`): the client grants N items
+ *   (`?credit=N` when subscribing, then `{"credit":N}` frames as it consumes) and the sketch
+ *   sends at most the items granted. Its backlog stays in the stream's history, where the
+ *   policy sees it; at most the granted items are ever in flight.
+ * - **Confirmation** (everyone else: plain clients, browsers, v2 clients that never grant):
+ *   after data is written, a WebSocket ping (RFC 6455 §5.5.2) follows it; the client's pong
+ *   (§5.5.3), which ws, browsers and python-websockets send by themselves once they have read
+ *   up to the ping, confirms that every byte before it was consumed. At most one ping is
+ *   outstanding per subscriber and at most one is sent per {@link pingIntervalMs}, so a
+ *   subscriber costs a ping every quarter of the staleness bound, not one per item. A
+ *   subscriber whose oldest unconfirmed data is older than the staleness bound is *stale*.
+ *   With pings at most every quarter of the bound, a subscriber that keeps up shows at most
+ *   a quarter of the bound plus its latency; one that stopped reading is found at the first
+ *   write after the bound passed.
+ *
+ * No sockets and no timers here: the ping is sent through a function given to it and the
+ * clock is passed in, so it is tested without a network (test/flow.ts).
+ */
+import { MAX_CREDIT } from '../net/protocol.js';
+
+/**
+ * Default staleness bound (`StreamSpec.staleAfterMs`), in ms: 750. A stalled subscriber is seen
+ * when the next item is handed to it after the bound, and pings go out a quarter of the bound
+ * apart: 750 ms keeps "stall → closed or conflated" under one second at full rate.
+ */
+export const DEFAULT_STALE_AFTER_MS = 750;
+/** Bounds of `StreamSpec.staleAfterMs`, in ms: 100 to 60 000. */
+export const MIN_STALE_AFTER_MS = 100;
+export const MAX_STALE_AFTER_MS = 60_000;
+/** Default most credit a subscriber may hold (`StreamSpec.maxCredit`), in items: 1000 (JetStream's `max_ack_pending` default). */
+export const DEFAULT_MAX_CREDIT = 1000;
+export { MAX_CREDIT };
+
+/** How often pings may go to one subscriber, for a staleness bound `staleAfterMs` (a quarter of it), in ms. */
+export const pingIntervalMs = (staleAfterMs: number): number => staleAfterMs / 4;
+
+/** The first bytes of every ping payload the confirmation sends (`sn` + a 32-bit counter), so that other pings' pongs (the heartbeat's) are told apart. */
+const PING_TAG = 0x736e; // "sn"
+
+/**
+ * One subscriber's confirmations (see the module comment). Times are ms on a monotonic
+ * clock the caller passes in. No timer: pings go out as data is written (at most one
+ * outstanding, at most one per interval) and staleness is judged when there is something new
+ * to write, which is the only moment it matters.
+ */
+export class Confirmation {
+  readonly staleAfterMs: number;
+  readonly #ping: (payload: Buffer) => void;
+  readonly #interval: number;
+  /** Counter of the outstanding ping (0: none). */
+  #outstanding = 0;
+  #count = 0;
+  #lastPingAt = -Infinity;
+  /** When the oldest data the outstanding ping covers was written (undefined: no ping outstanding). */
+  #covered?: number;
+  /** When the oldest data written since the last ping was written (not covered by a ping yet). */
+  #unpinged?: number;
+
+  /**
+   * @param staleAfterMs the staleness bound, ms.
+   * @param ping sends one ping frame with `payload` after everything written so far.
+   */
+  constructor(staleAfterMs: number, ping: (payload: Buffer) => void) {
+    this.staleAfterMs = staleAfterMs;
+    this.#interval = pingIntervalMs(staleAfterMs);
+    this.#ping = ping;
+  }
+
+  /**
+   * Data was written at `now`: a ping follows it when none is outstanding and the last one went
+   * at least an interval ago; otherwise the data waits for a later write's ping or the pong.
+   */
+  wrote(now: number): void {
+    this.#unpinged ??= now;
+    if (this.#outstanding === 0 && now - this.#lastPingAt >= this.#interval) this.#sendPing(now);
+  }
+
+  /** Whether a write at `now` would be followed by a ping (so the caller can cork the socket and send both in one system call). */
+  due(now: number): boolean {
+    return this.#outstanding === 0 && now - this.#lastPingAt >= this.#interval;
+  }
+
+  /**
+   * A pong arrived with `payload`. Returns true when it answered the outstanding ping (all the
+   * data it covered was consumed); other pongs (the heartbeat's) change nothing.
+   */
+  pong(payload: Buffer, now: number): boolean {
+    if (this.#outstanding === 0 || payload.length !== 6 || payload.readUInt16BE(0) !== PING_TAG || payload.readUInt32BE(2) !== this.#outstanding) {
+      return false;
+    }
+    this.#outstanding = 0;
+    this.#covered = undefined;
+    // What was written while this ping was out waited for it: timed from when it was written.
+    if (this.#unpinged !== undefined && now - this.#lastPingAt >= this.#interval) this.#sendPing(now, this.#unpinged);
+    return true;
+  }
+
+  /** Age of the oldest data awaiting the outstanding ping's pong, in ms; 0 when no ping is outstanding. */
+  unconfirmedMs(now: number): number {
+    return this.#covered === undefined ? 0 : Math.max(0, now - this.#covered);
+  }
+
+  /** Whether the oldest data the outstanding ping covers is older than the staleness bound. */
+  stale(now: number): boolean {
+    return this.#covered !== undefined && now - this.#covered > this.staleAfterMs;
+  }
+
+  /**
+   * Counts everything written so far as written at `now` (the subscriber just finished the
+   * history it asked for: only what it is sent live is held to the bound).
+   */
+  rebase(now: number): void {
+    if (this.#covered !== undefined) this.#covered = now;
+    if (this.#unpinged !== undefined) this.#unpinged = now;
+  }
+
+  /** `from`: when the oldest data it covers counts as written (default: see below). */
+  #sendPing(now: number, from?: number): void {
+    this.#count = (this.#count + 1) >>> 0 || 1;
+    const payload = Buffer.allocUnsafe(6);
+    payload.writeUInt16BE(PING_TAG, 0);
+    payload.writeUInt32BE(this.#count, 2);
+    this.#outstanding = this.#count;
+    // Data left unpinged over a pause in publishing is timed from one interval before this
+    // ping: it had no ping to answer until now.
+    this.#covered = from ?? Math.max(this.#unpinged ?? now, now - this.#interval);
+    this.#unpinged = undefined;
+    this.#lastPingAt = now;
+    this.#ping(payload);
+  }
+}
+
+/**
+ * One subscriber's credit: how many more items it may be sent. Grants add up, capped at
+ * `maxCredit` (what a grant would add past it is not kept).
+ */
+export class Credit {
+  readonly maxCredit: number;
+  #left: number;
+
+  /** @param initial items granted when subscribing (clamped to `maxCredit`). */
+  constructor(initial: number, maxCredit: number) {
+    this.maxCredit = maxCredit;
+    this.#left = Math.min(initial, maxCredit);
+  }
+
+  /** Items it may still be sent. */
+  get left(): number {
+    return this.#left;
+  }
+
+  /** Adds `n` items (clamped to `maxCredit` in all); returns the credit now held. */
+  grant(n: number): number {
+    this.#left = Math.min(this.maxCredit, this.#left + n);
+    return this.#left;
+  }
+
+  /** One item was sent. */
+  take(): void {
+    this.#left--;
+  }
+}
