@@ -128,7 +128,7 @@ export {
   type ParsedPolicy,
   type ParsedCredit,
 } from './streams/query.js';
-export { Confirmation, Credit, pingIntervalMs, DEFAULT_STALE_AFTER_MS, MIN_STALE_AFTER_MS, MAX_STALE_AFTER_MS, DEFAULT_MAX_CREDIT } from './streams/flow.js';
+export { Confirmation, Credit, pingIntervalMs, PING_MIN_BYTES, DEFAULT_STALE_AFTER_MS, MIN_STALE_AFTER_MS, MAX_STALE_AFTER_MS, DEFAULT_MAX_CREDIT } from './streams/flow.js';
 export { STALLED_CLOSE_GRACE_MS, type SubscriberStatus } from './streams/subscription.js';
 export { STATUS_PATH, type SketchStatus } from './streams/status.js';
 export { findRoute, answerRoute, sendText, sendJson, type HttpRoute, type HttpRoutes } from './net/routes.js';

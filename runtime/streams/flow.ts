@@ -13,8 +13,9 @@
  *   after data is written, a WebSocket ping (RFC 6455 §5.5.2) follows it; the client's pong
  *   (§5.5.3), which ws, browsers and python-websockets send by themselves once they have read
  *   up to the ping, confirms that every byte before it was consumed. At most one ping is
- *   outstanding per subscriber and at most one is sent per {@link pingIntervalMs}, so a
- *   subscriber costs a ping every quarter of the staleness bound, not one per item. A
+ *   outstanding per subscriber and at most one is sent per {@link pingIntervalMs}, and only
+ *   once {@link PING_MIN_BYTES} were written since the last, so a subscriber costs at most a
+ *   ping every quarter of the staleness bound, not one per item (and a slow stream far fewer). A
  *   subscriber whose oldest unconfirmed data is older than the staleness bound is *stale*.
  *   With pings at most every quarter of the bound, a subscriber that keeps up shows at most
  *   a quarter of the bound plus its latency; one that stopped reading is found at the first
@@ -37,6 +38,16 @@ export const MAX_STALE_AFTER_MS = 60_000;
 /** Default most credit a subscriber may hold (`StreamSpec.maxCredit`), in items: 1000 (JetStream's `max_ack_pending` default). */
 export const DEFAULT_MAX_CREDIT = 1000;
 export { MAX_CREDIT };
+
+/**
+ * Bytes written since the last ping before another ping is due, for streams: 4096. A queue
+ * smaller than this is drained in moments whenever its reader reads again, so it is not worth a
+ * ping: a 10 Hz stream of 43-byte readings costs a ping every ~10 s per subscriber instead of
+ * one every few items, while a stream fast enough to fill kernel buffers is pinged every
+ * quarter of the bound. A reader stalled on a stream slower than this per bound is found by the
+ * heartbeat (`heartbeatMs`), not by the staleness bound.
+ */
+export const PING_MIN_BYTES = 4096;
 
 /** How often pings may go to one subscriber, for a staleness bound `staleAfterMs` (a quarter of it), in ms. */
 export const pingIntervalMs = (staleAfterMs: number): number => staleAfterMs / 4;
@@ -62,29 +73,40 @@ export class Confirmation {
   #covered?: number;
   /** When the oldest data written since the last ping was written (not covered by a ping yet). */
   #unpinged?: number;
+  /** Bytes written since the last ping. */
+  #unpingedBytes = 0;
+  readonly #minBytes: number;
 
   /**
    * @param staleAfterMs the staleness bound, ms.
    * @param ping sends one ping frame with `payload` after everything written so far.
+   * @param minBytes bytes written since the last ping before another is due (streams use
+   *   {@link PING_MIN_BYTES}). Default 0: every write may be followed by one.
    */
-  constructor(staleAfterMs: number, ping: (payload: Buffer) => void) {
+  constructor(staleAfterMs: number, ping: (payload: Buffer) => void, minBytes = 0) {
     this.staleAfterMs = staleAfterMs;
     this.#interval = pingIntervalMs(staleAfterMs);
     this.#ping = ping;
+    this.#minBytes = minBytes;
   }
 
   /**
-   * Data was written at `now`: a ping follows it when none is outstanding and the last one went
-   * at least an interval ago; otherwise the data waits for a later write's ping or the pong.
+   * `bytes` were written at `now`: a ping follows them when none is outstanding, the last one
+   * went at least an interval ago and at least `minBytes` were written since; otherwise the data
+   * waits for a later write's ping or the pong.
    */
-  wrote(now: number): void {
+  wrote(now: number, bytes = 0): void {
     this.#unpinged ??= now;
-    if (this.#outstanding === 0 && now - this.#lastPingAt >= this.#interval) this.#sendPing(now);
+    this.#unpingedBytes += bytes;
+    if (this.due(now)) this.#sendPing(now);
   }
 
-  /** Whether a write at `now` would be followed by a ping (so the caller can cork the socket and send both in one system call). */
-  due(now: number): boolean {
-    return this.#outstanding === 0 && now - this.#lastPingAt >= this.#interval;
+  /**
+   * Whether writing `bytes` more at `now` would be followed by a ping (so the caller can cork the
+   * socket and send both in one system call).
+   */
+  due(now: number, bytes = 0): boolean {
+    return this.#outstanding === 0 && now - this.#lastPingAt >= this.#interval && this.#unpingedBytes + bytes >= this.#minBytes;
   }
 
   /**
@@ -98,7 +120,7 @@ export class Confirmation {
     this.#outstanding = 0;
     this.#covered = undefined;
     // What was written while this ping was out waited for it: timed from when it was written.
-    if (this.#unpinged !== undefined && now - this.#lastPingAt >= this.#interval) this.#sendPing(now, this.#unpinged);
+    if (this.#unpinged !== undefined && this.due(now)) this.#sendPing(now, this.#unpinged);
     return true;
   }
 
@@ -132,6 +154,7 @@ export class Confirmation {
     // ping: it had no ping to answer until now.
     this.#covered = from ?? Math.max(this.#unpinged ?? now, now - this.#interval);
     this.#unpinged = undefined;
+    this.#unpingedBytes = 0;
     this.#lastPingAt = now;
     this.#ping(payload);
   }

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { textFrame } from '../net/frame.js';
 import { encodeGap, encodeSubscribed, usesEnvelopes, type GapReason, type SubscribedFrame } from '../net/protocol.js';
-import { Confirmation, Credit } from './flow.js';
+import { Confirmation, Credit, PING_MIN_BYTES } from './flow.js';
 import type { StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import type { Stream } from './stream.js';
@@ -108,7 +108,7 @@ export class Subscription {
     this.#live = this.#next > this.#catchUpEnd;
     if (credit !== undefined && this.#v2) this.#credit = new Credit(credit, stream.maxCredit);
     else {
-      this.#confirm = new Confirmation(stream.staleAfterMs, this.#ping);
+      this.#confirm = new Confirmation(stream.staleAfterMs, this.#ping, PING_MIN_BYTES);
       conn.ws.on('pong', this.#onPong);
     }
     if (this.#v2) {
@@ -153,16 +153,17 @@ export class Subscription {
       this.#credit?.take();
       if (!this.#live) this.#goLive(now);
       let took: boolean;
-      if (confirm?.due(now)) {
+      const data = frame(this.#v2);
+      if (confirm?.due(now, data.length)) {
         // The item and the ping after it leave in one system call.
         const socket = this.conn.socket;
         socket.cork();
-        took = this.#write(frame(this.#v2));
-        confirm.wrote(now);
+        took = this.#write(data);
+        confirm.wrote(now, data.length);
         socket.uncork();
       } else {
-        took = this.#write(frame(this.#v2));
-        confirm?.wrote(now);
+        took = this.#write(data);
+        confirm?.wrote(now, data.length);
       }
       if (!took) this.#wait();
       return;
@@ -214,8 +215,9 @@ export class Subscription {
         const item = h.get(this.#next++)!;
         this.#sent++;
         credit?.take();
-        const took = this.#write(textFrame(this.#v2 ? this.#stream.envelope(item) : item.text));
-        confirm?.wrote(now);
+        const data = textFrame(this.#v2 ? this.#stream.envelope(item) : item.text);
+        const took = this.#write(data);
+        confirm?.wrote(now, data.length);
         if (!took) return this.#wait();
       }
     } finally {
