@@ -1,5 +1,5 @@
 import type { Options } from 'yargs';
-import { LOG_FORMATS, logTimes, type LoggerOptions, type LogFormat } from '../runtime/index.js';
+import { LOG_FORMATS, type LoggerOptions, type LogFormat } from '../runtime/index.js';
 
 /** `sketch run`'s log options: `--log-format text|json`, `--quiet`, `--verbose`, `--[no-]log-time`. */
 export const LOG_OPTIONS = {
@@ -26,13 +26,4 @@ export function loggingOptions(argv: Record<string, unknown>): Omit<LoggerOption
   const level = argv.quiet === true ? 'warn' : argv.verbose === true ? 'debug' : 'info';
   const time = typeof argv['log-time'] === 'boolean' ? { time: argv['log-time'] } : {};
   return { format: (argv['log-format'] as LogFormat | undefined) ?? 'text', level, ...time };
-}
-
-/**
- * What `sketch demo` adds to its children's `sketch run`: their stdout is a pipe to the demo,
- * so they are told whether the demo's own stdout wants times (`--no-log-time` on a terminal or
- * under journald), rather than judging by the pipe.
- */
-export function childLogArgs(): string[] {
-  return logTimes() ? [] : ['--no-log-time'];
 }

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { errors, MdnsDiscovery } from '../runtime/index.js';
+import { MdnsDiscovery } from '../runtime/index.js';
 import { Replay } from '../runtime/recorder/replay.js';
 import { openRecorded, type RecordStore } from '../runtime/recorder/store.js';
 import { die } from './fail.js';

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Argv, CommandModule, Options } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ERROR_CODES, errors, loadCa, loadKeyFile, loadTlsIdentity, oneLine, resolveOptions, type SketchClass } from '../runtime/index.js';
 import { readDeviceFile } from './device-file.js';

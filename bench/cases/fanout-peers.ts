@@ -12,7 +12,6 @@
  * Rates: 10 Hz; equal offered load (50 000 deliveries/s: 50 000 ÷ N readings per second); flat
  * out (one reading per event-loop turn of the publisher).
  */
-import { performance } from 'node:perf_hooks';
 import { openFileLimit, sample, type Sample } from '../lib/cpu.js';
 import { freePort, mqttSkip, spawnTs, type Ctx } from '../lib/env.js';
 import { startMosquitto } from '../lib/mqtt.js';

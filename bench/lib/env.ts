@@ -199,8 +199,3 @@ export function cpuProfArgs(name: string): string[] {
   mkdirSync(dir, { recursive: true });
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 }
-
-/** Spawns the real CLI: `node dist/bin/sketch.cjs args` (with another Node.js binary when `node` is given). */
-export function spawnSketch(name: string, args: string[], node = process.execPath, env?: Record<string, string>): Child {
-  return spawnChild(name, node, [SKETCH_BIN, ...args], { cwd: ROOT, env });
-}

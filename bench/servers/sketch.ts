@@ -44,7 +44,6 @@ const a = args({
 });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
-const hrtimeUs = () => Number(process.hrtime.bigint() / 1000n);
 
 class Bench extends Sketch {
   static override readonly kind = 'bench';
