@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import type { SketchClass } from '../runtime/index.js';
 import { commandName, COMMANDS, invoked } from './commands.js';
 import { completeSketch, completing, runSpec } from './completion.js';
+import { PACKAGE_VERSION } from './paths.js';
 import { serviceSpec } from './service-args.js';
 import { helpHint, usageContext, usageLine } from './usage.js';
 import { skipHelpCache } from './yargs-internals.js';
@@ -37,7 +38,7 @@ cli
   .strict()
   .help()
   .alias('h', 'help')
-  .version()
+  .version(PACKAGE_VERSION)
   .wrap(Math.min(100, process.stdout.columns || 100))
   .locale('en') // bin/usage.ts reads the parser's messages
   // Usage errors: one line, then where the help is, exit 2 (never the whole usage text).

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -32,6 +34,17 @@ test('npm run build leaves the CLI bundled, and the bundler refuses to bundle a 
   const again = spawnSync(process.execPath, ['scripts/bundle.mjs'], { cwd: ROOT, encoding: 'utf8' });
   assert.is(again.status, 1);
   assert.match(again.stderr, /already a bundle: run tsc -p tsconfig.json first/);
+});
+
+test('sketch --version prints sketchnet’s own version from any folder, not the version of the project it runs in', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'version-cwd-'));
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'my-project', version: '9.9.9' }));
+  const own = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  for (const cwd of [dir, os.tmpdir()]) {
+    const r = spawnSync(process.execPath, [SKETCH_BIN, '--version'], { cwd, encoding: 'utf8' });
+    assert.is(r.stdout.trim(), own, cwd);
+  }
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();
