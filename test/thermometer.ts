@@ -378,7 +378,8 @@ test('sketch run thermometer --to: a receiver absent at start, then up, then SIG
       }
     }
     assert.equal(times.map((time) => temps.get(time)), taken.slice(0, times.length));
-    assert.ok(received(first).length > 0 && times.length > 40, `${times.length} readings delivered`);
+    // both receivers got readings (how many depends on how fast the processes start: a count would time them)
+    assert.ok(received(first).length > 0 && received(second).length > 0 && times.length >= 10, `${times.length} readings delivered`);
     assert.is(therm.stderr(), '');
   } finally {
     therm.child.kill('SIGKILL');
