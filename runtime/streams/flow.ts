@@ -32,8 +32,9 @@ import { MAX_CREDIT } from '../net/protocol.js';
  * apart: 750 ms keeps "stall → closed or conflated" under one second at full rate.
  */
 export const DEFAULT_STALE_AFTER_MS = 750;
-/** Bounds of `StreamSpec.staleAfterMs`, in ms: 100 to 60 000. */
+/** Smallest `StreamSpec.staleAfterMs`, in ms: 100. */
 export const MIN_STALE_AFTER_MS = 100;
+/** Largest `StreamSpec.staleAfterMs`, in ms: 60 000. */
 export const MAX_STALE_AFTER_MS = 60_000;
 /** Default most credit a subscriber may hold (`StreamSpec.maxCredit`), in items: 1000 (JetStream's `max_ack_pending` default). */
 export const DEFAULT_MAX_CREDIT = 1000;
