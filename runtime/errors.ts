@@ -45,8 +45,16 @@ export const ERROR_CODES = {
   SKETCH_ERR_GPIO_PERMISSION: 1,
   /** GPIO: exporting or driving the pin failed (EINVAL, EBUSY…). */
   SKETCH_ERR_GPIO_EXPORT: 1,
-  /** GPIO: sysfs backend asked for, but this machine has no accessible sysfs GPIO. */
+  /** GPIO: the backend asked for (sysfs or chardev) is not usable on this machine. */
   SKETCH_ERR_GPIO_UNAVAILABLE: 1,
+  /** GPIO (chardev): the line is held by another process or a kernel driver (EBUSY); the message names its consumer. */
+  SKETCH_ERR_GPIO_BUSY: 1,
+  /** GPIO (chardev): `--chip` names no GPIO chip, or a pin name is on no line of the chip. */
+  SKETCH_ERR_GPIO_CHIP: 1,
+  /** GPIO (chardev): the kernel refused to request, configure, read or drive a line (EINVAL, EIO…). */
+  SKETCH_ERR_GPIO_REQUEST: 1,
+  /** PWM: `--tone` asked for, but no PWM chip/channel is available (sysfs `/sys/class/pwm`). */
+  SKETCH_ERR_PWM_UNAVAILABLE: 1,
   /** Thermometer: the requested sensor kind is not present on this machine. */
   SKETCH_ERR_SENSOR_NOT_FOUND: 1,
   /** Thermometer: a sensor file could not be read or held no valid reading. */
@@ -177,19 +185,30 @@ export const errors = {
         ? `GPIO ${pin} does not exist on ${chip.label} (${chip.ngpio} lines): use a BCM number from 0 to ${chip.ngpio - 1}`
         : `GPIO ${pin} is not a pin number: use a BCM number (a whole number from 0 up)`,
     ),
-  GPIO_PERMISSION: (pin: number, cause: unknown) =>
+  GPIO_PERMISSION: (pin: number | string, cause: unknown) =>
     new SketchError(
       'SKETCH_ERR_GPIO_PERMISSION',
       `no permission to use GPIO ${pin} (${oneLine(cause)}): add your user to the gpio group ("sudo adduser $USER gpio", then log in again) or run as root`,
       { cause },
     ),
-  GPIO_EXPORT: (pin: number, detail: string, cause?: unknown) =>
+  GPIO_EXPORT: (pin: number | string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_GPIO_EXPORT', `cannot export GPIO ${pin}: ${detail}`, { cause }),
-  GPIO_UNAVAILABLE: (detail: string) =>
+  GPIO_UNAVAILABLE: (detail: string, backend: 'sysfs' | 'chardev' = 'sysfs') =>
     new SketchError(
       'SKETCH_ERR_GPIO_UNAVAILABLE',
-      `sysfs GPIO is not available: ${detail}; use --gpio virtual to simulate the pins`,
+      `${backend === 'sysfs' ? 'sysfs GPIO' : 'the GPIO character device'} is not available: ${detail}; use --gpio virtual to simulate the pins`,
     ),
+  GPIO_BUSY: (pin: number | string, where: string, consumer: string, cause?: unknown) =>
+    new SketchError(
+      'SKETCH_ERR_GPIO_BUSY',
+      `GPIO ${pin} (${where}) is held by ${consumer ? JSON.stringify(consumer) : 'another process or a kernel driver'}: stop that process (gpioinfo shows the holder), or use another pin`,
+      { cause },
+    ),
+  GPIO_CHIP: (detail: string) => new SketchError('SKETCH_ERR_GPIO_CHIP', detail),
+  GPIO_REQUEST: (pin: number | string, detail: string, cause?: unknown) =>
+    new SketchError('SKETCH_ERR_GPIO_REQUEST', `GPIO ${pin}: ${detail}`, { cause }),
+  PWM_UNAVAILABLE: (detail: string) =>
+    new SketchError('SKETCH_ERR_PWM_UNAVAILABLE', `no PWM for --tone: ${detail}`),
   SENSOR_NOT_FOUND: (what: string, where: string, hint: string) =>
     new SketchError('SKETCH_ERR_SENSOR_NOT_FOUND', `no ${what} under ${where}: ${hint}`),
   SENSOR_READ: (sensor: string, file: string, detail: string, cause?: unknown) =>

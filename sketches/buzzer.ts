@@ -1,11 +1,16 @@
-import { errors, openOutput, reactive, Sketch, type GpioBackendName, type HaEntity, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { errors, openOutput, reactive, Sketch, type GpioBackendName, type Bias, type Drive, type HaEntity, type OptionValues, type OutputPin } from '../runtime/index.js';
 import { gpioOptions, pinOption } from './pin-options.js';
+import { PIN_STREAM, PIN_STREAM_SPEC, streamPin } from './pin-stream.js';
+import { MAX_TONE_HZ, MIN_TONE_HZ, openPwm, type PwmOutput } from '../runtime/hardware/pwm.js';
 
 const options = {
   pin: { ...pinOption('BCM number of the output pin driving the buzzer'), default: 18 },
   ...gpioOptions,
   sound: { type: 'string', default: 'bzzz', describe: 'acknowledgement sent for a 1' },
   beep: { type: 'number', integer: true, min: 1, describe: 'ms a 1 sounds before going quiet by itself (default: until a 0)' },
+  tone: { type: 'number', min: MIN_TONE_HZ, max: MAX_TONE_HZ, describe: 'Hz: a passive buzzer, driven with hardware PWM at this tone (GPIO 12, 13, 18 or 19; default: none, an active buzzer)' },
+  pwmChip: { type: 'number', integer: true, min: 0, describe: 'with --tone: N of /sys/class/pwm/pwmchipN (default: the Raspberry Pi PWM0 for --pin)' },
+  pwmChannel: { type: 'number', integer: true, min: 0, describe: 'with --tone: the channel on that chip (default: the one wired to --pin)' },
 } as const;
 
 /**
@@ -15,10 +20,19 @@ const options = {
  * changes nothing. The pin goes inactive when the sketch stops, on signals and on crashes,
  * and — through the GPIO guardian — when the process is killed (SIGKILL) or, with `lease`,
  * hangs while the buzzer sounds.
+ *
+ * With `tone` (Hz) it drives a passive buzzer instead: the pin's hardware PWM channel
+ * (runtime/hardware/pwm.ts) sounds a square wave at that frequency for a `1` and is disabled for
+ * a `0`; the GPIO output is not opened. `--gpio virtual` keeps the virtual pin, tone or not.
+ *
+ * Each change of the pin (with `tone`: of the tone, on or off) is published on `/pin`, starting
+ * with its initial 0 (see ./pin-stream.ts): `sketch tap buzzer/pin` shows it.
  */
 export default class Buzzer extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'sound an active buzzer on a GPIO pin: 1 = on, 0 = off';
   static override readonly options = options;
+  /** `/pin`: each change of the buzzer's pin or tone, `{ pin, value, time }`. */
+  static override readonly streams = { [PIN_STREAM]: PIN_STREAM_SPEC };
   /** With `--ha-discovery`: a switch in Home Assistant whose on/off are the messages `1`/`0` to the loop. */
   static readonly homeAssistant: readonly HaEntity[] = [{ component: 'switch', objectId: 'buzzer', command: '/', payloadOn: '1', payloadOff: '0' }];
   /** Drives its pin unless `--gpio virtual`. */
@@ -28,26 +42,38 @@ export default class Buzzer extends Sketch<OptionValues<typeof options>> {
 
   #pin?: OutputPin;
   #beep?: NodeJS.Timeout;
+  #pwm?: PwmOutput;
 
   /** The output pin (open from `setup()` until the sketch stops). */
   get output(): OutputPin | undefined {
     return this.#pin;
   }
 
-  override setup(o: OptionValues<typeof options>): void {
-    this.#pin = openOutput(o.pin, {
+  /** With `tone`: the PWM channel sounding it (open from `setup()` until the sketch stops). */
+  get pwm(): PwmOutput | undefined {
+    return this.#pwm;
+  }
+
+  override setup(o: OptionValues<typeof options>): void | Promise<void> {
+    if (o.tone !== undefined && o.gpio !== 'virtual') return this.#openTone(o, o.tone);
+    this.#pin = openOutput(o.line ?? o.pin, {
       backend: o.gpio as GpioBackendName,
       activeLow: o.activeLow,
+      chip: o.chip,
+      drive: o.drive as Drive,
+      bias: o.bias as Bias,
+      consumer: `sketchnet:${this.name}`,
       lease: o.lease,
       log: (line) => this.out(line),
     });
     const lease = o.lease && this.#pin.backend === 'sysfs' ? `, lease ${o.lease} ms` : '';
     this.out(`buzzer on BCM ${o.pin} (${this.#pin.backend}${o.activeLow ? ', active low' : ''}${lease})`);
+    streamPin(this, this.#pin);
   }
 
   @reactive
   override async loop(_channel: string, message: string): Promise<string> {
-    const pin = this.#pin!;
+    const pin = this.#pwm ?? this.#pin!;
     const bit = message.trim();
     if (bit !== '1' && bit !== '0') throw errors.BAD_MESSAGE(`the buzzer takes 1 or 0, got ${JSON.stringify(message.slice(0, 40))}`);
     clearTimeout(this.#beep);
@@ -61,8 +87,20 @@ export default class Buzzer extends Sketch<OptionValues<typeof options>> {
     return this.options.sound;
   }
 
+  /** `--tone`: the PWM owns the pin, so no GPIO output is opened. */
+  async #openTone(o: OptionValues<typeof options>, hz: number): Promise<void> {
+    const gpioOnly = [o.activeLow && '--active-low', o.lease && '--lease'].filter(Boolean);
+    if (gpioOnly.length) {
+      throw errors.INVALID_OPTION(`${gpioOnly.join(' and ')} ${gpioOnly.length > 1 ? 'apply' : 'applies'} to a GPIO output, not to --tone (hardware PWM, no guardian): drop ${gpioOnly.length > 1 ? 'them' : 'it'}`);
+    }
+    this.#pwm = await openPwm({ pin: o.pin, tone: hz, chip: o.pwmChip, channel: o.pwmChannel });
+    this.out(`buzzer on BCM ${o.pin} (PWM ${this.#pwm.chip}/pwm${this.#pwm.channel}, tone ${hz} Hz)`);
+    streamPin(this, this.#pwm);
+  }
+
   override teardown(): void {
     clearTimeout(this.#beep);
     this.#pin?.close();
+    this.#pwm?.close();
   }
 }

@@ -8,4 +8,5 @@ export const BUILTINS: Record<string, () => Promise<SketchClass>> = {
   thermometer: async () => (await import('./thermometer.js')).default,
   recorder: async () => (await import('./recorder.js')).default,
   dashboard: async () => (await import('./dashboard.js')).default,
+  button: async () => (await import('./button.js')).default,
 };

@@ -1,39 +1,73 @@
-import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type GpioBackendName, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type GpioBackendName, type Bias, type Drive, type OptionValues, type OutputPin } from '../runtime/index.js';
 import { gpioOptions, pinOption } from './pin-options.js';
+import { PIN_STREAM, PIN_STREAM_SPEC, streamPin } from './pin-stream.js';
 
 const options = {
   chance: { type: 'number', min: 0, max: 1, default: 0.5, describe: 'probability that a drawn bit is 0' },
   sequence: { type: 'number', integer: true, min: 1, default: 3, describe: 'bits drawn per tick' },
   pin: pinOption('BCM number of an output pin to drive with each drawn bit (default: none)'),
+  bitMs: {
+    type: 'number',
+    integer: true,
+    min: 0,
+    max: 10_000,
+    default: 100,
+    describe: 'ms each bit is held on --pin and --to before the next (then both go back to 0 until the next tick); 0 = back to back, the last bit left as it is',
+  },
   ...gpioOptions,
 } as const;
+
+/**
+ * Ticks that take longer than this miss the sender's acknowledgement timeout: the default
+ * `ackTimeout` of a `Peer` (runtime/net/peer.ts), which the clock uses. In ms.
+ */
+const SENDER_ACK_TIMEOUT_MS = 10_000;
 
 /**
  * The IO pin: on every tick it draws `sequence` random bits (each 0 with probability
  * `chance`). With `pin` it drives that GPIO output with each bit in turn; with `to` it
  * streams each bit to that peer (a buzzer), awaiting each acknowledgement in order.
- * Its own acknowledgement is the bits, `[1,0,1]`, or with a peer what the peer answered too:
- * `{"bits":[1,0,1],"acks":["bzzz","...","bzzz"]}`.
+ * Each bit is held `bitMs` ms (after the peer's acknowledgement) before the next, so that a 1
+ * sounds long enough to hear; after the last one, a pin left at 1 is driven back to 0 and the
+ * peer is sent a final `0` (its acknowledgement is not among `acks`), so the buzzer is silent
+ * between ticks. With `bitMs` 0 the bits go back to back and the last stays until the next
+ * tick, as before. Closing the sketch ends a hold at once. Without `pin` and `to` nothing is
+ * driven and nothing held.
+ * Its own acknowledgement, sent after the last bit's hold, is the bits, `[1,0,1]`, or with a
+ * peer what the peer answered too: `{"bits":[1,0,1],"acks":["bzzz","...","bzzz"]}`.
+ * With `pin`, each change of the pin is published on `/pin` (see ./pin-stream.ts).
  */
 export default class IOPin extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'draw random bits on every tick, drive a pin and stream them to a peer';
   static override readonly options = options;
+  /** `/pin`: each change of the `--pin` output, `{ pin, value, time }` (stays empty without `--pin`). */
+  static override readonly streams = { [PIN_STREAM]: PIN_STREAM_SPEC };
   /** Drives a pin only with `--pin`, and not with `--gpio virtual`. */
   static override drivesPins(o: Record<string, unknown>): boolean {
-    return o.pin !== undefined && o.gpio !== 'virtual';
+    return (o.pin !== undefined || o.line !== undefined) && o.gpio !== 'virtual';
   }
 
   #pin?: OutputPin;
 
   override setup(o: OptionValues<typeof options>): void {
+    const held = o.sequence * o.bitMs;
+    if ((o.pin !== undefined || this.to) && held >= SENDER_ACK_TIMEOUT_MS) {
+      this.log.warn(`a tick holds its bits ${held} ms (--sequence × --bit-ms): a sender such as the clock gives up after ${SENDER_ACK_TIMEOUT_MS / 1000} s without an acknowledgement`);
+    }
     if (o.pin === undefined) return;
-    this.#pin = openOutput(o.pin, {
+    this.#pin = openOutput(o.line ?? o.pin, {
       backend: o.gpio as GpioBackendName,
       activeLow: o.activeLow,
+      chip: o.chip,
+      drive: o.drive as Drive,
+      bias: o.bias as Bias,
+      consumer: `sketchnet:${this.name}`,
       lease: o.lease,
       log: (l) => this.out(l),
     });
     this.out(`driving BCM ${o.pin} (${this.#pin.backend})`);
+    streamPin(this, this.#pin);
   }
 
   /** Draws one bit: 0 with probability `chance`. */
@@ -47,12 +81,24 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
     const bits = Array.from({ length: this.options.sequence }, () => this.state());
     this.out(`toggling pin state: ${bits.join(' ')}`);
     if (!this.#pin && !this.to) return bits;
+    const { bitMs } = this.options;
     const acks: string[] = [];
     for (const bit of bits) {
       this.#pin?.write(bit);
       if (this.to) acks.push(await this.stream(this.to, String(bit)));
+      if (bitMs > 0) await this.#hold(bitMs);
+    }
+    if (bitMs > 0 && bits.at(-1) === 1) {
+      // Held bits end at 0: the pin and the buzzer are quiet until the next tick.
+      this.#pin?.write(0);
+      if (this.to) await this.stream(this.to, '0');
     }
     return this.to ? { bits, acks } : bits;
+  }
+
+  /** Waits `ms`; rejects at once with the sketch's close reason (SKETCH_ERR_CLOSED) when it closes. */
+  async #hold(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.signal }).catch(() => this.signal.throwIfAborted());
   }
 
   override teardown(): void {

@@ -1,12 +1,20 @@
-import { MAX_LEASE_MS } from '../runtime/index.js';
+import { MAX_DEBOUNCE_MS, MAX_LEASE_MS } from '../runtime/index.js';
 
 /** Option specs shared by the sketches that drive a GPIO output (buzzer, iopin). */
 export const gpioOptions = {
   gpio: {
     type: 'string',
-    choices: ['auto', 'sysfs', 'virtual'],
+    choices: ['auto', 'chardev', 'sysfs', 'virtual'],
     default: 'auto',
-    describe: 'GPIO backend: sysfs (real pins through onoff), virtual (in memory, logged) or auto',
+    describe: 'GPIO backend: chardev (the kernel GPIO character device), sysfs (through onoff), virtual (in memory, logged) or auto (chardev on a Raspberry Pi chip, else sysfs, else virtual)',
+  },
+  chip: {
+    type: 'string',
+    describe: 'chardev: the GPIO chip as /dev/gpiochipN, gpiochipN or its label (default: the Raspberry Pi chip, found by its label)',
+  },
+  line: {
+    type: 'string',
+    describe: 'chardev: a line name (e.g. GPIO17, as gpioinfo lists) instead of --pin',
   },
   activeLow: { type: 'boolean', default: false, describe: 'the output is active at 0 V (inactive level is high)' },
   lease: {
@@ -16,6 +24,44 @@ export const gpioOptions = {
     max: MAX_LEASE_MS,
     default: 0,
     describe: 'ms an active sysfs output may go without a refresh from this process (hung or stopped) before its guardian turns it off; 0 = no lease',
+  },
+  drive: {
+    type: 'string',
+    choices: ['push-pull', 'open-drain', 'open-source'],
+    default: 'push-pull',
+    describe: 'chardev: output drive',
+  },
+  bias: {
+    type: 'string',
+    choices: ['as-is', 'pull-up', 'pull-down', 'disabled'],
+    default: 'as-is',
+    describe: 'chardev: the line\'s pull resistors (outputs: e.g. pull-down keeps a buzzer quiet while the line floats)',
+  },
+} as const;
+
+/**
+ * Option specs shared by the sketches that read a GPIO input (button). The defaults fit a
+ * push button wired from the pin to GND: the internal pull-up holds the line high while the
+ * button is open, so the pin is active low (pressed = 0 V = logical 1).
+ */
+export const inputOptions = {
+  gpio: gpioOptions.gpio,
+  chip: gpioOptions.chip,
+  line: gpioOptions.line,
+  bias: {
+    type: 'string',
+    choices: ['as-is', 'pull-up', 'pull-down', 'disabled'],
+    default: 'pull-up',
+    describe: "chardev: the line's pull resistors; pull-up (the default) for a button to GND, pull-down for one to 3.3 V (sysfs cannot set them)",
+  },
+  activeLow: { type: 'boolean', default: true, describe: 'the input is active (pressed, logical 1) at 0 V, as a button to GND with a pull-up is; --no-active-low for a button to 3.3 V' },
+  edge: { type: 'string', choices: ['both', 'rising', 'falling'], default: 'both', describe: 'edges reported: both, rising (to active: presses only) or falling (releases only)' },
+  debounce: {
+    type: 'number',
+    min: 0,
+    max: MAX_DEBOUNCE_MS,
+    default: 20,
+    describe: `ms a level must hold before its edge is reported (0 to ${MAX_DEBOUNCE_MS}; 0 = none)`,
   },
 } as const;
 

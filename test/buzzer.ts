@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualPin } from '../runtime/index.js';
 import Buzzer from '../sketches/buzzer.js';
 import { cli, connect, frames, runCli, sleep } from './helpers/net.js';
+import { fakePwmTree, PI4_PWM, pwmFile, startFakePwmKernel } from './helpers/fake-pwm.js';
 
 async function buzzer(options: Record<string, unknown> = {}) {
   const lines: string[] = [];
@@ -109,6 +111,135 @@ test('--gpio sysfs where there is no GPIO prints one line suggesting --gpio virt
   assert.is(r.code, 1);
   assert.match(r.stderr.split('\n')[0]!, /^sketch: .*--gpio virtual/);
   assert.not.match(r.stderr, /\n\s+at /);
+});
+
+// --- --tone: a passive buzzer on hardware PWM ---------------------------------------------------
+
+/** A buzzer with --tone on a fake Pi 4 PWM tree (SKETCH_SYSFS_ROOT), its fake kernel running. */
+async function toneBuzzer(options: Record<string, unknown> = {}) {
+  const root = fakePwmTree(PI4_PWM);
+  const kernel = startFakePwmKernel(root);
+  const lines: string[] = [];
+  const b = new Buzzer({ discovery: false, log: (l) => lines.push(l), options: { tone: 440, ...options } });
+  const saved = process.env.SKETCH_SYSFS_ROOT;
+  process.env.SKETCH_SYSFS_ROOT = root;
+  let url: string;
+  try {
+    ({ url } = await b.run({ host: '127.0.0.1' }));
+  } finally {
+    if (saved === undefined) delete process.env.SKETCH_SYSFS_ROOT;
+    else process.env.SKETCH_SYSFS_ROOT = saved;
+  }
+  const ws = await connect(url);
+  const file = (f: string) => pwmFile(root, 'pwmchip0', 0, f);
+  const done = () => {
+    kernel.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  };
+  return { b, ws, kernel, lines, file, done };
+}
+
+test('--tone 440 sounds a passive buzzer through hardware PWM: 1 enables a 2272727 ns period at half duty, 0 disables it, no GPIO output is opened', async () => {
+  const { b, ws, lines, file, done } = await toneBuzzer();
+  try {
+    assert.ok(lines.includes('[ Buzzer ] buzzer on BCM 18 (PWM pwmchip0/pwm0, tone 440 Hz)'), lines.join('\n'));
+    assert.is(b.output, undefined, 'the PWM owns the pin');
+    assert.equal([b.pwm!.chip, b.pwm!.channel, b.pwm!.hz], ['pwmchip0', 0, 440]);
+    assert.equal([file('period'), file('duty_cycle'), file('enable')], ['2272727', '1136363', '0']);
+    let got = frames(ws, 1);
+    ws.send('1');
+    assert.equal(await got, ['bzzz']);
+    assert.is(file('enable'), '1');
+    got = frames(ws, 1);
+    ws.send('0');
+    assert.equal(await got, ['...']);
+    assert.is(file('enable'), '0');
+    got = frames(ws, 1);
+    ws.send('2');
+    assert.match((await got)[0]!, /^error: the buzzer takes 1 or 0, got "2"$/);
+    ws.close();
+  } finally {
+    await b.close();
+    done();
+  }
+});
+
+test('stopping a buzzer sounding a --tone disables the PWM channel and unexports it', async () => {
+  const { b, ws, kernel, file, done } = await toneBuzzer();
+  try {
+    const got = frames(ws, 1);
+    ws.send('1');
+    await got;
+    ws.close();
+    await b.close();
+    assert.ok(b.pwm!.closed);
+    for (let i = 0; i < 200 && kernel.log.length < 2; i++) await sleep(5); // the fake kernel polls
+    assert.equal(kernel.log, ['export pwmchip0 0', 'unexport pwmchip0 0 period=2272727 duty_cycle=1136363 enable=0']);
+    assert.is(file('enable'), undefined);
+  } finally {
+    done();
+  }
+});
+
+test('--tone with --beep sounds for that many ms and then disables the PWM by itself', async () => {
+  const { b, ws, file, done } = await toneBuzzer({ beep: 40 });
+  try {
+    const got = frames(ws, 1);
+    ws.send('1');
+    await got;
+    assert.is(file('enable'), '1');
+    await sleep(120);
+    assert.is(file('enable'), '0');
+    ws.close();
+  } finally {
+    await b.close();
+    done();
+  }
+});
+
+test('--tone with --active-low or --lease is refused with one line (they apply to a GPIO output), nothing opened', async () => {
+  for (const [extra, flags] of [[{ activeLow: true }, '--active-low applies'], [{ activeLow: true, lease: 200 }, '--active-low and --lease apply']] as const) {
+    const b = new Buzzer({ discovery: false, log: () => {}, options: { tone: 440, ...extra } });
+    try {
+      await b.run({ host: '127.0.0.1' });
+      assert.unreachable('should refuse');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'SKETCH_ERR_INVALID_OPTION');
+      assert.ok((err as Error).message.startsWith(flags), (err as Error).message);
+    }
+    assert.is(b.pwm, undefined);
+    await b.close();
+  }
+});
+
+test('--gpio virtual with --tone keeps the virtual pin: no PWM is looked for', async () => {
+  const { b, ws, pin } = await buzzer({ tone: 440 });
+  const got = frames(ws, 1);
+  ws.send('1');
+  assert.equal(await got, ['bzzz']);
+  assert.is(pin.read(), 1);
+  assert.is(b.pwm, undefined);
+  ws.close();
+  await b.close();
+});
+
+test('sketch run buzzer --tone 440 where there is no PWM prints one line naming the dtoverlay line to add, exit 1', async () => {
+  const r = await runCli(['run', 'buzzer', '--tone', '440', '--no-mdns'], {
+    SKETCH_SYSFS_ROOT: new URL('./fixtures/gpio-x86-6.6', import.meta.url).pathname,
+  });
+  assert.is(r.code, 1);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.is(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^sketch: no PWM for --tone: .*add dtoverlay=pwm,pin=18,func=2 to \/boot\/firmware\/config\.txt and reboot/);
+});
+
+test('--tone outside 1 to 20000 Hz is refused with one line and the usage, exit 2', async () => {
+  for (const hz of ['0', '20001']) {
+    const r = await runCli(['run', 'buzzer', '--tone', hz, '--no-mdns']);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr.split('\n')[0]!, new RegExp(`^sketch: --tone must be a number from 1 to 20000, got ${hz}$`));
+    assert.not.match(r.stderr, /\n\s+at /);
+  }
 });
 
 test.run();

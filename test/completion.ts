@@ -9,7 +9,7 @@ import { runSpec } from '../bin/completion.js';
 import { runCli, SKETCH_BIN } from './helpers/net.js';
 
 const fixture = (name: string) => path.relative(process.cwd(), fileURLToPath(new URL(`./fixtures/sketches/${name}`, import.meta.url)));
-const BUILTINS = ['clock', 'iopin', 'buzzer', 'thermometer', 'recorder', 'dashboard'];
+const BUILTINS = ['clock', 'iopin', 'buzzer', 'thermometer', 'recorder', 'dashboard', 'button'];
 const COMMANDS = ['run', 'ls', 'send', 'tap', 'demo', 'key', 'ca', 'export', 'replay', 'completion'];
 
 /** The words `sketch --get-yargs-completions …words` prints, one per line (bash: no descriptions). */

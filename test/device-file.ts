@@ -90,12 +90,12 @@ test('each problem is one FILE:LINE line naming the entry, and every problem of 
 `;
   assert.equal(await problems(text), [
     `${FILE}:5: sketches[1] (iopin): unknown option "too" (did you mean "to"?)`,
-    `${FILE}:6: sketches[2] (thermometr): unknown kind "thermometr" (did you mean "thermometer"?): built-ins are clock, iopin, buzzer, thermometer, recorder, dashboard (a sketch of your own: "file: PATH")`,
+    `${FILE}:6: sketches[2] (thermometr): unknown kind "thermometr" (did you mean "thermometer"?): built-ins are clock, iopin, buzzer, thermometer, recorder, dashboard, button (a sketch of your own: "file: PATH")`,
     `${FILE}:8: sketches[3] (clock): --tacks must be an integer ≥ 0, got -1`,
     `${FILE}:13: sketches[5] (buzzer): duplicate port 9000 (also sketches[4] (clock), line 9): give each its own port, or none (a free one is picked)`,
     `${FILE}:14: sketches[6] (nope.ts): file "./nope.ts" not found (relative paths start at the device file's folder, ${dir})`,
     `${FILE}:16: sketches[7]: has both "kind" and "file": give one (a built-in kind, or a sketch file)`,
-    `${FILE}:17: sketches[8]: has neither "kind" nor "file": give a built-in kind (clock, iopin, buzzer, thermometer, recorder, dashboard) or a sketch file`,
+    `${FILE}:17: sketches[8]: has neither "kind" nor "file": give a built-in kind (clock, iopin, buzzer, thermometer, recorder, dashboard, button) or a sketch file`,
     `${FILE}:19: sketches[9] (iopin): "quiet" is an option of "sketch up" itself, for every sketch: sketch up --quiet`,
     `${FILE}:20: sketches[10] (buzzer): duplicate instance name "buzzer" (also sketches[0] (buzzer), line 2): give each a different "name:"`,
   ]);

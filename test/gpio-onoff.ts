@@ -52,6 +52,7 @@ test('BCM 18 goes through the real onoff as sysfs 530: exported low, 1 when writ
   assert.ok(hung >= 100 && hung < 1000, `H: value 0 ${hung} ms after SIGSTOP with a 200 ms lease`);
   assert.equal(r.lines.filter((l) => !/^[FH] timing: /.test(l)), [
     'onoff Gpio.accessible=true',
+    'gpio: sysfs through onoff (chardev: no /dev/gpiochip* can be opened, no Raspberry Pi chip (pinctrl-rp1, pinctrl-bcm2711, pinctrl-bcm2835); on another board pass --chip PATH|LABEL)',
     'A open: backend=sysfs kernel: export 530',
     'A open: direction=low active_low=0 value=0 read=0',
     'A write(1): value=1 read=1',

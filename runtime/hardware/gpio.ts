@@ -1,7 +1,8 @@
 /**
- * The GPIO layer: one small digital-output interface ({@link OutputPin}) with two backends,
- * `sysfs` (real pins through the npm package onoff) and `virtual` (in memory, logged). Pins
- * are BCM numbers. Every open pin is registered with the safe-state registry
+ * The GPIO layer: one small digital-output interface ({@link OutputPin}) with three backends:
+ * `chardev` (the kernel's GPIO character device, uAPI v2, through ./gpio-chardev.ts), `sysfs`
+ * (real pins through the npm package onoff) and `virtual` (in memory, logged). Pins are BCM
+ * numbers (on chardev: line offsets, or line names on other boards). Inputs are in ./input.ts. Every open pin is registered with the safe-state registry
  * (./safe-state.ts), which drives it inactive and releases it when the process stops.
  * See docs/API.md (GPIO).
  *
@@ -15,21 +16,35 @@ import path from 'node:path';
 import type { Gpio } from 'onoff';
 import { addonError } from '../addon.js';
 import { errors, oneLine, SketchError } from '../errors.js';
+import { systemSyscalls } from './gpio-syscalls.js';
+import { biasFlags, chardevSyscalls, driveFlags, findChardevChip, getValues, lineError, requestLine, setValues, type Bias, type Drive, type HeldLines } from './gpio-chardev.js';
+import { LineFlag, SIZE, type GpioSyscalls } from './gpio-uapi.js';
 import { MAX_LEASE_MS, systemGuardian, type PinGuard, type PinGuardian } from './guardian.js';
 import { holdPin } from './safe-state.js';
 
-/** Which backend {@link openOutput} uses. `auto` (the default) is sysfs when it is accessible, else virtual. */
-export type GpioBackendName = 'auto' | 'sysfs' | 'virtual';
+/**
+ * Which backend {@link openOutput} and `openInput` use. `auto` (the default) is chardev when a
+ * chip labelled as a Raspberry Pi's (`pinctrl-rp1`, `pinctrl-bcm2711`, `pinctrl-bcm2835`) can
+ * be opened, else sysfs when onoff finds it accessible, else virtual, with one log line saying
+ * which and why.
+ */
+export type GpioBackendName = 'auto' | 'chardev' | 'sysfs' | 'virtual';
+
+/** The backends a pin can end up on. */
+export type GpioBackend = 'chardev' | 'sysfs' | 'virtual';
+
+/** Every {@link GpioBackendName}, for option checks. */
+export const GPIO_BACKENDS: readonly GpioBackendName[] = ['auto', 'chardev', 'sysfs', 'virtual'];
 
 /** A logical value (1 = active) or a physical level (1 = high, 3.3 V on a Pi). */
 export type Bit = 0 | 1;
 
 /** One digital output pin. `write(1)` makes it active; it starts, and ends, inactive. */
 export interface OutputPin {
-  /** BCM pin number (GPIO18 = physical header pin 12). */
-  readonly pin: number;
+  /** BCM pin number (GPIO18 = physical header pin 12); on chardev, the line offset or name as given. */
+  readonly pin: number | string;
   /** The backend that drives it. */
-  readonly backend: 'sysfs' | 'virtual';
+  readonly backend: GpioBackend;
   /** When true, active is the low level (0 V) and inactive the high level. */
   readonly activeLow: boolean;
   /** True once `close()` ran (directly or through the safe-state hooks). */
@@ -82,6 +97,20 @@ export interface OutputOptions {
   sysfsRoot?: string;
   /** The onoff `Gpio` class to use (tests pass a fake). Default: the real one, loaded on first use. */
   onoff?: OnoffClass;
+  /**
+   * chardev: the chip, as a device path (`/dev/gpiochip4`), kernel name (`gpiochip4`) or label
+   * (`pinctrl-rp1`). Default: the Raspberry Pi's SoC chip, found by its label; `auto` never
+   * picks another chip without this option.
+   */
+  chip?: string;
+  /** chardev: the consumer label `gpioinfo` shows for the line. Default `sketchnet` (sketches pass `sketchnet:<name>`). */
+  consumer?: string;
+  /** chardev: output drive. Default `push-pull`. */
+  drive?: Drive;
+  /** chardev: bias (pull resistors). Default `as-is`. */
+  bias?: Bias;
+  /** chardev: the syscalls (tests pass a fake chip). Default: the real ones, through koffi. */
+  syscalls?: GpioSyscalls;
   /**
    * Lease in ms (like Klipper's `max_duration`): a sysfs output left active this long without a
    * refresh from this process — its event loop blocked, or the process stopped — is driven
@@ -190,8 +219,12 @@ function locate(bcm: number, sysfsRoot: string): { chip: GpioChip; number: numbe
   return { chip, number: chip.base + bcm };
 }
 
-function checkPinNumber(pin: number): void {
-  if (!Number.isInteger(pin) || pin < 0) throw errors.GPIO_PIN_RANGE(pin);
+/** A BCM number for the sysfs and virtual backends (a digit string is accepted); line names need chardev. */
+export function checkPinNumber(pin: number | string): number {
+  const n = typeof pin === 'string' && /^\d+$/.test(pin) ? Number(pin) : pin;
+  if (typeof n === 'string') throw errors.GPIO_CHIP(`GPIO ${JSON.stringify(n)}: line names need the chardev backend (--gpio chardev); sysfs and virtual pins take a BCM number`);
+  if (!Number.isInteger(n) || n < 0) throw errors.GPIO_PIN_RANGE(n);
+  return n;
 }
 
 /**
@@ -200,13 +233,13 @@ function checkPinNumber(pin: number): void {
  * and calls `start()` once its hardware is ready.
  */
 export abstract class BaseOutputPin implements OutputPin {
-  abstract readonly backend: 'sysfs' | 'virtual';
+  abstract readonly backend: GpioBackend;
   #closed = false;
   #drop?: () => void;
 
-  /** @param pin BCM number, already checked. @param activeLow active is the low level. */
+  /** @param pin BCM number (or line name), already checked. @param activeLow active is the low level. */
   constructor(
-    readonly pin: number,
+    readonly pin: number | string,
     readonly activeLow: boolean,
   ) {}
 
@@ -282,8 +315,7 @@ export class VirtualPin extends BaseOutputPin {
    * @throws SketchError `SKETCH_ERR_GPIO_PIN_RANGE` when `pin` is not a whole number ≥ 0.
    */
   constructor(pin: number, options: { activeLow?: boolean; log?: (line: string) => void } = {}) {
-    checkPinNumber(pin);
-    super(pin, options.activeLow ?? false);
+    super(checkPinNumber(pin), options.activeLow ?? false);
     this.#log = options.log ?? ((line) => console.log(line));
     this.start();
   }
@@ -398,6 +430,59 @@ function exportError(pin: number, at: { chip: GpioChip; number: number }, err: u
   }
 }
 
+/** An output line requested through the GPIO character device (./gpio-chardev.ts). */
+class ChardevPin extends BaseOutputPin {
+  readonly backend = 'chardev';
+  readonly #sys: GpioSyscalls;
+  readonly #held: HeldLines;
+  readonly #values = new Uint8Array(SIZE.gpio_v2_line_values);
+
+  /** Where the line is: `/dev/gpiochip0` line 18 (pinctrl-rp1). */
+  readonly where: string;
+
+  constructor(pin: number | string, activeLow: boolean, sys: GpioSyscalls, options: OutputOptions) {
+    super(pin, activeLow);
+    this.#sys = sys;
+    const inactive = activeLow ? 1 : 0;
+    // Requested as an output already at the inactive level: no glitch. active_low stays off in
+    // the kernel: BaseOutputPin maps logical values to physical levels for every backend.
+    const flags = LineFlag.OUTPUT | driveFlags(options.drive) | biasFlags(options.bias);
+    this.#held = requestLine(sys, pin, { flags, output: inactive }, options);
+    this.where = `${this.#held.chip.path} line ${this.#held.offsets[0]} (${this.#held.chip.label})`;
+    try {
+      this.start();
+    } catch (err) {
+      sys.close(this.#held.fd);
+      throw err;
+    }
+  }
+
+  /** The line offset on its chip. */
+  get offset(): number {
+    return this.#held.offsets[0]!;
+  }
+
+  protected drive(level: Bit): void {
+    try {
+      setValues(this.#sys, this.#held.fd, this.#values, BigInt(level), 1n);
+    } catch (err) {
+      throw lineError(this.pin, `driving ${this.where} to ${level}`, err);
+    }
+  }
+
+  protected sense(): Bit {
+    try {
+      return getValues(this.#sys, this.#held.fd, this.#values, 1n) & 1n ? 1 : 0;
+    } catch (err) {
+      throw lineError(this.pin, `reading ${this.where}`, err);
+    }
+  }
+
+  protected free(): void {
+    this.#sys.close(this.#held.fd);
+  }
+}
+
 const load = createRequire(import.meta.url);
 
 /**
@@ -436,38 +521,105 @@ function systemOnoff(): OnoffClass | SketchError | string {
  *   `SKETCH_ERR_ADDON` when onoff's native `epoll` fails to load and the backend is `sysfs`, or
  *   `auto` on a machine that has `/sys/class/gpio` (a Pi whose addon needs rebuilding).
  */
-export function openOutput(pin: number, options: OutputOptions = {}): OutputPin {
-  const { backend = 'auto', activeLow = false } = options;
+export function openOutput(pin: number | string, options: OutputOptions = {}): OutputPin {
+  const { activeLow = false } = options;
   const log = options.log ?? ((line: string) => console.log(line));
-  if (!['auto', 'sysfs', 'virtual'].includes(backend)) {
-    throw errors.INVALID_OPTION(`--gpio must be one of auto, sysfs, virtual, got ${JSON.stringify(backend)}`);
-  }
   const { lease = 0 } = options;
   if (!Number.isInteger(lease) || lease < 0 || lease > MAX_LEASE_MS) {
     throw errors.INVALID_OPTION(`--lease must be an integer from 0 to ${MAX_LEASE_MS} (ms; 0 = no lease), got ${String(lease)}`);
   }
-  checkPinNumber(pin);
-  if (backend === 'virtual') return new VirtualPin(pin, { activeLow, log });
+  checkDriveAndBias(options);
+  const chosen = selectBackend(pin, options, log);
+  if (chosen.backend === 'virtual') return new VirtualPin(checkPinNumber(pin), { activeLow, log });
+  if (chosen.backend === 'chardev') return new ChardevPin(pin, activeLow, chosen.syscalls, options);
+  // The shared guardian writes /sys/class/gpio, where the real onoff exports; a fake onoff gets none unless given one.
+  const guardian = options.guardian ?? (options.onoff ? false : systemGuardian());
+  const guarded = guardian ? { guardian, leaseMs: lease, log } : undefined;
+  const bcm = checkPinNumber(pin);
+  return new SysfsPin(bcm, activeLow, locate(bcm, chosen.sysfsRoot), chosen.onoff, guarded);
+}
+
+/** What {@link selectBackend} chose, with what that backend needs. */
+export type ChosenBackend =
+  | { backend: 'chardev'; syscalls: GpioSyscalls }
+  | { backend: 'sysfs'; onoff: OnoffClass; sysfsRoot: string }
+  | { backend: 'virtual' };
+
+/** The options {@link selectBackend} reads: those of outputs and inputs alike. */
+export interface BackendOptions {
+  backend?: GpioBackendName;
+  chip?: string;
+  syscalls?: GpioSyscalls;
+  onoff?: OnoffClass;
+  sysfsRoot?: string;
+}
+
+/**
+ * Picks the backend for a pin (see {@link GpioBackendName}): the one asked for, or for `auto`
+ * chardev, then sysfs, then virtual, logging one line that says which and why (nothing is
+ * logged when the backend was asked for by name).
+ * @throws SketchError `SKETCH_ERR_INVALID_OPTION` for an unknown backend;
+ *   `SKETCH_ERR_GPIO_UNAVAILABLE` when the backend asked for cannot be used; `SKETCH_ERR_GPIO_CHIP`
+ *   for a `chip` that matches nothing; `SKETCH_ERR_ADDON` as {@link openOutput} says.
+ */
+export function selectBackend(pin: number | string, options: BackendOptions, log: (line: string) => void): ChosenBackend {
+  const { backend = 'auto' } = options;
+  if (!GPIO_BACKENDS.includes(backend)) {
+    throw errors.INVALID_OPTION(`--gpio must be one of ${GPIO_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
+  }
+  if (backend === 'virtual') return { backend };
+  if (backend === 'chardev') return { backend, syscalls: chardevSyscalls(options.syscalls) };
+  let chardevWhy = '';
+  if (backend === 'auto') {
+    const sys = options.syscalls ?? systemSyscalls();
+    if (typeof sys === 'string') chardevWhy = sys;
+    else if (options.chip !== undefined) {
+      findChardevChip(sys, options.chip); // --chip names the chip: its errors are the user's to see
+      return { backend: 'chardev', syscalls: sys };
+    } else {
+      try {
+        const chip = findChardevChip(sys);
+        log(`gpio: chardev, ${chip.path} (${chip.label}): the kernel's GPIO character device`);
+        return { backend: 'chardev', syscalls: sys };
+      } catch (err) {
+        if (!(err instanceof SketchError)) throw err;
+        chardevWhy = err.message.replace(/^the GPIO character device is not available: /, '').replace(/; use --gpio virtual.*$/, '');
+      }
+    }
+  }
   const sysfsRoot = options.sysfsRoot ?? defaultSysfsRoot();
   const onoff = options.onoff ?? systemOnoff();
+  const virtual = (why: string): ChosenBackend => {
+    log(`sysfs GPIO not available, pin ${pin} is virtual: ${why}${chardevWhy ? `; chardev: ${chardevWhy}` : ''}`);
+    return { backend: 'virtual' };
+  };
   if (onoff instanceof SketchError) {
     // A machine with GPIO whose addon is broken must not fall back to virtual pins in silence:
     // the buzzer would never sound. Without GPIO, auto goes virtual as it would anyway.
     if (backend === 'sysfs' || fs.existsSync(path.join(sysfsRoot, 'class', 'gpio'))) throw onoff;
-    log(`sysfs GPIO not available, pin ${pin} is virtual: ${onoff.message}`);
-    return new VirtualPin(pin, { activeLow, log });
+    return virtual(onoff.message);
   }
   if (typeof onoff !== 'string' && onoff.accessible) {
-    // The shared guardian writes /sys/class/gpio, where the real onoff exports; a fake onoff gets none unless given one.
-    const guardian = options.guardian ?? (options.onoff ? false : systemGuardian());
-    const guarded = guardian ? { guardian, leaseMs: lease, log } : undefined;
-    return new SysfsPin(pin, activeLow, locate(pin, sysfsRoot), onoff, guarded);
+    if (backend === 'auto') log(`gpio: sysfs through onoff (chardev: ${chardevWhy})`);
+    return { backend: 'sysfs', onoff, sysfsRoot };
   }
   const why =
     typeof onoff === 'string'
       ? onoff
       : 'cannot write /sys/class/gpio/export: no GPIO sysfs on this machine, or no permission (add your user to the gpio group)';
   if (backend === 'sysfs') throw errors.GPIO_UNAVAILABLE(why);
-  log(`sysfs GPIO not available, pin ${pin} is virtual: ${why}`);
-  return new VirtualPin(pin, { activeLow, log });
+  return virtual(why);
+}
+
+const DRIVES: readonly Drive[] = ['push-pull', 'open-drain', 'open-source'];
+const BIASES: readonly Bias[] = ['as-is', 'pull-up', 'pull-down', 'disabled'];
+
+/** @throws SketchError `SKETCH_ERR_INVALID_OPTION` for an unknown drive or bias. */
+export function checkDriveAndBias(options: { drive?: string; bias?: string }): void {
+  if (options.drive !== undefined && !DRIVES.includes(options.drive as Drive)) {
+    throw errors.INVALID_OPTION(`--drive must be one of ${DRIVES.join(', ')}, got ${JSON.stringify(options.drive)}`);
+  }
+  if (options.bias !== undefined && !BIASES.includes(options.bias as Bias)) {
+    throw errors.INVALID_OPTION(`--bias must be one of ${BIASES.join(', ')}, got ${JSON.stringify(options.bias)}`);
+  }
 }

@@ -17,8 +17,8 @@ import { oneLine } from '../errors.js';
 
 /** One open output pin as the registry sees it. */
 export interface HeldPin {
-  /** BCM pin number, for messages. */
-  readonly pin: number;
+  /** BCM pin number (or chardev line name), for messages. */
+  readonly pin: number | string;
   /** True for a simulated pin (no hardware behind it). Default false. */
   readonly virtual?: boolean;
   /**
@@ -56,7 +56,7 @@ export function holdPin(pin: HeldPin): () => void {
 }
 
 /** BCM numbers of the output pins currently open in this process, in the order they were opened. */
-export function openPins(): number[] {
+export function openPins(): Array<number | string> {
   return [...state.pins].map((p) => p.pin);
 }
 
