@@ -31,8 +31,10 @@ const POLLHUP = 0x10;
 const POLLNVAL = 0x20;
 const POLLFD_SIZE = 8; // struct pollfd { int fd; short events; short revents; }
 
-/** errno number → name (`16` → `EBUSY`). */
-const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+/** errno number → name (`16` → `EBUSY`); of two names for one number (EAGAIN, EWOULDBLOCK) the first listed wins. */
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.errno)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
+const EAGAIN = os.constants.errno.EAGAIN;
 
 /** An Error shaped like Node's system errors: `code` is the errno name, `errno` its number, `syscall` the call. */
 export function errnoError(errno: number, syscall: string, what = ''): NodeJS.ErrnoException {
@@ -203,7 +205,7 @@ class LibcSyscalls implements GpioSyscalls {
       const n = this.#c.read(fd, buf, buf.byteLength);
       if (n >= 0) return n;
       const errno = this.#c.koffi.errno();
-      if (ERRNO_NAMES.get(errno) !== 'EAGAIN') throw errnoError(errno, 'read');
+      if (errno !== EAGAIN) throw errnoError(errno, 'read');
       if (!(await this.#poller.wait(fd, signal))) return 0;
     }
   }

@@ -11,6 +11,12 @@ export interface FakeOnoff {
   calls: string[];
   /** Physical level of each exported sysfs number (deleted on unexport). */
   levels: Map<number, 0 | 1>;
+  /**
+   * The outside world drives an input (exported with direction `in`) to a value, as onoff's
+   * poll(2) on `value` would report it: every `watch()` callback gets it (onoff's value is
+   * logical, its `activeLow` applied).
+   */
+  input(n: number, value: 0 | 1): void;
 }
 
 /**
@@ -24,6 +30,7 @@ export function fakeOnoff(
 ): FakeOnoff {
   const calls: string[] = [];
   const levels = new Map<number, 0 | 1>();
+  const watchers = new Map<number, Array<(err: Error | null, value: 0 | 1) => void>>();
   const record = (line: string) => {
     calls.push(line);
     options.onCall?.(line);
@@ -31,7 +38,7 @@ export function fakeOnoff(
   class Gpio {
     static readonly accessible = options.accessible ?? true;
     readonly #n: number;
-    constructor(n: number, direction: 'high' | 'low', edge: 'none', config: { activeLow: boolean }) {
+    constructor(n: number, direction: 'high' | 'low' | 'in', edge: string, config: { activeLow: boolean; debounceTimeout?: number }) {
       if (options.exportError) {
         const err = new Error(`${options.exportError}: error, write`) as NodeJS.ErrnoException;
         err.code = options.exportError;
@@ -40,7 +47,8 @@ export function fakeOnoff(
       }
       this.#n = n;
       levels.set(n, direction === 'high' ? 1 : 0);
-      record(`export ${n} ${direction} edge=${edge} active_low=${config.activeLow ? 1 : 0}`);
+      const debounce = config.debounceTimeout ? ` debounce=${config.debounceTimeout}` : '';
+      record(`export ${n} ${direction} edge=${edge} active_low=${config.activeLow ? 1 : 0}${debounce}`);
     }
     readSync(): 0 | 1 {
       const level = levels.get(this.#n);
@@ -52,10 +60,23 @@ export function fakeOnoff(
       levels.set(this.#n, value);
       record(`write ${this.#n} ${value}`);
     }
+    watch(callback: (err: Error | null, value: 0 | 1) => void): void {
+      watchers.set(this.#n, [...(watchers.get(this.#n) ?? []), callback]);
+      record(`watch ${this.#n}`);
+    }
+    unwatchAll(): void {
+      watchers.delete(this.#n);
+      record(`unwatchAll ${this.#n}`);
+    }
     unexport(): void {
       levels.delete(this.#n);
       record(`unexport ${this.#n}`);
     }
   }
-  return { Gpio, calls, levels };
+  const input = (n: number, value: 0 | 1) => {
+    if (!levels.has(n)) throw new Error(`gpio ${n} is not exported`);
+    levels.set(n, value);
+    for (const cb of watchers.get(n) ?? []) cb(null, value);
+  };
+  return { Gpio: Gpio as unknown as OnoffClass, calls, levels, input };
 }
