@@ -102,8 +102,9 @@ const result = await build({
 // Code that finds files relative to itself (import.meta.url) must stay at the same depth: bin
 // modules in dist/bin/, runtime modules anywhere under dist/runtime/ only if they look upwards.
 // guardian-process.js compares import.meta.url with argv[1] to know it is the guardian process:
-// bundled, it never is (the guardian runs from its own file).
-const RELATIVE_OK = new Set(['dist/runtime/hardware/guardian-process.js', 'dist/runtime/dashboard/server.js', 'dist/runtime/net/broker-link.js', 'dist/runtime/recorder/sqlite.js', 'dist/runtime/hardware/gpio.js', 'dist/runtime/hardware/guardian.js', 'dist/bin/paths.js']);
+// bundled, it never is (the guardian runs from its own file). gpio.js and gpio-syscalls.js only
+// resolve packages (onoff, koffi) through createRequire, which works from any depth in the package.
+const RELATIVE_OK = new Set(['dist/runtime/hardware/guardian-process.js', 'dist/runtime/dashboard/server.js', 'dist/runtime/net/broker-link.js', 'dist/runtime/recorder/sqlite.js', 'dist/runtime/hardware/gpio.js', 'dist/runtime/hardware/gpio-syscalls.js', 'dist/runtime/hardware/guardian.js', 'dist/bin/paths.js']);
 const problems = [];
 for (const [out, meta] of Object.entries(result.metafile.outputs)) {
   for (const input of Object.keys(meta.inputs)) {

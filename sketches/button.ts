@@ -13,6 +13,7 @@ import {
   type EdgeGap,
   type GpioBackendName,
   type HaEntity,
+  type InputOptions,
   type InputPin,
   type OptionValues,
   type Outbox,
@@ -39,6 +40,15 @@ export const EDGES_CHANNEL = '/edges';
 export const TO_QUEUE = 20;
 /** How long a simulated press is held, in ms: drawn evenly from this range (and always longer than `--debounce`). */
 export const SIMULATED_HOLD_MS = [100, 300] as const;
+
+/** How a {@link Button} is built: a sketch's config plus, for tests and odd hardware, the input's. */
+export interface ButtonConfig extends SketchConfig {
+  /**
+   * Passed to `openInput()`: an injected chardev `syscalls` (a fake chip), `onoff`, a
+   * `sysfsRoot`, the kernel's `eventBufferSize`. Default: none (the real machine's).
+   */
+  inputOptions?: Pick<InputOptions, 'syscalls' | 'onoff' | 'sysfsRoot' | 'eventBufferSize'>;
+}
 
 /** One item of `/edges`: an edge that passed the edge detection and the debounce. */
 export interface EdgeItem {
@@ -128,6 +138,7 @@ export default class Button extends Sketch<OptionValues<typeof options>> {
     return o.gpio !== 'virtual' && o.simulate === undefined;
   }
 
+  readonly #inputOptions: ButtonConfig['inputOptions'];
   #input?: InputPin;
   #outbox?: Outbox;
   #edges = 0;
@@ -136,8 +147,9 @@ export default class Button extends Sketch<OptionValues<typeof options>> {
   /** Rejects main() when the pin fails. */
   #fail?: (err: SketchError) => void;
 
-  constructor(config: SketchConfig = {}) {
+  constructor(config: ButtonConfig = {}) {
     super(config);
+    this.#inputOptions = config.inputOptions;
     const o = this.options;
     if (o.simulate !== undefined && o.gpio !== 'auto' && o.gpio !== 'virtual') {
       throw errors.INVALID_OPTION(`--simulate presses a virtual button: use it with --gpio virtual or auto, not --gpio ${o.gpio}`);
@@ -187,6 +199,7 @@ export default class Button extends Sketch<OptionValues<typeof options>> {
   override setup(o: OptionValues<typeof options>): void {
     const simulate = o.simulate !== undefined;
     const input = openInput(o.line ?? o.pin, {
+      ...this.#inputOptions,
       backend: simulate ? 'virtual' : (o.gpio as GpioBackendName),
       chip: o.chip,
       bias: o.bias as Bias,
@@ -206,7 +219,8 @@ export default class Button extends Sketch<OptionValues<typeof options>> {
     });
     if (this.to) this.#outbox = this.outbox(this.to, { maxItems: TO_QUEUE, batch: 1 });
     const wiring = o.activeLow ? 'active low' : 'active high';
-    const how = simulate ? `simulated, a press every ${o.simulate} s on average` : `${input.backend}, ${wiring}, bias ${o.bias}`;
+    const bias = input.backend === 'chardev' ? `, bias ${o.bias}` : ''; // sysfs cannot set it (openInput says so), virtual has none
+    const how = simulate ? `simulated, a press every ${o.simulate} s on average` : `${input.backend}, ${wiring}${bias}`;
     this.out(`button on ${typeof input.pin === 'number' ? `BCM ${input.pin}` : input.pin} (${how}; edges ${o.edge}, debounce ${o.debounce} ms)`);
   }
 

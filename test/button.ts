@@ -8,6 +8,7 @@ import { checkDeviceText } from '../bin/device-file.js';
 import Button, { EDGES_CHANNEL, type EdgeItem } from '../sketches/button.js';
 import Buzzer from '../sketches/buzzer.js';
 import { cli, connect, frames, runCli, sleep } from './helpers/net.js';
+import { FakeGpioChip } from './helpers/fake-gpio-chip.js';
 import { haProblems } from './helpers/ha-schema.js';
 
 /** A button on a virtual pin, listening on 127.0.0.1 without mDNS; its log lines kept. */
@@ -105,6 +106,45 @@ test('a gap from the pin is published on /edges as { pin, gap: { lost, from }, t
   const warnings = lines.filter((l) => /edge\(s\) lost/.test(l));
   assert.equal(warnings, ['[ Button ] GPIO 17: 3 edge(s) lost (seqno 2…4) before they could be read; published as a gap on /edges']);
   assert.is((b.status().input as { lost: number }).lost, 3);
+  ws.close();
+  await b.close();
+});
+
+test('chardev: the line is held as sketchnet:<name> with pull-up and active-low, and a press to GND is published with the kernel time', async () => {
+  const chip = new FakeGpioChip();
+  const b = new Button({ discovery: false, name: 'doorbell', log: () => {}, options: { gpio: 'chardev', debounce: 0 }, inputOptions: { syscalls: chip } });
+  const { url, port } = await b.run({ host: '127.0.0.1' });
+  assert.is(b.input!.backend, 'chardev');
+  assert.is(b.input!.timing, 'kernel');
+  assert.equal(chip.info(17), { consumer: 'sketchnet:doorbell', output: false, held: true });
+  assert.is(chip.level(17), 1, 'the pull-up holds the open button high');
+  assert.is(b.input!.read(), 0, 'released: active low');
+  const ws = await connect(`${url.replace(/\/$/, '')}${EDGES_CHANNEL}`);
+  const ns = 1_763_737_200_123_456_789n;
+  chip.drive(17, 0, { timeNs: ns }); // pressed: the button pulls the line to GND
+  chip.drive(17, 1, { timeNs: ns + 80_000_000n }); // released
+  const got = (await frames(ws, 2)).map((f) => JSON.parse(f) as EdgeItem);
+  assert.equal(got.map((e) => [e.value, e.edge, e.seqno]), [[1, 'rising', 1], [0, 'falling', 2]]);
+  assert.ok(Math.abs(got[0]!.time - 1_763_737_200.123457) < 1e-6, `time ${got[0]!.time}`);
+  assert.ok(Math.abs(got[1]!.time - got[0]!.time - 0.08) < 1e-6);
+  const status = JSON.parse(await (await fetch(`http://127.0.0.1:${port}/.well-known/sketch`)).text());
+  assert.is(status.input.backend, 'chardev');
+  ws.close();
+  await b.close();
+  assert.is(chip.info(17).held, false, 'released on close');
+});
+
+test('chardev: edges lost to a full kernel buffer become a gap item between the edges around it', async () => {
+  const chip = new FakeGpioChip();
+  const lines: string[] = [];
+  const b = new Button({ discovery: false, log: (l) => lines.push(l), options: { gpio: 'chardev', debounce: 0 }, inputOptions: { syscalls: chip, eventBufferSize: 4 } });
+  const { url } = await b.run({ host: '127.0.0.1' });
+  const ws = await connect(`${url.replace(/\/$/, '')}${EDGES_CHANNEL}`);
+  for (let i = 0; i < 10; i++) chip.drive(17, (i % 2) as 0 | 1); // 10 edges at once: the buffer keeps the last 4
+  const got = (await frames(ws, 5)).map((f) => JSON.parse(f));
+  assert.equal(got[0].gap, { lost: 6, from: 1 });
+  assert.equal(got.slice(1).map((e: EdgeItem) => e.seqno), [7, 8, 9, 10]);
+  assert.is(lines.filter((l) => /edge\(s\) lost/.test(l)).length, 1, lines.join('\n'));
   ws.close();
   await b.close();
 });
