@@ -30,6 +30,7 @@ import { fanoutPeers } from './cases/fanout-peers.js';
 import { chain } from './cases/chain.js';
 import { startupPeers } from './cases/startup-peers.js';
 import { flood } from './cases/flood.js';
+import { gpio } from './cases/gpio.js';
 import { memory } from './cases/memory.js';
 import { recorder } from './cases/recorder.js';
 import { catchup, slowSubscribers } from './cases/streams.js';
@@ -110,6 +111,7 @@ const CASES: Array<[number, string, (ctx: Ctx) => Promise<Section>]> = [
   [14, '14. Fan-out against peers', fanoutPeers],
   [15, '15. The clock → iopin → buzzer chain against Python', chain],
   [16, '16. Start-up and idle memory against peers', startupPeers],
+  [17, '17. GPIO: output writes and edge latency by backend', gpio],
 ];
 
 const started = performance.now();

@@ -9,7 +9,12 @@
  * inputs cost one thread, never the event loop. Line request fds are made O_NONBLOCK, so a
  * read never blocks the event loop even after a spurious wake-up.
  *
- * Sources: open(2), ioctl(2), poll(2), eventfd(2), fcntl(2) man pages; the request numbers and
+ * The GPIO guardian's lease on chardev lines takes a hung sketch's line request with
+ * pidfd_open(2) + pidfd_getfd(2) ({@link GpioSyscalls.takeFd}); the sketch allows it with
+ * prctl(PR_SET_PTRACER) where Yama restricts ptrace.
+ *
+ * Sources: open(2), ioctl(2), poll(2), eventfd(2), fcntl(2), pidfd_open(2), pidfd_getfd(2),
+ * prctl(2) man pages, Documentation/admin-guide/LSM/Yama.rst; the request numbers and
  * structs are in ./gpio-uapi.ts.
  */
 import fs from 'node:fs';
@@ -30,6 +35,12 @@ const POLLERR = 0x8;
 const POLLHUP = 0x10;
 const POLLNVAL = 0x20;
 const POLLFD_SIZE = 8; // struct pollfd { int fd; short events; short revents; }
+// Syscall numbers from 424 on are the same on every architecture sketchnet runs on (x64, arm64,
+// arm, riscv64: include/uapi/asm-generic/unistd.h, arch/*/entry/syscalls/*.tbl); MIPS and Alpha
+// shift them, so there takeFd fails with ENOSYS.
+const SYS_PIDFD_OPEN = 434;
+const SYS_PIDFD_GETFD = 438;
+const PR_SET_PTRACER = 0x59616d61;
 
 /** errno number → name (`16` → `EBUSY`); of two names for one number (EAGAIN, EWOULDBLOCK) the first listed wins. */
 const ERRNO_NAMES = new Map<number, string>();
@@ -62,6 +73,8 @@ interface Libc {
   poll: KoffiFn;
   fcntl: KoffiFn;
   eventfd: KoffiFn;
+  syscall: KoffiFn;
+  prctl: KoffiFn;
 }
 
 const load = createRequire(import.meta.url);
@@ -81,6 +94,10 @@ function loadLibc(): Libc {
     poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)'),
     fcntl: lib.func('int fcntl(int fd, int cmd, int arg)'),
     eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+    // syscall(2) and prctl(2) are variadic and read each argument as a long: declared with fixed
+    // longs, which go where variadic ones do on Linux x64, arm64 and arm.
+    syscall: lib.func('long syscall(long number, long a, long b, long c)'),
+    prctl: lib.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)'),
   };
 }
 
@@ -213,6 +230,23 @@ class LibcSyscalls implements GpioSyscalls {
   close(fd: number): void {
     this.#nonblocking.delete(fd);
     if (this.#c.close(fd) < 0) throw errnoError(this.#c.koffi.errno(), 'close');
+  }
+
+  takeFd(pid: number, fd: number): number {
+    if (process.arch.startsWith('mips')) throw errnoError(os.constants.errno.ENOSYS, 'pidfd_open', `syscall numbers of ${process.arch}`);
+    const pidfd = Number(this.#c.syscall(SYS_PIDFD_OPEN, pid, 0, 0));
+    if (pidfd < 0) throw errnoError(this.#c.koffi.errno(), 'pidfd_open', `pid ${pid}`);
+    try {
+      const dup = Number(this.#c.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0));
+      if (dup < 0) throw errnoError(this.#c.koffi.errno(), 'pidfd_getfd', `fd ${fd} of pid ${pid}`);
+      return dup; // O_CLOEXEC, as pidfd_getfd makes every fd it returns
+    } finally {
+      this.#c.close(pidfd);
+    }
+  }
+
+  allowPtracer(pid: number): void {
+    if (this.#c.prctl(PR_SET_PTRACER, pid, 0, 0, 0) < 0) throw errnoError(this.#c.koffi.errno(), 'prctl', 'PR_SET_PTRACER');
   }
 }
 

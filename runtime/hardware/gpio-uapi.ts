@@ -103,6 +103,19 @@ export interface GpioSyscalls {
   readEvents(fd: number, buf: Uint8Array, signal: AbortSignal): Promise<number>;
   /** `close(fd)`: closing a line request's fd releases its lines. */
   close(fd: number): void;
+  /**
+   * `pidfd_open(pid)` then `pidfd_getfd(pidfd, fd)` (Linux ≥ 5.6): a duplicate, in this process,
+   * of process `pid`'s `fd`. Needs ptrace access to `pid` (same user; under Yama
+   * `ptrace_scope` 1 only a tracer `pid` allowed with {@link allowPtracer}). Optional: only the
+   * GPIO guardian's lease on chardev lines uses it (./guardian-process.ts).
+   */
+  takeFd?(pid: number, fd: number): number;
+  /**
+   * `prctl(PR_SET_PTRACER, pid)`: lets `pid` (the guardian) take this process's fds under Yama
+   * `ptrace_scope` 1, where a child may not otherwise inspect its parent. Optional; throws the
+   * errno (EINVAL without Yama) for the caller to ignore.
+   */
+  allowPtracer?(pid: number): void;
 }
 
 /** `struct gpiochip_info`, decoded. */
