@@ -50,6 +50,11 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
 
   #pin?: OutputPin;
 
+  /** The `--pin` output (open from `setup()` until the sketch stops), if there is one. */
+  get output(): OutputPin | undefined {
+    return this.#pin;
+  }
+
   override setup(o: OptionValues<typeof options>): void {
     const held = o.sequence * o.bitMs;
     if ((o.pin !== undefined || this.to) && held >= SENDER_ACK_TIMEOUT_MS) {

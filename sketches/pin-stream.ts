@@ -16,7 +16,10 @@ export interface PinItem {
   pin: number | string;
   /** The logical value it was driven to: 1 = active (the buzzer sounds), 0 = inactive. */
   value: Bit;
-  /** When, in ms since the epoch (the item's envelope `time` is the same instant in seconds). */
+  /**
+   * When, in seconds since the epoch (fractional, ms resolution), as every stream's items and
+   * envelopes say it (the thermometer's readings, the button's edges): also the item's stream time.
+   */
   time: number;
 }
 
@@ -49,8 +52,8 @@ export function streamPin<O extends BitOutput>(sketch: PinPublisher, output: O, 
   if (streamed.has(output)) return output;
   streamed.add(output);
   const publish = (value: Bit) => {
-    const item: PinItem = { pin: output.pin, value, time: Date.now() };
-    sketch.publish(PIN_STREAM, item, { time: item.time / 1000 });
+    const item: PinItem = { pin: output.pin, value, time: Date.now() / 1000 };
+    sketch.publish(PIN_STREAM, item, { time: item.time });
   };
   const write = output.write.bind(output);
   let last = initial;

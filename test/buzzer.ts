@@ -1,8 +1,10 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualPin } from '../runtime/index.js';
 import Buzzer from '../sketches/buzzer.js';
+import type { PinItem } from '../sketches/pin-stream.js';
 import { cli, connect, frames, runCli, sleep } from './helpers/net.js';
 import { fakePwmTree, PI4_PWM, pwmFile, startFakePwmKernel } from './helpers/fake-pwm.js';
 
@@ -240,6 +242,76 @@ test('--tone outside 1 to 20000 Hz is refused with one line and the usage, exit 
     assert.match(r.stderr.split('\n')[0]!, new RegExp(`^sketch: --tone must be a number from 1 to 20000, got ${hz}$`));
     assert.not.match(r.stderr, /\n\s+at /);
   }
+});
+
+// --- /pin: every change of the buzzer's pin, as a stream ------------------------------------------
+
+/** The next `n` items of a plain `/pin` subscriber. */
+const pinItems = async (sub: Awaited<ReturnType<typeof connect>>, n: number) => (await frames(sub, n)).map((f) => JSON.parse(f) as PinItem);
+
+test('/pin gives a WebSocket subscriber the initial 0, then each change of the buzzer pin in order with pin, value and time; a second 1 publishes nothing', async () => {
+  const { b, ws, pin } = await buzzer();
+  const sub = await connect(`${b.address!.url}pin?history=all`);
+  const got = frames(ws, 3);
+  ws.send('1');
+  ws.send('1');
+  ws.send('0');
+  assert.equal(await got, ['bzzz', 'bzzz', '...']);
+  const items = await pinItems(sub, 3);
+  assert.equal(items.map((i) => [i.pin, i.value]), [[18, 0], [18, 1], [18, 0]]);
+  items.forEach((item, k) => assert.ok(Math.abs(item.time * 1000 - pin.transitions[k]!.time) <= 2, `item ${k}: ${item.time} s vs ${pin.transitions[k]!.time} ms`));
+  for (let k = 1; k < items.length; k++) assert.ok(items[k]!.time >= items[k - 1]!.time);
+  await frames(sub, 1, 50).then((f) => assert.unreachable(`an item for no change: ${f}`), () => {});
+  sub.close();
+  ws.close();
+  await b.close();
+});
+
+test('a --beep going quiet by itself is published on /pin too', async () => {
+  const { b, ws } = await buzzer({ beep: 30 });
+  const sub = await connect(`${b.address!.url}pin?history=all`);
+  ws.send('1');
+  const [, on, off] = await pinItems(sub, 3);
+  assert.equal([on!.value, off!.value], [1, 0]);
+  assert.ok(off!.time - on!.time >= 0.025, `sounded ${off!.time - on!.time} s`);
+  sub.close();
+  ws.close();
+  await b.close();
+});
+
+test('with --tone, the PWM sounding and going silent are published on /pin as 1 and 0', async () => {
+  const { b, ws, done } = await toneBuzzer();
+  try {
+    const sub = await connect(`${b.address!.url}pin?history=all`);
+    const got = frames(ws, 2);
+    ws.send('1');
+    ws.send('0');
+    await got;
+    assert.equal((await pinItems(sub, 3)).map((i) => [i.pin, i.value]), [[18, 0], [18, 1], [18, 0]]);
+    sub.close();
+    ws.close();
+  } finally {
+    await b.close();
+    done();
+  }
+});
+
+test('the buzzer\'s status (GET /.well-known/sketch) lists /pin among its streams: delivery all, 1000 items of history', async () => {
+  const { b, ws } = await buzzer();
+  const body = await new Promise<string>((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: b.address!.port, path: '/.well-known/sketch' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+  const stream = (JSON.parse(body) as { streams: Record<string, { delivery: string; seq: number; history: { maxItems: number } }> }).streams['/pin'];
+  assert.ok(stream, body);
+  assert.equal([stream!.delivery, stream!.history.maxItems, stream!.seq], ['all', 1000, 1]);
+  ws.close();
+  await b.close();
 });
 
 test.run();

@@ -23,13 +23,15 @@ test('clock → iopin → buzzer over real sockets and mDNS: every drawn bit rea
     .filter((l) => l.startsWith(`[ clock-${id} ] < `))
     .map((l) => JSON.parse(l.slice(`[ clock-${id} ] < `.length)) as { bits: Array<0 | 1>; acks: string[] });
   assert.is(acks.length, 4);
-  const bits = acks.flatMap((a) => a.bits);
   for (const a of acks) assert.equal(a.acks, a.bits.map((b) => (b ? 'bzzz' : '...')));
 
-  // the buzzer pin followed the bits: each change of level is one recorded transition
-  const expected = [0, ...bits].filter((b, i, all) => i === 0 || b !== all[i - 1]);
+  // the buzzer pin followed the bits: each change of level is one recorded transition; a tick
+  // ending in 1 is followed by the iopin's final 0 (held bits, --bit-ms 100 by default)
+  const driven = acks.flatMap((a) => (a.bits.at(-1) === 1 ? [...a.bits, 0] : a.bits));
+  const expected = [0, ...driven].filter((b, i, all) => i === 0 || b !== all[i - 1]);
   const buzzerPin = buzzer.output as VirtualPin;
   assert.equal(buzzerPin.transitions.map((t) => t.value), expected);
+  assert.is(buzzerPin.read(), 0, 'silent after the last tick');
   for (let i = 1; i < buzzerPin.transitions.length; i++) {
     assert.ok(buzzerPin.transitions[i]!.time >= buzzerPin.transitions[i - 1]!.time);
   }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,17 +7,24 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SketchError } from '../runtime/errors.js';
 import { openOutput } from '../runtime/hardware/gpio.js';
+import { systemSyscalls } from '../runtime/hardware/gpio-syscalls.js';
+import { LineFlag } from '../runtime/hardware/gpio-uapi.js';
 import { Guardian, systemGuardian, type PinGuardian } from '../runtime/hardware/guardian.js';
 import { GuardianCore } from '../runtime/hardware/guardian-process.js';
 import { ROOT } from './helpers/child.js';
+import { FakeGpioChip } from './helpers/fake-gpio-chip.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
+import { SHARED_GPIO_MODULE, SharedGpioChip, sharedGpioDir, type SharedChipConfig } from './helpers/shared-gpio-chip.js';
 
 // The guardian process runs for real on a fake sysfs GPIO directory: a temporary directory
 // with an `unexport` file and `gpioN/value` files, standing in for /sys/class/gpio (no kernel
 // behind it, so an unexport shows as the number written to `unexport`). The real onoff and
-// the fake kernel are in test/gpio-onoff.ts.
+// the fake kernel are in test/gpio-onoff.ts. On chardev, the sketch (a child process, or this
+// one) and its guardian share a fake chip kept in files (test/helpers/shared-gpio-chip.ts),
+// which the guardian loads through its `--syscalls` test seam.
 
 const CHILD = fileURLToPath(new URL('./helpers/guardian-child.ts', import.meta.url));
+const GPIO_CHILD = fileURLToPath(new URL('./helpers/gpio-child.ts', import.meta.url));
 const PI4 = fileURLToPath(new URL('./fixtures/gpio-pi4-6.6', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -269,7 +276,7 @@ test('openOutput hands a sysfs pin to the guardian once exported, reports writes
   const calls: string[] = [];
   const guardian: PinGuardian = {
     hold: (p) => {
-      calls.push(`hold BCM ${p.pin} sysfs ${p.sysfs} inactive=${p.inactiveLevel} activeLow=${p.activeLow} lease=${p.leaseMs}`);
+      calls.push(`hold BCM ${p.pin} sysfs ${p.kind === 'chardev' ? '-' : p.sysfs} inactive=${p.inactiveLevel} activeLow=${p.activeLow} lease=${p.leaseMs}`);
       return { active: (on) => calls.push(`guard ${on ? 'active' : 'inactive'}`), release: () => calls.push('guard release') };
     },
   };
@@ -314,6 +321,344 @@ test('a lease is a whole number of ms from 0 (none) to one day', () => {
     }
   }
   openOutput(18, { backend: 'virtual', lease: 86_400_000, log: () => {} }).close();
+});
+
+// --- chardev -----------------------------------------------------------------------------------
+
+/** A shared fake chip's directory, removed after the run. */
+function sharedDir(config: SharedChipConfig): string {
+  const dir = sharedGpioDir(config);
+  made.push(dir);
+  return dir;
+}
+
+/** The calls the guardian (pid) made on the shared chip, without `pid=N `. */
+const callsOf = (chip: SharedGpioChip, pid: number) => chip.calls().filter((c) => c.startsWith(`pid=${pid} `)).map((c) => c.slice(c.indexOf(' ') + 1));
+
+interface ChardevSketch {
+  child: ChildProcess;
+  guardianPid: number;
+  stderr: () => string;
+  stdout: () => string;
+  /** Both the child's and the guardian's copies of its stderr are closed. */
+  stderrClosed: Promise<unknown>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts test/helpers/gpio-child.ts on the shared chip of `dir`, leading a process group of its
+ * own: it requests a line as an output with a guardian on the same chip, drives it active, and
+ * prints `ready` once the guardian reads its pipe.
+ */
+async function chardevSketch(dir: string, args: string[] = []): Promise<ChardevSketch> {
+  const child = spawn(process.execPath, ['--import', 'tsx', GPIO_CHILD, '--backend', 'fake-chardev', '--end', 'signal', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SKETCH_FAKE_GPIO_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  let out = '';
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const stderrClosed = new Promise((r) => child.stderr!.on('close', r));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const guardianPid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), 10_000);
+    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
+      out += t;
+      const m = /^guardian: (\d+)\nready$/m.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      resolve(Number(m[1]));
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`child exited first: ${out}${stderr}`));
+    });
+  });
+  return { child, guardianPid, stderr: () => stderr, stdout: () => out, stderrClosed, exited };
+}
+
+test('SIGKILL of a sketch holding an active chardev output, on a Raspberry Pi kernel that keeps the line driven: the guardian drives it inactive within milliseconds, releases it, logs one line and exits', async () => {
+  const dir = sharedDir({ persistOutputs: true });
+  const chip = new SharedGpioChip(dir);
+  const sketch = await chardevSketch(dir);
+  assert.is(chip.level(18), 1, 'sounding');
+  assert.equal(chip.info(18), { consumer: 'sketchnet', held: true, output: true, pids: [sketch.child.pid!] });
+
+  process.kill(-sketch.child.pid!, 'SIGKILL');
+  const ms = await until(() => chip.level(18) === 0, 2000);
+  console.log(`chardev: SIGKILL -> line inactive after ${ms?.toFixed(1)} ms`);
+  assert.ok(ms !== undefined && ms < 500, `inactive after ${ms?.toFixed(1)} ms`);
+  await sketch.stderrClosed;
+  assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+  assert.equal(chip.info(18), { consumer: '', held: false, output: false, pids: [] }, 'released by the guardian');
+  assert.is(chip.level(18), 0, 'and it stays inactive: the kernel keeps the level');
+  // The killed process's fds may close a moment after its pipe (see the busy-line test): EBUSY first is fine.
+  const requests = callsOf(chip, sketch.guardianPid).filter((c) => c.startsWith('GET_LINE'));
+  assert.ok(requests.slice(0, -1).every((c) => c.endsWith(': EBUSY')), requests.join('\n'));
+  assert.match(requests.at(-1)!, new RegExp(`^GET_LINE 18 consumer=sketchnet-guardian flags=${LineFlag.OUTPUT} level=0: fd=\\d+$`));
+  const lines = sketch.stderr().split('\n').filter(Boolean);
+  assert.is(lines.length, 1, sketch.stderr());
+  assert.match(lines[0]!, /^gpio guardian: process \d+ ended without releasing its outputs: BCM 18 \(\/dev\/gpiochip0 line 18\) -> 0 \(inactive\), released( once free \(busy for \d+ ms\))? \(\d+ ms\)$/);
+});
+
+test('an active-low chardev output of a killed sketch is driven back to its inactive high level', async () => {
+  const dir = sharedDir({ persistOutputs: true });
+  const chip = new SharedGpioChip(dir);
+  const sketch = await chardevSketch(dir, ['--pin', '23', '--active-low']);
+  assert.is(chip.level(23), 0, 'active = low');
+  process.kill(-sketch.child.pid!, 'SIGKILL');
+  const ms = await until(() => chip.level(23) === 1, 2000);
+  assert.ok(ms !== undefined && ms < 500, `inactive after ${ms?.toFixed(1)} ms`);
+  await sketch.stderrClosed;
+  assert.match(sketch.stderr(), /^gpio guardian: process \d+ ended without releasing its outputs: BCM 23 \(\/dev\/gpiochip0 line 23\) -> 1 \(inactive, active low\), released( once free \(busy for \d+ ms\))? \(\d+ ms\)\n$/);
+  assert.ok(callsOf(chip, sketch.guardianPid).some((c) => c.startsWith(`GET_LINE 23 consumer=sketchnet-guardian flags=${LineFlag.OUTPUT} level=1: fd=`)));
+});
+
+test('on an upstream kernel (or with dtparam=strict_gpiod) a released line goes back to input: the guardian still drives it inactive once, with its pull-down, which then holds it low', async () => {
+  const dir = sharedDir({ persistOutputs: false });
+  const chip = new SharedGpioChip(dir);
+  const sketch = await chardevSketch(dir, ['--bias', 'pull-down']);
+  assert.is(chip.level(18), 1);
+  process.kill(-sketch.child.pid!, 'SIGKILL');
+  await sketch.stderrClosed;
+  assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+  const flags = LineFlag.OUTPUT | LineFlag.BIAS_PULL_DOWN;
+  assert.ok(callsOf(chip, sketch.guardianPid).some((c) => c.startsWith(`GET_LINE 18 consumer=sketchnet-guardian flags=${flags} level=0: fd=`)), chip.calls().join('\n'));
+  assert.equal(chip.info(18), { consumer: '', held: false, output: false, pids: [] }, 'an input again');
+  assert.is(chip.level(18), 0, 'pulled down');
+  assert.match(sketch.stderr(), /BCM 18 \(\/dev\/gpiochip0 line 18\) -> 0 \(inactive\), released/);
+});
+
+test("a chardev sketch's normal stop releases its line first; the guardian then exits without touching it or logging", async () => {
+  const dir = sharedDir({ persistOutputs: true });
+  const chip = new SharedGpioChip(dir);
+  const sketch = await chardevSketch(dir);
+  sketch.child.kill('SIGTERM'); // the safe-state hook closes the pin, which releases it from the guardian
+  assert.is(await sketch.exited, 143);
+  await sketch.stderrClosed;
+  assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+  assert.equal(callsOf(chip, sketch.guardianPid), [], 'the guardian made no call');
+  assert.equal(chip.info(18), { consumer: '', held: false, output: false, pids: [] });
+  assert.is(chip.level(18), 0, 'the sketch drove it inactive itself');
+  assert.is(sketch.stderr(), '');
+});
+
+test("when the dead sketch's line is still busy for a moment after its pipe closed, the guardian asks again every few ms and drives it as soon as it is free", async () => {
+  const dir = sharedDir({ persistOutputs: true, releaseDelayMs: 60 });
+  const chip = new SharedGpioChip(dir);
+  const sketch = await chardevSketch(dir);
+  process.kill(-sketch.child.pid!, 'SIGKILL');
+  const ms = await until(() => chip.level(18) === 0, 2000);
+  assert.ok(ms !== undefined && ms < 500, `inactive after ${ms?.toFixed(1)} ms`);
+  await sketch.stderrClosed;
+  const calls = callsOf(chip, sketch.guardianPid).filter((c) => c.startsWith('GET_LINE'));
+  assert.ok(calls.length >= 2, calls.join('\n'));
+  assert.ok(calls.slice(0, -1).every((c) => c.endsWith(': EBUSY')), calls.join('\n'));
+  assert.match(calls.at(-1)!, /: fd=\d+$/);
+  assert.match(sketch.stderr(), /^gpio guardian: process \d+ ended without releasing its outputs: BCM 18 \(\/dev\/gpiochip0 line 18\) -> 0 \(inactive\), released once free \(busy for \d+ ms\) \(\d+ ms\)\n$/);
+});
+
+test('a line still busy 150 ms after the pipe closed is left as it is, and the log line says who holds it; other lines are still driven', async () => {
+  const chip = new FakeGpioChip({ persistOutputs: true });
+  chip.holdExternally(18, 'other-driver');
+  const lines: string[] = [];
+  const core = new GuardianCore({ gpioDir: fakeGpioDir({}), sketchPid: 4242, log: (l) => lines.push(l), loadSyscalls: () => chip });
+  assert.ok(core.handle('hold-line /dev/gpiochip0:18 0 0 0 8 1000 sketchnet%3Abuzzer 18'));
+  assert.ok(core.handle(`hold-line /dev/gpiochip0:19 1 1 0 ${LineFlag.OUTPUT | LineFlag.OPEN_DRAIN} 1001 sketchnet GPIO19`));
+  await core.settled();
+  const started = performance.now();
+  assert.equal(core.abandon(), ['/dev/gpiochip0:18', '/dev/gpiochip0:19']);
+  const took = performance.now() - started;
+  assert.ok(took >= 150 && took < 1000, `gave up after ${took.toFixed(0)} ms`);
+  assert.is(chip.level(19), 1, 'the other line went to its inactive level');
+  assert.ok(chip.calls.includes('GET_LINE 19 consumer=sketchnet-guardian'));
+  assert.is(lines.length, 1);
+  assert.match(
+    lines[0]!,
+    /^gpio guardian: process 4242 ended without releasing its outputs: BCM 18 \(\/dev\/gpiochip0 line 18\): still busy after 150 ms \(held by "other-driver"\), left as it is; GPIO19 \(\/dev\/gpiochip0 line 19\) -> 1 \(inactive, active low\), released \(\d+ ms\)$/,
+  );
+  assert.is(chip.openFds, 0, 'every fd closed');
+});
+
+test('the guardian ignores malformed hold-line messages and lines it does not hold, and forgets a released line', async () => {
+  const chip = new FakeGpioChip();
+  const lines: string[] = [];
+  const core = new GuardianCore({ gpioDir: fakeGpioDir({}), sketchPid: 4242, log: (l) => lines.push(l), loadSyscalls: () => chip });
+  for (const bad of [
+    'hold-line /dev/gpiochip0:18 0 0 0 8 1000 sketchnet',
+    'hold-line /dev/gpiochip0:18 0 0 0 8 1000 sketch net 18',
+    'hold-line /dev/../etc/passwd:18 0 0 0 8 1000 sketchnet 18',
+    'hold-line gpiochip0:18 0 0 0 8 1000 sketchnet 18',
+    'hold-line /dev/gpiochip0 0 0 0 8 1000 sketchnet 18',
+    'hold-line /dev/gpiochip0:18 2 0 0 8 1000 sketchnet 18',
+    'hold-line /dev/gpiochip0:18 0 0 -1 8 1000 sketchnet 18',
+    'hold-line /dev/gpiochip0:18 0 0 0 8 fd sketchnet 18',
+    'hold-line /dev/gpiochip0:18 0 0 0 8 1000 a%zz 18',
+    'hold /dev/gpiochip0:18 0 0',
+    'release /dev/gpiochip0:18',
+    'active /dev/gpiochip0:18',
+  ]) {
+    assert.is(core.handle(bad), false, JSON.stringify(bad));
+  }
+  assert.equal(core.held, []);
+  assert.equal(chip.calls, [], 'nothing loaded or asked before a valid hold-line');
+  assert.ok(core.handle('hold-line /dev/gpiochip0:18 0 0 0 8 1000 sketchnet 18'));
+  assert.ok(core.handle('hold 530 0 0'));
+  assert.equal(core.held, ['/dev/gpiochip0:18', 530]);
+  assert.ok(core.handle('release /dev/gpiochip0:18'));
+  assert.equal(core.held, [530]);
+  await core.settled();
+  assert.equal(core.abandon(), [], 'gpio530/ is gone: nothing to do');
+  assert.equal(chip.calls.filter((c) => c.startsWith('GET_LINE')), []);
+  assert.equal(lines, []);
+});
+
+test('a leased active chardev output is turned off through the hung sketch\'s own line request, stays requested by it, and is guarded again by the next write', async () => {
+  const dir = sharedDir({ persistOutputs: true });
+  const chip = new SharedGpioChip(dir);
+  const log = logFile(dir);
+  const saved = process.env.SKETCH_FAKE_GPIO_DIR;
+  process.env.SKETCH_FAKE_GPIO_DIR = dir; // the guardian process inherits it
+  try {
+    const g = new Guardian({ logFd: log.fd, syscallsModule: SHARED_GPIO_MODULE });
+    // a consumer longer than the kernel's 31 bytes: the guardian compares what the kernel kept
+    const consumer = 'sketchnet:a-sketch-with-a-rather-long-name';
+    const pin = openOutput(18, { backend: 'chardev', syscalls: chip, guardian: g, lease: 100, consumer, log: () => {} });
+    pin.write(1);
+    const guardianPid = (await g.ready())!;
+    await sleep(300);
+    assert.is(chip.level(18), 1, 'refreshed while the event loop runs');
+
+    hang(400);
+    assert.is(chip.level(18), 0, 'turned off while this process hung');
+    assert.equal(chip.info(18), { consumer: consumer.slice(0, 31), held: true, output: true, pids: [process.pid] }, 'still requested by this process alone');
+    assert.is(pin.read(), 0);
+    assert.match(log.lines().join('\n'), /^gpio guardian: BCM 18 \(\/dev\/gpiochip0 line 18\) was active for 100 ms with no refresh from process \d+ \(hung or stopped\?\): -> 0 \(inactive\), still requested by it$/);
+    assert.ok(callsOf(chip, guardianPid).includes(`SET_VALUES 18=0 consumer=${consumer.slice(0, 31)}`));
+
+    pin.write(1);
+    await sleep(200);
+    assert.is(chip.level(18), 1, 'refreshed again');
+    hang(400);
+    assert.is(chip.level(18), 0, 'the lease runs again after the new write');
+    assert.is(log.lines().length, 2);
+
+    pin.close();
+    assert.ok((await until(() => !alive(guardianPid), 1000)) !== undefined, 'the guardian exited');
+    assert.equal(chip.info(18).held, false);
+    assert.is(log.lines().length, 2);
+  } finally {
+    if (saved === undefined) delete process.env.SKETCH_FAKE_GPIO_DIR;
+    else process.env.SKETCH_FAKE_GPIO_DIR = saved;
+    fs.closeSync(log.fd);
+  }
+});
+
+test("when the guardian may not take the sketch's fds (Yama's ptrace_scope), it says once that a chardev lease cannot work; a stopped sketch's line stays active, and its SIGKILL is still covered", async () => {
+  const dir = sharedDir({ persistOutputs: true, takeFdError: 'EPERM' });
+  const chip = new SharedGpioChip(dir);
+  const sketch = await chardevSketch(dir, ['--lease', '100']);
+  assert.ok((await until(() => sketch.stderr() !== '', 2000)) !== undefined, 'the notice');
+  assert.match(
+    sketch.stderr(),
+    /^gpio guardian: cannot reach the lines of process \d+ \(EPERM: pidfd_getfd failed \(shared fake chip\); pidfd_getfd needs ptrace access to the sketch: same user, kernel\.yama\.ptrace_scope 0 or 1\): a lease cannot turn off a chardev output while it hangs; its death \(SIGKILL, crash\) is still covered\n$/,
+  );
+  process.kill(-sketch.child.pid!, 'SIGSTOP');
+  await sleep(300);
+  assert.is(chip.level(18), 1, 'the lease could not act');
+  process.kill(-sketch.child.pid!, 'SIGKILL');
+  assert.ok((await until(() => chip.level(18) === 0, 2000)) !== undefined, 'SIGKILL still covered');
+  await sketch.stderrClosed;
+  assert.is(sketch.stderr().split('\n').filter(Boolean).length, 2, sketch.stderr());
+});
+
+test('the real syscalls take another process\'s fd with pidfd_getfd, as a chardev lease needs', async () => {
+  const sys = systemSyscalls();
+  if (typeof sys === 'string') {
+    console.log(`skipped: ${sys}`);
+    return;
+  }
+  const child = spawn('sleep', ['5'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  try {
+    await new Promise((r) => child.on('spawn', r));
+    let dup: number;
+    try {
+      dup = sys.takeFd!(child.pid!, 0);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSYS' || code === 'EPERM') {
+        console.log(`skipped: pidfd_getfd here: ${(err as Error).message}`);
+        return;
+      }
+      throw err;
+    }
+    await new Promise((r) => child.stdin!.write('hello', r));
+    const buf = Buffer.alloc(16);
+    assert.is(buf.toString('utf8', 0, fs.readSync(dup, buf)), 'hello', "the child's stdin, read through the duplicate");
+    sys.close(dup);
+    assert.throws(() => sys.takeFd!(child.pid!, 999), (err: NodeJS.ErrnoException) => err.code === 'EBADF');
+    try {
+      sys.allowPtracer!(child.pid!);
+    } catch (err) {
+      assert.is((err as NodeJS.ErrnoException).code, 'EINVAL', 'only refused where Yama is absent');
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('without the test seam the guardian loads the real syscalls (koffi) once a line is held: a chip it cannot open costs a part of its one line', async () => {
+  const dir = fakeGpioDir({});
+  const log = logFile(dir);
+  const g = new Guardian({ gpioDir: dir, logFd: log.fd });
+  const spec = { kind: 'chardev', pin: 'GPIO18', chip: '/dev/gpiochip-missing', offset: 18, inactiveLevel: 0, activeLow: false, flags: LineFlag.OUTPUT, fd: 999, consumer: 'sketchnet' } as const;
+  g.hold({ ...spec, leaseMs: 100 }, () => {}).active(true); // a lease: the sketch allows the guardian as its ptracer (a no-op without Yama)
+  const pid = (await g.ready())!;
+  await sleep(300); // koffi loads; the lease probe finds no fd 999 here and stays quiet; refreshes keep the lease from running out
+  assert.equal(log.lines(), []);
+  g.disconnect();
+  assert.ok((await until(() => !alive(pid), 2000)) !== undefined, 'the guardian exited');
+  const sys = systemSyscalls();
+  const why = typeof sys === 'string' ? `cannot request the line \\(${sys.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)` : 'cannot open /dev/gpiochip-missing \\(ENOENT: open failed \\(/dev/gpiochip-missing\\) \\(errno 2\\)\\)';
+  assert.match(log.lines().join('\n'), new RegExp(`^gpio guardian: process ${process.pid} ended without releasing its outputs: GPIO18 \\(/dev/gpiochip-missing line 18\\): ${why} \\(\\d+ ms\\)$`));
+  fs.closeSync(log.fd);
+});
+
+test('openOutput hands a chardev line to the guardian once requested, reports writes around them with a lease, and releases it after the line is closed', () => {
+  const calls: string[] = [];
+  const guardian: PinGuardian = {
+    hold: (p) => {
+      calls.push(`hold ${JSON.stringify(p)}`);
+      return { active: (on) => calls.push(`guard ${on ? 'active' : 'inactive'}`), release: () => calls.push('guard release') };
+    },
+  };
+  const chip = new FakeGpioChip({ persistOutputs: true });
+  const pin = openOutput(18, { backend: 'chardev', syscalls: chip, guardian, activeLow: true, lease: 250, bias: 'pull-up', consumer: 'sketchnet:buzzer' });
+  const fd = Number(/"fd":(\d+)/.exec(calls[0]!)![1]);
+  const mark = () => calls.push(`kernel: level ${chip.level(18)} held=${chip.info(18).held}`);
+  mark();
+  pin.write(1);
+  mark();
+  pin.close();
+  mark();
+  assert.equal(calls, [
+    `hold {"kind":"chardev","pin":18,"chip":"/dev/gpiochip0","offset":18,"inactiveLevel":1,"activeLow":true,"leaseMs":250,"flags":${LineFlag.OUTPUT | LineFlag.BIAS_PULL_UP},"fd":${fd},"consumer":"sketchnet:buzzer"}`,
+    'guard inactive',
+    'kernel: level 1 held=true',
+    'guard active',
+    'kernel: level 0 held=true',
+    'guard inactive',
+    'guard release',
+    'kernel: level 1 held=false',
+  ]);
+
+  calls.length = 0;
+  openOutput(18, { backend: 'chardev', syscalls: chip, guardian: false }).close();
+  openOutput(18, { backend: 'chardev', syscalls: chip }).close();
+  assert.equal(calls, []);
+  assert.is(systemGuardian().pid, undefined, 'a fake chip never starts the shared guardian');
 });
 
 test.run();

@@ -1,7 +1,11 @@
+import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { SUBPROTOCOL, type StreamStatus, type VirtualPin } from '../runtime/index.js';
+import Buzzer from '../sketches/buzzer.js';
 import IOPin from '../sketches/iopin.js';
-import { connect, frames } from './helpers/net.js';
+import type { PinItem } from '../sketches/pin-stream.js';
+import { connect, frames, sleep } from './helpers/net.js';
 
 test('each tick draws --sequence bits, 0 with probability --chance, and acknowledges with them', async () => {
   for (const [chance, bit] of [[0, 1], [1, 0]] as const) {
@@ -48,6 +52,165 @@ test('a message with newlines, control characters or a megabyte of text is logge
   const big = lines.find((l) => l.includes('xxxx'))!;
   assert.ok(big.length < 300, `${big.length} characters`);
   assert.ok(big.endsWith('x…'));
+});
+
+// --- /pin and --bit-ms ---------------------------------------------------------------------------
+
+/** Makes `s` draw `bits` in turn instead of random ones. */
+function scripted(s: IOPin, bits: Array<0 | 1>): IOPin {
+  let i = 0;
+  s.state = () => bits[i++ % bits.length]!;
+  return s;
+}
+
+/** An iopin on virtual pin 4 with these options, started; `pin` is its output. */
+async function iopin(options: Record<string, unknown>, config: { to?: string } = {}) {
+  const s = new IOPin({ discovery: false, log: () => {}, ...config, options: { pin: 4, gpio: 'virtual', ...options } });
+  const { url, port } = await s.run({ host: '127.0.0.1' });
+  return { s, url, port, pin: s.output as VirtualPin };
+}
+
+/** Sends one tick on a new connection; resolves with the acknowledgement and when it arrived (ms since the epoch). */
+async function tick(url: string): Promise<{ ack: string; at: number }> {
+  const ws = await connect(url);
+  const got = frames(ws, 1);
+  ws.send('0');
+  const [ack] = await got;
+  const at = Date.now();
+  ws.close();
+  return { ack: ack!, at };
+}
+
+/** The gaps between successive transitions, in ms. */
+const gaps = (pin: VirtualPin) => pin.transitions.slice(1).map((t, i) => t.time - pin.transitions[i]!.time);
+
+function getJson(port: number, path: string): Promise<{ streams: Record<string, StreamStatus> }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body)));
+      })
+      .on('error', reject);
+  });
+}
+
+test('with --pin, /pin gives a WebSocket subscriber the initial 0, then each change of the pin in order with its value and time; repeated bits publish nothing', async () => {
+  const { s, url, pin } = await iopin({ chance: 0, bitMs: 10 }); // [1,1,1]: one change to 1, one back to 0
+  const sub = await connect(`${url}pin?history=all`);
+  const initial = JSON.parse((await frames(sub, 1))[0]!) as PinItem;
+  assert.equal([initial.pin, initial.value], [4, 0]);
+  assert.ok(Math.abs(initial.time * 1000 - pin.transitions[0]!.time) <= 2, `${initial.time} s vs ${pin.transitions[0]!.time} ms`);
+  assert.is((await tick(url)).ack, '[1,1,1]');
+  const items = (await frames(sub, 2)).map((f) => JSON.parse(f) as PinItem);
+  assert.equal(items.map((i) => [i.pin, i.value]), [[4, 1], [4, 0]]);
+  assert.equal(pin.transitions.map((t) => t.value), [0, 1, 0]);
+  items.forEach((item, k) => assert.ok(Math.abs(item.time * 1000 - pin.transitions[k + 1]!.time) <= 2, `item ${k}: ${item.time} s vs ${pin.transitions[k + 1]!.time} ms`));
+  assert.ok(items[1]!.time - items[0]!.time >= 0.025, 'three bits of 10 ms held');
+  await frames(sub, 1, 50).then((f) => assert.unreachable(`an item for no change: ${f}`), () => {});
+  sub.close();
+  await s.close();
+});
+
+test('a sketchnet.v2 subscriber to /pin gets envelopes whose time is the item\'s own time, in seconds since the epoch', async () => {
+  const { s, url } = await iopin({ chance: 0, bitMs: 1 });
+  await tick(url);
+  const ws = await connect(`${url}pin?history=all`, [SUBPROTOCOL]);
+  const [hello, ...envelopes] = (await frames(ws, 4)).map((f) => JSON.parse(f));
+  assert.equal(hello.subscribed, { stream: '/pin', epoch: s.streamAt('/pin')!.epoch, first: 1, last: 3, delivery: 'all' });
+  assert.equal(envelopes.map((e) => e.data.value), [0, 1, 0]);
+  for (const e of envelopes) assert.is(e.time, e.data.time);
+  ws.close();
+  await s.close();
+});
+
+test('--bit-ms 50 holds each bit at least 45 ms, drives the pin back to 0 after the last and acknowledges the tick only then', async () => {
+  const { s, url, pin } = await iopin({ bitMs: 50 });
+  scripted(s, [1, 0, 1]);
+  const t0 = Date.now();
+  const { ack, at } = await tick(url);
+  assert.is(ack, '[1,0,1]');
+  assert.equal(pin.transitions.map((t) => t.value), [0, 1, 0, 1, 0], '1, 0, 1, then back to 0');
+  const [, ...held] = gaps(pin);
+  assert.is(held.length, 3);
+  for (const g of held) assert.ok(g >= 45, `held ${gaps(pin).join(', ')} ms`);
+  assert.ok(at >= pin.transitions.at(-1)!.time, 'acknowledged after the last hold');
+  assert.ok(at - t0 >= 145, `tick took ${at - t0} ms`);
+  assert.is(pin.read(), 0);
+  await s.close();
+});
+
+test('--bit-ms 0 drives the bits back to back and leaves the last one as it is until the next tick', async () => {
+  const { s, url, pin } = await iopin({ bitMs: 0 });
+  scripted(s, [1, 0, 1]);
+  const t0 = Date.now();
+  const { ack, at } = await tick(url);
+  assert.is(ack, '[1,0,1]');
+  assert.ok(at - t0 < 200, `tick took ${at - t0} ms`);
+  assert.equal(pin.transitions.map((t) => t.value), [0, 1, 0, 1]);
+  assert.ok(pin.transitions.at(-1)!.time - pin.transitions[1]!.time < 10, `bits ${gaps(pin).join(', ')} ms apart`);
+  assert.is(pin.read(), 1);
+  await s.close();
+});
+
+test('with --to a real buzzer sketch, a [1,0,1] tick holds each bit after its acknowledgement, then leaves both pins at 0; acks answer the three bits only', async () => {
+  const buzzer = new Buzzer({ discovery: false, log: () => {}, options: { gpio: 'virtual' } });
+  const { url: buzzerUrl } = await buzzer.run({ host: '127.0.0.1' });
+  const { s, url, pin } = await iopin({ bitMs: 40 }, { to: buzzerUrl });
+  scripted(s, [1, 0, 1]);
+  const { ack, at } = await tick(url);
+  assert.equal(JSON.parse(ack), { bits: [1, 0, 1], acks: ['bzzz', '...', 'bzzz'] });
+  const buzzerPin = buzzer.output as VirtualPin;
+  assert.equal(buzzerPin.transitions.map((t) => t.value), [0, 1, 0, 1, 0], 'the final 0 silenced the buzzer');
+  for (const g of gaps(buzzerPin).slice(1)) assert.ok(g >= 35, `buzzer held ${gaps(buzzerPin).join(', ')} ms`);
+  assert.ok(at >= buzzerPin.transitions.at(-1)!.time, 'acknowledged once the buzzer is silent');
+  assert.is(buzzerPin.read(), 0);
+  assert.is(pin.read(), 0);
+  await s.close();
+  await buzzer.close();
+});
+
+test('closing the iopin during a hold ends the tick at once with SKETCH_ERR_CLOSED, the pin left inactive', async () => {
+  const { s, pin } = await iopin({ chance: 0, bitMs: 5000 });
+  const ended = s.loop('/', '0').then(
+    () => 'acknowledged',
+    (err: { code?: string }) => err.code,
+  );
+  while (pin.transitions.length < 2) await sleep(5);
+  const t0 = Date.now();
+  const closing = s.close();
+  assert.is(await ended, 'SKETCH_ERR_CLOSED');
+  const took = Date.now() - t0;
+  assert.ok(took < 500, `the tick ended ${took} ms after close()`);
+  await closing;
+  assert.ok(pin.closed);
+  assert.is(pin.transitions.at(-1)!.value, 0);
+});
+
+test('--bit-ms takes whole ms from 0 to 10000: 10001, -1 and 2.5 are refused with SKETCH_ERR_INVALID_OPTION', () => {
+  for (const bitMs of [10_001, -1, 2.5]) {
+    try {
+      new IOPin({ discovery: false, log: () => {}, options: { bitMs } });
+      assert.unreachable(`--bit-ms ${bitMs} accepted`);
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'SKETCH_ERR_INVALID_OPTION', String(err));
+      assert.match((err as Error).message, /--bit-ms/);
+    }
+  }
+  for (const bitMs of [0, 10_000]) assert.is(new IOPin({ discovery: false, log: () => {}, options: { bitMs } }).options.bitMs, bitMs);
+});
+
+test('the status (GET /.well-known/sketch) lists /pin among the iopin\'s streams: delivery all, 1000 items of history, one item per change', async () => {
+  const { s, url, port } = await iopin({ chance: 0, bitMs: 1 });
+  await tick(url);
+  const status = await getJson(port, '/.well-known/sketch');
+  const pin = status.streams['/pin']!;
+  assert.ok(pin, JSON.stringify(status.streams));
+  assert.is(pin.delivery, 'all');
+  assert.is(pin.history.maxItems, 1000);
+  assert.is(pin.seq, 3, 'the initial 0, the 1 and the final 0');
+  await s.close();
 });
 
 test.run();

@@ -112,18 +112,20 @@ export interface OutputOptions {
   /** chardev: the syscalls (tests pass a fake chip). Default: the real ones, through koffi. */
   syscalls?: GpioSyscalls;
   /**
-   * Lease in ms (like Klipper's `max_duration`): a sysfs output left active this long without a
+   * Lease in ms (like Klipper's `max_duration`): an output left active this long without a
    * refresh from this process — its event loop blocked, or the process stopped — is driven
-   * inactive by the guardian (it stays exported; the next write drives it again). This process
-   * refreshes on its own while its event loop runs, every quarter of the lease, so pick a lease
-   * well above its longest pause. Default 0: no lease. Has no effect without a guardian
-   * (virtual pins, `guardian: false`).
+   * inactive by the guardian (it stays exported, or requested; the next write drives it again).
+   * This process refreshes on its own while its event loop runs, every quarter of the lease, so
+   * pick a lease well above its longest pause. Default 0: no lease. Has no effect without a
+   * guardian (virtual pins, `guardian: false`); on chardev it needs pidfd_getfd (Linux ≥ 5.6,
+   * ptrace access: docs/API.md, Guardian), else the guardian says so in one line.
    */
   lease?: number;
   /**
-   * Guards a sysfs output against the death of this process (./guardian.ts): SIGKILL, the OOM
-   * killer, a crash. Default: the process's shared guardian on `/sys/class/gpio` when the real
-   * onoff drives the pin; none when `onoff` is replaced (pass one explicitly). `false`: none.
+   * Guards a sysfs or chardev output against the death of this process (./guardian.ts):
+   * SIGKILL, the OOM killer, a crash. Default: the process's shared guardian when the real onoff
+   * or the real syscalls drive the pin; none when `onoff` or `syscalls` is replaced (pass one
+   * explicitly). `false`: none.
    * Virtual pins never have one.
    */
   guardian?: PinGuardian | false;
@@ -436,11 +438,18 @@ class ChardevPin extends BaseOutputPin {
   readonly #sys: GpioSyscalls;
   readonly #held: HeldLines;
   readonly #values = new Uint8Array(SIZE.gpio_v2_line_values);
+  #guard?: PinGuard;
 
   /** Where the line is: `/dev/gpiochip0` line 18 (pinctrl-rp1). */
   readonly where: string;
 
-  constructor(pin: number | string, activeLow: boolean, sys: GpioSyscalls, options: OutputOptions) {
+  constructor(
+    pin: number | string,
+    activeLow: boolean,
+    sys: GpioSyscalls,
+    options: OutputOptions,
+    guarded?: { guardian: PinGuardian; leaseMs: number; log: (line: string) => void },
+  ) {
     super(pin, activeLow);
     this.#sys = sys;
     const inactive = activeLow ? 1 : 0;
@@ -450,9 +459,30 @@ class ChardevPin extends BaseOutputPin {
     this.#held = requestLine(sys, pin, { flags, output: inactive }, options);
     this.where = `${this.#held.chip.path} line ${this.#held.offsets[0]} (${this.#held.chip.label})`;
     try {
+      // Requested at the inactive level: from here on, the guardian turns it off if we die
+      // (Raspberry Pi kernels keep a line driven after its fd closes, raspberrypi/linux#6117).
+      this.#guard = guarded?.guardian.hold(
+        {
+          kind: 'chardev',
+          pin,
+          chip: this.#held.chip.path,
+          offset: this.offset,
+          inactiveLevel: inactive,
+          activeLow,
+          leaseMs: guarded.leaseMs,
+          flags,
+          fd: this.#held.fd,
+          consumer: this.#held.consumer,
+        },
+        guarded.log,
+      );
       this.start();
     } catch (err) {
-      sys.close(this.#held.fd);
+      try {
+        sys.close(this.#held.fd);
+      } finally {
+        this.#guard?.release();
+      }
       throw err;
     }
   }
@@ -463,11 +493,14 @@ class ChardevPin extends BaseOutputPin {
   }
 
   protected drive(level: Bit): void {
+    const active = level !== (this.activeLow ? 1 : 0);
+    if (active) this.#guard?.active(true); // the lease runs before the line goes active
     try {
       setValues(this.#sys, this.#held.fd, this.#values, BigInt(level), 1n);
     } catch (err) {
       throw lineError(this.pin, `driving ${this.where} to ${level}`, err);
     }
+    if (!active) this.#guard?.active(false);
   }
 
   protected sense(): Bit {
@@ -479,7 +512,11 @@ class ChardevPin extends BaseOutputPin {
   }
 
   protected free(): void {
-    this.#sys.close(this.#held.fd);
+    try {
+      this.#sys.close(this.#held.fd);
+    } finally {
+      this.#guard?.release(); // after the sketch's own inactive write and release
+    }
   }
 }
 
@@ -507,9 +544,9 @@ function systemOnoff(): OnoffClass | SketchError | string {
  * number {@link resolveSysfsNumber}(pin) with edge `none`; `auto` (the default) is sysfs when
  * `Gpio.accessible`, else virtual with one log line saying why.
  *
- * A sysfs pin is handed to a guardian process (`options.guardian`, see ./guardian.ts) that
- * drives it inactive and unexports it if this process dies without doing so; when the guardian
- * cannot start, one line goes to `log` and the pin works unguarded.
+ * A sysfs pin or chardev line is handed to a guardian process (`options.guardian`, see
+ * ./guardian.ts) that drives it inactive (and unexports a pin) if this process dies without
+ * doing so; when the guardian cannot start, one line goes to `log` and the pin works unguarded.
  * @throws SketchError
  *   `SKETCH_ERR_INVALID_OPTION` for an unknown backend, or a `lease` that is not a whole
  *   number of ms from 0 to 86 400 000 (one day);
@@ -531,7 +568,11 @@ export function openOutput(pin: number | string, options: OutputOptions = {}): O
   checkDriveAndBias(options);
   const chosen = selectBackend(pin, options, log);
   if (chosen.backend === 'virtual') return new VirtualPin(checkPinNumber(pin), { activeLow, log });
-  if (chosen.backend === 'chardev') return new ChardevPin(pin, activeLow, chosen.syscalls, options);
+  if (chosen.backend === 'chardev') {
+    // The shared guardian uses the real syscalls; a fake chip gets none unless given one.
+    const guardian = options.guardian ?? (options.syscalls ? false : systemGuardian());
+    return new ChardevPin(pin, activeLow, chosen.syscalls, options, guardian ? { guardian, leaseMs: lease, log } : undefined);
+  }
   // The shared guardian writes /sys/class/gpio, where the real onoff exports; a fake onoff gets none unless given one.
   const guardian = options.guardian ?? (options.onoff ? false : systemGuardian());
   const guarded = guardian ? { guardian, leaseMs: lease, log } : undefined;

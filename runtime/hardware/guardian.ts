@@ -1,22 +1,25 @@
 /**
  * The sketch's side of the GPIO guardian: a small separate process (./guardian-process.ts)
- * that knows this process's sysfs outputs and their inactive levels, and holds the read end of
- * a pipe whose write end only this process holds. When the pipe closes for any reason —
- * SIGKILL, the OOM killer, a crash — the guardian drives each pin inactive and unexports it
- * (within milliseconds), logs one line and exits. With a lease (Klipper's `max_duration`), an
- * active output this process stops refreshing — its event loop blocked, or the process
- * stopped — is turned off too. See docs/API.md (GPIO, Guardian).
+ * that knows this process's outputs (sysfs pins and chardev lines) and their inactive levels,
+ * and holds the read end of a pipe whose write end only this process holds. When the pipe
+ * closes for any reason — SIGKILL, the OOM killer, a crash — the guardian drives each output
+ * inactive (sysfs: and unexports it; chardev: requests the line at its inactive level and
+ * releases it) within milliseconds, logs one line and exits. With a lease (Klipper's
+ * `max_duration`), an active output this process stops refreshing — its event loop blocked,
+ * or the process stopped — is turned off too. See docs/API.md (GPIO, Guardian).
  *
  * The safe-state hooks (./safe-state.ts) still do the work on every exit that can be caught;
  * the guardian covers the ones that cannot. Raspberry Pi kernels keep sysfs outputs driven
  * after their process dies (Documentation/admin-guide/gpio/sysfs.rst: an exported GPIO stays
- * exported until unexported).
+ * exported until unexported), and chardev outputs driven after their request fd closes
+ * (raspberrypi/linux#6117; `dtparam=strict_gpiod` turns them back into inputs instead).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { oneLine } from '../errors.js';
+import { systemSyscalls } from './gpio-syscalls.js';
 import { GUARDIAN_GPIO_DIR } from './guardian-process.js';
 
 export { GUARDIAN_GPIO_DIR };
@@ -24,8 +27,12 @@ export { GUARDIAN_GPIO_DIR };
 /** Longest lease accepted, in ms: one day. */
 export const MAX_LEASE_MS = 86_400_000;
 
-/** What a guardian must know to turn one sysfs output off by itself. */
-export interface GuardedPin {
+/** What a guardian must know to turn one output off by itself: a sysfs pin or a chardev line. */
+export type GuardedPin = GuardedSysfsPin | GuardedLine;
+
+/** A sysfs output. */
+export interface GuardedSysfsPin {
+  readonly kind?: 'sysfs';
   /** BCM number, for log lines. */
   readonly pin: number;
   /** The pin's sysfs number: the guardian writes `<gpioDir>/gpio<sysfs>/value` and `<gpioDir>/unexport`. */
@@ -42,6 +49,29 @@ export interface GuardedPin {
   readonly leaseMs: number;
 }
 
+/** A chardev output line, requested by this process without the kernel's active-low flag. */
+export interface GuardedLine {
+  readonly kind: 'chardev';
+  /** The pin as the sketch named it (BCM number or line name), for log lines. */
+  readonly pin: number | string;
+  /** The chip's device, e.g. `/dev/gpiochip0`. */
+  readonly chip: string;
+  /** The line's offset on the chip. */
+  readonly offset: number;
+  /** The physical level that is inactive (1 when active low). */
+  readonly inactiveLevel: 0 | 1;
+  /** Active is the low level; for log lines. */
+  readonly activeLow: boolean;
+  /** Lease in ms, as for sysfs (0 = none). On chardev it needs pidfd_getfd (see docs/API.md, Guardian). */
+  readonly leaseMs: number;
+  /** The request's `LineFlag` bits: the guardian keeps the drive and bias bits. */
+  readonly flags: number;
+  /** The line request's fd in this process (the lease drives the line through it). */
+  readonly fd: number;
+  /** The request's consumer label (the lease checks that the line is still this process's). */
+  readonly consumer: string;
+}
+
 /** One pin held by a {@link PinGuardian}. Neither method throws. */
 export interface PinGuard {
   /**
@@ -54,11 +84,12 @@ export interface PinGuard {
   release(): void;
 }
 
-/** Something that guards sysfs outputs against the death of this process: {@link Guardian}, or a fake in tests. */
+/** Something that guards outputs against the death of this process: {@link Guardian}, or a fake in tests. */
 export interface PinGuardian {
   /**
-   * Starts guarding `pin` (call it once the pin is exported). Never throws: when the guardian
-   * cannot be started, one line goes to `log` and the pin works unguarded.
+   * Starts guarding `pin` (call it once the pin is exported, or the line requested). Never
+   * throws: when the guardian cannot be started, one line goes to `log` and the pin works
+   * unguarded.
    * @param log receives that line (and later ones about the guardian, such as its early exit).
    */
   hold(pin: GuardedPin, log: (line: string) => void): PinGuard;
@@ -76,11 +107,25 @@ export interface GuardianOptions {
   execPath?: string;
   /** File descriptor the guardian writes its log lines to. Default 2 (this process's stderr, inherited). */
   logFd?: number;
+  /**
+   * Test seam: a module (path) whose export `syscalls` — a `GpioSyscalls`, or a function
+   * returning one — the guardian process uses for chardev lines instead of the real ones
+   * (passed as `--syscalls PATH`). Default: none, the real syscalls (koffi), loaded when the
+   * first line is held. With it, this process never calls prctl for the guardian.
+   */
+  syscallsModule?: string;
+}
+
+/** The guardian's id of a held output: its sysfs number, or `<chip>:<offset>`. */
+function keyOf(p: GuardedPin): string {
+  return p.kind === 'chardev' ? `${p.chip}:${p.offset}` : String(p.sysfs);
 }
 
 /** The line that tells the guardian to hold `p`. */
 function holdLine(p: GuardedPin): string {
-  return `hold ${p.sysfs} ${p.inactiveLevel} ${p.activeLow ? 1 : 0} ${p.leaseMs} ${p.pin}`;
+  if (p.kind !== 'chardev') return `hold ${p.sysfs} ${p.inactiveLevel} ${p.activeLow ? 1 : 0} ${p.leaseMs} ${p.pin}`;
+  const fields = [p.inactiveLevel, p.activeLow ? 1 : 0, p.leaseMs, p.flags, p.fd, encodeURIComponent(p.consumer), encodeURIComponent(String(p.pin))];
+  return `hold-line ${keyOf(p)} ${fields.join(' ')}`;
 }
 
 /**
@@ -110,7 +155,7 @@ interface Entry {
 }
 
 /**
- * Starts and talks to a guardian process for this process's sysfs outputs. The process is
+ * Starts and talks to a guardian process for this process's outputs. The process is
  * started when the first pin is held, with `detached: true` (its own session and process
  * group: a signal to this process's group, Ctrl-C included, does not reach it) and `unref()`ed
  * (it never keeps this process alive); it ends when the last pin is released (it sees end of
@@ -121,8 +166,11 @@ export class Guardian implements PinGuardian {
   readonly gpioDir: string;
   readonly #execPath: string;
   readonly #logFd: number;
-  readonly #pins = new Map<number, Entry>();
+  readonly #syscallsModule?: string;
+  readonly #pins = new Map<string, Entry>();
   #child?: ChildProcess;
+  /** prctl(PR_SET_PTRACER) was tried for the current guardian process. */
+  #tracer = false;
   #ready?: Promise<number | undefined>;
   #log: (line: string) => void = (line) => process.stderr.write(line + '\n');
   #refresh?: NodeJS.Timeout;
@@ -133,6 +181,7 @@ export class Guardian implements PinGuardian {
     this.gpioDir = options.gpioDir ?? GUARDIAN_GPIO_DIR;
     this.#execPath = options.execPath ?? process.execPath;
     this.#logFd = options.logFd ?? 2;
+    this.#syscallsModule = options.syscallsModule;
   }
 
   /** The guardian process's id while one runs, else undefined. */
@@ -140,9 +189,9 @@ export class Guardian implements PinGuardian {
     return this.#child?.pid;
   }
 
-  /** The sysfs numbers held, in the order they were held. */
-  get held(): number[] {
-    return [...this.#pins.keys()];
+  /** What is held, in the order it was held: sysfs numbers, and `<chip>:<offset>` for lines. */
+  get held(): Array<number | string> {
+    return [...this.#pins.values()].map(({ spec }) => (spec.kind === 'chardev' ? keyOf(spec) : spec.sysfs));
   }
 
   /**
@@ -162,23 +211,26 @@ export class Guardian implements PinGuardian {
   hold(spec: GuardedPin, log: (line: string) => void): PinGuard {
     this.#log = log;
     const entry: Entry = { spec, active: false };
-    this.#pins.set(spec.sysfs, entry);
-    if (this.#child) this.#send(holdLine(spec));
-    else this.#start();
+    const key = keyOf(spec);
+    this.#pins.set(key, entry);
+    if (this.#child) {
+      this.#send(holdLine(spec));
+      this.#allowTracer();
+    } else this.#start();
     let released = false;
     return {
       active: (on) => {
         if (released || spec.leaseMs <= 0 || (!on && !entry.active)) return;
         entry.active = on;
-        this.#send(`${on ? 'active' : 'inactive'} ${spec.sysfs}`);
+        this.#send(`${on ? 'active' : 'inactive'} ${key}`);
         this.#schedule();
       },
       release: () => {
         if (released) return;
         released = true;
-        if (this.#pins.get(spec.sysfs) !== entry) return;
-        this.#pins.delete(spec.sysfs);
-        this.#send(`release ${spec.sysfs}`);
+        if (this.#pins.get(key) !== entry) return;
+        this.#pins.delete(key);
+        this.#send(`release ${key}`);
         this.#schedule();
         if (this.#pins.size === 0) this.#end();
       },
@@ -186,9 +238,9 @@ export class Guardian implements PinGuardian {
   }
 
   /**
-   * Closes the pipe as this process's death would: the guardian drives every pin still held
-   * inactive, unexports it, logs one line and exits. The pins' owners are not told (their
-   * writes still go to sysfs). For tests, and to hand the pins over before an abrupt exit.
+   * Closes the pipe as this process's death would: the guardian drives every output still held
+   * inactive (unexporting pins, requesting and releasing lines), logs one line and exits. The
+   * pins' owners are not told (their writes still go to sysfs, or to their line requests). For tests, and to hand the pins over before an abrupt exit.
    */
   disconnect(): void {
     const child = this.#child;
@@ -201,8 +253,9 @@ export class Guardian implements PinGuardian {
     const args = guardianArguments();
     if (typeof args === 'string') return this.#cannotStart(args);
     let child: ChildProcess;
+    const seam = this.#syscallsModule ? ['--syscalls', this.#syscallsModule] : [];
     try {
-      child = spawn(this.#execPath, [...args, '--gpio-dir', this.gpioDir, '--sketch-pid', String(process.pid)], {
+      child = spawn(this.#execPath, [...args, '--gpio-dir', this.gpioDir, '--sketch-pid', String(process.pid), ...seam], {
         stdio: ['pipe', 'pipe', this.#logFd],
         detached: true,
       });
@@ -244,9 +297,30 @@ export class Guardian implements PinGuardian {
     });
     for (const { spec, active } of this.#pins.values()) {
       this.#send(holdLine(spec));
-      if (active) this.#send(`active ${spec.sysfs}`);
+      if (active) this.#send(`active ${keyOf(spec)}`);
     }
     this.#schedule();
+    this.#allowTracer();
+  }
+
+  /**
+   * A lease on a chardev line needs the guardian to take this process's line request
+   * (pidfd_getfd), which Yama's `ptrace_scope` 1 refuses to a child unless this process names
+   * it with prctl(PR_SET_PTRACER): done once per guardian process, when a leased line is held.
+   * Fails soft: without Yama the call fails and nothing is needed; with a stricter scope the
+   * guardian says once that the lease cannot work.
+   */
+  #allowTracer(): void {
+    const pid = this.#child?.pid;
+    if (this.#tracer || pid === undefined || this.#syscallsModule) return;
+    if (![...this.#pins.values()].some(({ spec }) => spec.kind === 'chardev' && spec.leaseMs > 0)) return;
+    this.#tracer = true;
+    const sys = systemSyscalls();
+    try {
+      if (typeof sys !== 'string') sys.allowPtracer?.(pid);
+    } catch {
+      // EINVAL without Yama: nothing to allow
+    }
   }
 
   #cannotStart(why: string): void {
@@ -271,6 +345,7 @@ export class Guardian implements PinGuardian {
   #forget(): void {
     this.#child = undefined;
     this.#ready = undefined;
+    this.#tracer = false;
     clearInterval(this.#refresh);
     this.#refresh = undefined;
     this.#refreshEvery = 0;
@@ -292,9 +367,10 @@ const shared = globalThis as Record<symbol, Guardian | undefined>;
 const SHARED = Symbol.for('sketchnet.gpio.guardian');
 
 /**
- * The guardian of this process's real sysfs outputs, on `/sys/class/gpio` (created on first
- * use, shared by every copy of this module, like the safe-state registry). `openOutput()` uses
- * it for pins exported through the real onoff.
+ * The guardian of this process's real outputs, on `/sys/class/gpio` and the real GPIO
+ * character devices (created on first use, shared by every copy of this module, like the
+ * safe-state registry). `openOutput()` uses it for pins exported through the real onoff and
+ * lines requested through the real syscalls.
  */
 export function systemGuardian(): Guardian {
   return (shared[SHARED] ??= new Guardian());
