@@ -18,11 +18,18 @@ interface DemoArgs {
 /** How long `sketch demo --dashboard` waits for its sketches to be announced before it says where the dashboard is, in ms. */
 const ANNOUNCE_WAIT_MS = 15_000;
 
+/** How long the demo's iopin holds each bit (its `--bit-ms`), in ms: long enough to hear each 1. */
+const DEMO_BIT_MS = 100;
+
+/** Printed as the demo starts: the held bits, and where to watch the buzzer's pin. */
+const PIN_HINT = `sketch demo: the iopin holds each bit ${DEMO_BIT_MS} ms (--bit-ms); "sketch tap buzzer/pin" in another terminal shows each change of the buzzer's pin`;
+
 /**
  * `sketch demo`: the main job end to end, as `sketch up` runs a device file (one process, each
  * sketch on its own port with its own mDNS announcement, talking through its real server):
  * `buzzer`, `iopin --to buzzer` and `clock`; they find each other over mDNS and every tick
- * travels clock → iopin → buzzer with an acknowledgement at each hop. Exits with the clock's
+ * travels clock → iopin → buzzer with an acknowledgement at each hop, each bit held
+ * {@link DEMO_BIT_MS} ms, the buzzer's pin on its `/pin` stream. Exits with the clock's
  * status (0 once its ticks are acknowledged; 1 when it, or any sketch, fails) after stopping the
  * others. SIGINT/SIGTERM: every sketch stopped, newest first (clock, iopin, buzzer), exit 0.
  *
@@ -46,11 +53,12 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     const device = {
       sketches: [
         { kind: 'buzzer', gpio: argv.gpio },
-        { kind: 'iopin', to: 'buzzer' },
+        { kind: 'iopin', to: 'buzzer', bitMs: DEMO_BIT_MS },
         { kind: 'clock', tacks: argv.tacks, delay: argv.delay },
       ],
     };
     const run = hostDevice(await prepareInMemory(JSON.stringify(device, null, 2), 'sketch demo', logging), { restart: 'no', logging });
+    console.log(PIN_HINT);
     // The clock's end is the demo's; any sketch failing ends it too.
     run.host.on('state', (name, state) => {
       if (run.stopping) return;
@@ -68,7 +76,7 @@ async function dashboardDemo(argv: DemoArgs): Promise<void> {
   const device = {
     sketches: [
       { kind: 'buzzer', gpio: argv.gpio },
-      { kind: 'iopin', to: 'buzzer' },
+      { kind: 'iopin', to: 'buzzer', bitMs: DEMO_BIT_MS },
       { kind: 'thermometer', sensor: 'simulated', interval: 0.5 },
       { kind: 'recorder', db: path.join(dir, 'demo.db') },
       { kind: 'dashboard', port: argv.port },
@@ -91,6 +99,7 @@ async function dashboardDemo(argv: DemoArgs): Promise<void> {
   const done = run.host.start();
   if (await announced(run.host, ['buzzer', 'iopin', 'thermometer', 'recorder', 'dashboard'], ANNOUNCE_WAIT_MS)) {
     console.log(`sketch demo: the dashboard is at http://localhost:${argv.port}/ (Ctrl-C stops every sketch)`);
+    console.log(PIN_HINT);
   } else if (!run.stopping) console.error(`sketch demo: not every sketch was announced within ${ANNOUNCE_WAIT_MS / 1000} s`);
   await done;
 }

@@ -6,6 +6,7 @@ import { MAX_TONE_HZ, MIN_TONE_HZ, openPwm, type PwmOutput } from '../runtime/ha
 const options = {
   pin: { ...pinOption('BCM number of the output pin driving the buzzer'), default: 18 },
   ...gpioOptions,
+  lease: { ...gpioOptions.lease, describe: 'ms a sounding buzzer (an active output, or a --tone) may go without a refresh from this process (hung or stopped) before its guardian silences it; 0 = no lease' },
   sound: { type: 'string', default: 'bzzz', describe: 'acknowledgement sent for a 1' },
   beep: { type: 'number', integer: true, min: 1, describe: 'ms a 1 sounds before going quiet by itself (default: until a 0)' },
   tone: { type: 'number', min: MIN_TONE_HZ, max: MAX_TONE_HZ, describe: 'Hz: a passive buzzer, driven with hardware PWM at this tone (GPIO 12, 13, 18 or 19; default: none, an active buzzer)' },
@@ -23,7 +24,8 @@ const options = {
  *
  * With `tone` (Hz) it drives a passive buzzer instead: the pin's hardware PWM channel
  * (runtime/hardware/pwm.ts) sounds a square wave at that frequency for a `1` and is disabled for
- * a `0`; the GPIO output is not opened. `--gpio virtual` keeps the virtual pin, tone or not.
+ * a `0`; the GPIO output is not opened. The guardian covers the PWM channel too (SIGKILL:
+ * `enable` 0 and unexport; `lease`: `enable` 0). `--gpio virtual` keeps the virtual pin, tone or not.
  *
  * Each change of the pin (with `tone`: of the tone, on or off) is published on `/pin`, starting
  * with its initial 0 (see ./pin-stream.ts): `sketch tap buzzer/pin` shows it.
@@ -67,7 +69,7 @@ export default class Buzzer extends Sketch<OptionValues<typeof options>> {
       log: (line) => this.out(line),
     });
     const lease = o.lease && this.#pin.backend === 'sysfs' ? `, lease ${o.lease} ms` : '';
-    this.out(`buzzer on BCM ${o.pin} (${this.#pin.backend}${o.activeLow ? ', active low' : ''}${lease})`);
+    this.out(`buzzer on ${o.line ?? `BCM ${o.pin}`} (${this.#pin.backend}${o.activeLow ? ', active low' : ''}${lease})`);
     streamPin(this, this.#pin);
   }
 
@@ -89,12 +91,10 @@ export default class Buzzer extends Sketch<OptionValues<typeof options>> {
 
   /** `--tone`: the PWM owns the pin, so no GPIO output is opened. */
   async #openTone(o: OptionValues<typeof options>, hz: number): Promise<void> {
-    const gpioOnly = [o.activeLow && '--active-low', o.lease && '--lease'].filter(Boolean);
-    if (gpioOnly.length) {
-      throw errors.INVALID_OPTION(`${gpioOnly.join(' and ')} ${gpioOnly.length > 1 ? 'apply' : 'applies'} to a GPIO output, not to --tone (hardware PWM, no guardian): drop ${gpioOnly.length > 1 ? 'them' : 'it'}`);
-    }
-    this.#pwm = await openPwm({ pin: o.pin, tone: hz, chip: o.pwmChip, channel: o.pwmChannel });
-    this.out(`buzzer on BCM ${o.pin} (PWM ${this.#pwm.chip}/pwm${this.#pwm.channel}, tone ${hz} Hz)`);
+    if (o.activeLow) throw errors.INVALID_OPTION('--active-low applies to a GPIO output, not to --tone (hardware PWM, silent at enable 0): drop it');
+    this.#pwm = await openPwm({ pin: o.pin, tone: hz, chip: o.pwmChip, channel: o.pwmChannel, lease: o.lease, log: (line) => this.out(line) });
+    const lease = o.lease ? `, lease ${o.lease} ms` : '';
+    this.out(`buzzer on BCM ${o.pin} (PWM ${this.#pwm.chip}/pwm${this.#pwm.channel}, tone ${hz} Hz${lease})`);
     streamPin(this, this.#pwm);
   }
 

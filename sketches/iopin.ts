@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type GpioBackendName, type Bias, type Drive, type OptionValues, type OutputPin } from '../runtime/index.js';
 import { gpioOptions, pinOption } from './pin-options.js';
-import { PIN_STREAM, PIN_STREAM_SPEC, streamPin } from './pin-stream.js';
+import { streamPin } from './pin-stream.js';
 
 const options = {
   chance: { type: 'number', min: 0, max: 1, default: 0.5, describe: 'probability that a drawn bit is 0' },
@@ -36,13 +36,12 @@ const SENDER_ACK_TIMEOUT_MS = 10_000;
  * driven and nothing held.
  * Its own acknowledgement, sent after the last bit's hold, is the bits, `[1,0,1]`, or with a
  * peer what the peer answered too: `{"bits":[1,0,1],"acks":["bzzz","...","bzzz"]}`.
- * With `pin`, each change of the pin is published on `/pin` (see ./pin-stream.ts).
+ * With `pin`, each change of the pin is published on `/pin` (see ./pin-stream.ts); without it
+ * the iopin has no stream (`/pin` is not declared: its first item, at start-up, makes it).
  */
 export default class IOPin extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'draw random bits on every tick, drive a pin and stream them to a peer';
   static override readonly options = options;
-  /** `/pin`: each change of the `--pin` output, `{ pin, value, time }` (stays empty without `--pin`). */
-  static override readonly streams = { [PIN_STREAM]: PIN_STREAM_SPEC };
   /** Drives a pin only with `--pin`, and not with `--gpio virtual`. */
   static override drivesPins(o: Record<string, unknown>): boolean {
     return (o.pin !== undefined || o.line !== undefined) && o.gpio !== 'virtual';
@@ -57,11 +56,12 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
 
   override setup(o: OptionValues<typeof options>): void {
     const held = o.sequence * o.bitMs;
-    if ((o.pin !== undefined || this.to) && held >= SENDER_ACK_TIMEOUT_MS) {
+    if ((o.pin !== undefined || o.line !== undefined || this.to) && held >= SENDER_ACK_TIMEOUT_MS) {
       this.log.warn(`a tick holds its bits ${held} ms (--sequence × --bit-ms): a sender such as the clock gives up after ${SENDER_ACK_TIMEOUT_MS / 1000} s without an acknowledgement`);
     }
-    if (o.pin === undefined) return;
-    this.#pin = openOutput(o.line ?? o.pin, {
+    const pin = o.line ?? o.pin;
+    if (pin === undefined) return;
+    this.#pin = openOutput(pin, {
       backend: o.gpio as GpioBackendName,
       activeLow: o.activeLow,
       chip: o.chip,
@@ -71,7 +71,7 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
       lease: o.lease,
       log: (l) => this.out(l),
     });
-    this.out(`driving BCM ${o.pin} (${this.#pin.backend})`);
+    this.out(`driving ${o.line ?? `BCM ${o.pin}`} (${this.#pin.backend})`);
     streamPin(this, this.#pin);
   }
 

@@ -23,7 +23,7 @@ export const gpioOptions = {
     min: 0,
     max: MAX_LEASE_MS,
     default: 0,
-    describe: 'ms an active sysfs output may go without a refresh from this process (hung or stopped) before its guardian turns it off; 0 = no lease',
+    describe: 'ms an active output may go without a refresh from this process (hung or stopped) before its guardian turns it off; 0 = no lease',
   },
   drive: {
     type: 'string',

@@ -45,8 +45,12 @@ const streamed = new WeakSet<BitOutput>();
  * level. Closing the output (which drives it inactive) publishes nothing: its subscribers have
  * been disconnected by then.
  *
- * Call it once per output, from `setup()`, and declare {@link PIN_STREAM} in `static streams`;
- * a second call for the same output changes nothing. Returns `output`.
+ * Call it once per output, from `setup()`; a second call for the same output changes nothing.
+ * Declare {@link PIN_STREAM} in `static streams` when the sketch always drives a pin (the
+ * buzzer). A sketch whose pin is optional (the iopin's `--pin`) may leave it undeclared, so that
+ * without a pin it lists no stream: the initial item, published from `setup()`, makes `/pin`
+ * before the sketch serves or announces, with the defaults of an undeclared stream, which are
+ * {@link PIN_STREAM_SPEC}'s. Returns `output`.
  */
 export function streamPin<O extends BitOutput>(sketch: PinPublisher, output: O, initial: Bit = 0): O {
   if (streamed.has(output)) return output;

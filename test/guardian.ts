@@ -11,9 +11,11 @@ import { systemSyscalls } from '../runtime/hardware/gpio-syscalls.js';
 import { LineFlag } from '../runtime/hardware/gpio-uapi.js';
 import { Guardian, systemGuardian, type PinGuardian } from '../runtime/hardware/guardian.js';
 import { GuardianCore } from '../runtime/hardware/guardian-process.js';
+import { openPwm } from '../runtime/hardware/pwm.js';
 import { ROOT } from './helpers/child.js';
 import { FakeGpioChip } from './helpers/fake-gpio-chip.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
+import { fakePwmTree, PI4_PWM, pwmFile, startFakePwmKernel } from './helpers/fake-pwm.js';
 import { SHARED_GPIO_MODULE, SharedGpioChip, sharedGpioDir, type SharedChipConfig } from './helpers/shared-gpio-chip.js';
 
 // The guardian process runs for real on a fake sysfs GPIO directory: a temporary directory
@@ -25,6 +27,7 @@ import { SHARED_GPIO_MODULE, SharedGpioChip, sharedGpioDir, type SharedChipConfi
 
 const CHILD = fileURLToPath(new URL('./helpers/guardian-child.ts', import.meta.url));
 const GPIO_CHILD = fileURLToPath(new URL('./helpers/gpio-child.ts', import.meta.url));
+const PWM_CHILD = fileURLToPath(new URL('./helpers/pwm-child.ts', import.meta.url));
 const PI4 = fileURLToPath(new URL('./fixtures/gpio-pi4-6.6', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -659,6 +662,195 @@ test('openOutput hands a chardev line to the guardian once requested, reports wr
   openOutput(18, { backend: 'chardev', syscalls: chip }).close();
   assert.equal(calls, []);
   assert.is(systemGuardian().pid, undefined, 'a fake chip never starts the shared guardian');
+});
+
+// --- PWM ---------------------------------------------------------------------------------------
+// A fake sysfs PWM tree in a temporary directory (test/helpers/fake-pwm.ts), served by the fake
+// kernel in this process: it creates `pwmchip0/pwm0/` on an export and, on an unexport, logs the
+// channel's files as they were (`enable=0` proves the guardian silenced it first) and removes it.
+
+/** A fake Pi 4 PWM tree with its kernel running, removed after the run. */
+function pwmTree() {
+  const root = fakePwmTree(PI4_PWM);
+  made.push(root);
+  const kernel = startFakePwmKernel(root);
+  return { root, kernel, enable: () => pwmFile(root, 'pwmchip0', 0, 'enable') };
+}
+
+interface PwmSketch {
+  child: ChildProcess;
+  guardianPid: number;
+  stderr: () => string;
+  stderrClosed: Promise<unknown>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts test/helpers/pwm-child.ts on the tree under `root` (SKETCH_SYSFS_ROOT), leading a
+ * process group of its own: it opens pwmchip0/pwm0 at 440 Hz with openPwm's defaults (so the
+ * shared guardian), sounds it, and prints `ready <guardian pid>` once the guardian reads its pipe.
+ */
+async function pwmSketch(root: string, args: string[] = []): Promise<PwmSketch> {
+  const child = spawn(process.execPath, ['--import', 'tsx', PWM_CHILD, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SKETCH_SYSFS_ROOT: root },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stderr = '';
+  let out = '';
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const stderrClosed = new Promise((r) => child.stderr!.on('close', r));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const guardianPid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), 10_000);
+    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
+      out += t;
+      const m = /^ready (\d+)$/m.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      resolve(Number(m[1]));
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`child exited first: ${out}${stderr}`));
+    });
+  });
+  return { child, guardianPid, stderr: () => stderr, stderrClosed, exited };
+}
+
+test('SIGKILL of a sketch sounding a PWM tone: the guardian writes enable 0, then unexports the channel, within 500 ms, logs one line and exits', async () => {
+  const { root, kernel, enable } = pwmTree();
+  try {
+    const sketch = await pwmSketch(root);
+    assert.is(enable(), '1', 'sounding');
+    assert.equal(kernel.log, ['export pwmchip0 0']);
+
+    process.kill(-sketch.child.pid!, 'SIGKILL');
+    const unexported = () => kernel.log.some((l) => l.startsWith('unexport pwmchip0 0'));
+    const ms = await until(() => enable() === '0' || unexported(), 2000);
+    console.log(`pwm: SIGKILL -> enable 0 after ${ms?.toFixed(1)} ms`);
+    assert.ok(ms !== undefined && ms < 500, `silent after ${ms?.toFixed(1)} ms`);
+    assert.ok((await until(unexported, 1000)) !== undefined, kernel.log.join('\n'));
+    assert.equal(kernel.log, ['export pwmchip0 0', 'unexport pwmchip0 0 period=2272727 duty_cycle=1136363 enable=0'], 'silenced, then unexported');
+    await sketch.stderrClosed;
+    assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+    const lines = sketch.stderr().split('\n').filter(Boolean);
+    assert.is(lines.length, 1, sketch.stderr());
+    assert.match(lines[0]!, /^gpio guardian: process \d+ ended without releasing its outputs: BCM 18 \(PWM pwmchip0\/pwm0\) -> enable 0 \(silent\), unexported \(\d+ ms\)$/);
+  } finally {
+    kernel.stop();
+  }
+});
+
+test("a PWM sketch's normal stop silences and unexports the channel itself; the guardian then exits without touching it or logging", async () => {
+  const { root, kernel, enable } = pwmTree();
+  try {
+    const sketch = await pwmSketch(root);
+    assert.is(enable(), '1');
+    sketch.child.kill('SIGTERM'); // the safe-state hook closes the channel, which releases it from the guardian
+    assert.is(await sketch.exited, 143);
+    await sketch.stderrClosed;
+    assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+    assert.ok((await until(() => kernel.log.length === 2, 1000)) !== undefined, kernel.log.join('\n'));
+    await sleep(20); // the kernel would see a second unexport within 2 ms
+    assert.equal(kernel.log, ['export pwmchip0 0', 'unexport pwmchip0 0 period=2272727 duty_cycle=1136363 enable=0'], 'one unexport, the sketch\'s');
+    assert.is(sketch.stderr(), '');
+  } finally {
+    kernel.stop();
+  }
+});
+
+test('a leased sounding PWM tone is silenced when the sketch hangs, stays exported, and is guarded again by the next write of 1', async () => {
+  const { root, kernel, enable } = pwmTree();
+  const log = logFile(root);
+  const g = new Guardian({ logFd: log.fd });
+  try {
+    const pwm = await openPwm({ sysfsRoot: root, io: kernel.io, guardian: g, lease: 100 });
+    assert.equal(g.held, [path.join(root, 'class/pwm/pwmchip0/pwm0')]);
+    pwm.write(1);
+    const guardianPid = (await g.ready())!;
+    await sleep(300);
+    assert.is(enable(), '1', 'refreshed while the event loop runs');
+
+    hang(400);
+    assert.is(enable(), '0', 'silenced while this process hung');
+    assert.is(pwm.read(), 0);
+    assert.match(
+      log.lines().join('\n'),
+      /^gpio guardian: BCM 18 \(PWM pwmchip0\/pwm0\) was active for 100 ms with no refresh from process \d+ \(hung or stopped\?\): -> enable 0 \(silent\), still exported$/,
+    );
+    await sleep(20);
+    assert.equal(kernel.log, ['export pwmchip0 0'], 'still exported');
+
+    pwm.write(1);
+    await sleep(200);
+    assert.is(enable(), '1', 'refreshed again');
+    hang(400);
+    assert.is(enable(), '0', 'the lease runs again after the new write');
+    assert.is(log.lines().length, 2);
+
+    pwm.write(1);
+    pwm.write(0); // silent on purpose: no lease runs
+    hang(300);
+    assert.is(log.lines().length, 2);
+
+    pwm.close();
+    assert.ok((await until(() => !alive(guardianPid), 1000)) !== undefined, 'the guardian exited');
+    assert.is(log.lines().length, 2);
+  } finally {
+    kernel.stop();
+    fs.closeSync(log.fd);
+  }
+});
+
+test('the guardian ignores malformed hold-pwm lines, takes a channel directory with a space, forgets a released channel, and leaves one the sketch already unexported alone', () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'sketchnet guardian pwm '));
+  made.push(base);
+  const chip = path.join(base, 'pwmchip0');
+  fs.mkdirSync(chip);
+  fs.writeFileSync(path.join(chip, 'unexport'), '');
+  for (const n of [0, 1]) {
+    fs.mkdirSync(path.join(chip, `pwm${n}`));
+    fs.writeFileSync(path.join(chip, `pwm${n}`, 'enable'), '1\n');
+  }
+  const id = (n: number) => encodeURI(path.join(chip, `pwm${n}`));
+  const lines: string[] = [];
+  const core = new GuardianCore({ gpioDir: fakeGpioDir({}), sketchPid: 4242, log: (l) => lines.push(l) });
+  for (const bad of [
+    'hold-pwm',
+    `hold-pwm ${id(0)}`,
+    `hold-pwm ${id(0)} 0`,
+    `hold-pwm ${id(0)} 0 18 extra`,
+    `hold-pwm ${id(0)} -1 18`,
+    `hold-pwm ${id(0)} 0 GPIO18`,
+    'hold-pwm sys/class/pwm/pwmchip0/pwm0 0 18',
+    'hold-pwm /sys/class/pwm/pwmchip0/../pwmchip1/pwm0 0 18',
+    'hold-pwm /sys/class/pwm/pwmchip0//pwm0 0 18',
+    'hold-pwm /sys/class/pwm/pwmchip0/pwm0/ 0 18',
+    'hold-pwm /sys/class/gpio/gpio530 0 18',
+    'hold-pwm /sys/class/pwm/pwmchip0/enable 0 18',
+    'hold-pwm /sys/class/pwm/pwmchip0/pwm%E0%A4%A 0 18',
+    `release ${id(1)}`,
+    `active ${id(0)}`,
+  ]) {
+    assert.is(core.handle(bad), false, JSON.stringify(bad));
+  }
+  assert.equal(core.held, []);
+  assert.ok(core.handle(`hold-pwm ${id(0)} 0 18`));
+  assert.ok(core.handle(`hold-pwm ${id(1)} 0 19`));
+  assert.ok(core.handle(`hold-pwm ${encodeURI(path.join(chip, 'pwm2'))} 0 12`)); // no pwm2/: already unexported
+  assert.equal(core.held, [0, 1, 2].map((n) => path.join(chip, `pwm${n}`)));
+  assert.ok(core.handle(`release ${id(1)}`), 'the sketch closed pwm1');
+  const before = fs.readdirSync(base, { recursive: true }).sort();
+  assert.equal(core.abandon(), [path.join(chip, 'pwm0')]);
+  assert.equal(fs.readdirSync(base, { recursive: true }).sort(), before, 'no file created');
+  assert.equal(
+    ['pwm0', 'pwm1'].map((c) => fs.readFileSync(path.join(chip, c, 'enable'), 'utf8')).concat(fs.readFileSync(path.join(chip, 'unexport'), 'utf8')),
+    ['0\n', '1\n', '0\n'],
+  );
+  assert.is(lines.length, 1);
+  assert.match(lines[0]!, /^gpio guardian: process 4242 ended without releasing its outputs: BCM 18 \(PWM pwmchip0\/pwm0\) -> enable 0 \(silent\), unexported \(\d+ ms\)$/);
 });
 
 test.run();

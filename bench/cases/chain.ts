@@ -2,7 +2,7 @@
  * Case 15: the clock → iopin → buzzer circuit as separate processes, sketchnet's against the
  * same chain of Python seed-style servers (bench/servers/chain.py).
  *
- * sketchnet: `sketch run buzzer --gpio virtual` and `sketch run iopin --to 127.0.0.1:PORT`, the
+ * sketchnet: `sketch run buzzer --gpio virtual` and `sketch run iopin --to 127.0.0.1:PORT --bit-ms 0`, the
  * `sketch` command by name (../lib/sketch-cmd.ts), `--no-mdns` and addresses so that discovery
  * is not measured. Python: `chain.py buzzer` and `chain.py iopin --to ws://127.0.0.1:PORT/`.
  * In the clock's place, for both chains, a clock-like driver (bench/clients/chain-driver.ts:
@@ -55,7 +55,9 @@ async function startChain(ctx: Ctx, which: 'sketchnet' | 'python', python?: stri
   if (which === 'sketchnet') {
     const common = ['--no-mdns', '--host', '127.0.0.1'];
     buzzer = spawnSketchCmdOn(ctx, 'server', 'sketch run buzzer', ['run', 'buzzer', '--gpio', 'virtual', ...common, '--port', String(buzzerPort)]);
-    iopin = spawnSketchCmdOn(ctx, 'server', 'sketch run iopin', ['run', 'iopin', '--to', `127.0.0.1:${buzzerPort}`, ...common, '--port', String(iopinPort)]);
+    // --bit-ms 0: bits back to back and no final 0, as before held bits (default 100 ms) and as the
+    // Python chain does, so the case goes on measuring the messaging, not the holds.
+    iopin = spawnSketchCmdOn(ctx, 'server', 'sketch run iopin', ['run', 'iopin', '--to', `127.0.0.1:${buzzerPort}`, '--bit-ms', '0', ...common, '--port', String(iopinPort)]);
     await Promise.all([buzzer.line(/serving on/, 20_000), iopin.line(/serving on/, 20_000)]);
   } else {
     buzzer = spawnOn(ctx, 'server', 'python buzzer', python!, [CHAIN_PY, 'buzzer', '--port', String(buzzerPort)]);
@@ -64,7 +66,7 @@ async function startChain(ctx: Ctx, which: 'sketchnet' | 'python', python?: stri
   }
   const driver = spawnTs(ctx, 'client', `chain-driver-${which}`, 'clients/chain-driver.ts', ['--url', `ws://127.0.0.1:${iopinPort}/`]);
   await driver.report('ready', 20_000);
-  const label = which === 'sketchnet' ? 'sketchnet (`sketch run iopin --to …`, `sketch run buzzer --gpio virtual`)' : 'Python seed-style (chain.py iopin --to …, chain.py buzzer)';
+  const label = which === 'sketchnet' ? 'sketchnet (`sketch run iopin --to … --bit-ms 0`, `sketch run buzzer --gpio virtual`)' : 'Python seed-style (chain.py iopin --to …, chain.py buzzer)';
   return { label, driverUrl: `ws://127.0.0.1:${iopinPort}/`, iopin, buzzer, driver, latency: new Histogram(), ticks: 0, rates: [], iopinUs: 0, buzzerUs: 0, driverUs: 0, last: '' };
 }
 
@@ -113,7 +115,7 @@ export async function chain(ctx: Ctx): Promise<Section> {
   const warm = ctx.quick ? 50 : 300;
   const s = section(
     TITLE,
-    `The circuit as three processes on loopback: a clock-like driver (one plain \`ws\` connection; ticks sent one at a time, each after the previous acknowledgement, like \`sketch run clock --delay 0\`; in both chains, because the clock's log lines carry only millisecond times) → iopin (3 random bits per tick, each sent to the buzzer and its acknowledgement awaited before the next, then the tick acknowledged with \`{"bits":…,"acks":…}\`) → buzzer (virtual pin; \`bzzz\` / \`...\`). sketchnet: \`sketch run iopin --to 127.0.0.1:PORT\` and \`sketch run buzzer --gpio virtual\`, the \`sketch\` command by name, \`--no-mdns\`, default logging; Python: bench/servers/chain.py in the seed's style (asyncio + websockets, a \`print\` per event like the seed's \`out\`), connected by address. ${rounds} round(s) of ${ticks} ticks after ${warm} unmeasured, chains interleaved; servers on CPU 0, drivers on CPU 1. Latency: the driver's send → the iopin's acknowledgement. CPU per tick: utime + stime (/proc) of the iopin and the buzzer over the rounds ÷ ticks.`,
+    `The circuit as three processes on loopback: a clock-like driver (one plain \`ws\` connection; ticks sent one at a time, each after the previous acknowledgement, like \`sketch run clock --delay 0\`; in both chains, because the clock's log lines carry only millisecond times) → iopin (3 random bits per tick, each sent to the buzzer and its acknowledgement awaited before the next, then the tick acknowledged with \`{"bits":…,"acks":…}\`) → buzzer (virtual pin; \`bzzz\` / \`...\`). sketchnet: \`sketch run iopin --to 127.0.0.1:PORT --bit-ms 0\` (bits back to back, as the Python iopin sends them) and \`sketch run buzzer --gpio virtual\`, the \`sketch\` command by name, \`--no-mdns\`, default logging; Python: bench/servers/chain.py in the seed's style (asyncio + websockets, a \`print\` per event like the seed's \`out\`), connected by address. ${rounds} round(s) of ${ticks} ticks after ${warm} unmeasured, chains interleaved; servers on CPU 0, drivers on CPU 1. Latency: the driver's send → the iopin's acknowledgement. CPU per tick: utime + stime (/proc) of the iopin and the buzzer over the rounds ÷ ticks.`,
   );
   const python = 'skip' in ctx.peers.python ? undefined : ctx.peers.python.bin;
   const chains: Chain[] = [];

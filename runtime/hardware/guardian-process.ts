@@ -1,6 +1,6 @@
 /**
- * The GPIO guardian process: started by a sketch that drives sysfs outputs or chardev output
- * lines (./guardian.ts), it turns those outputs off when the sketch can no longer do it —
+ * The GPIO guardian process: started by a sketch that drives sysfs outputs, chardev output
+ * lines or sysfs PWM channels (./guardian.ts), it turns those outputs off when the sketch can no longer do it —
  * SIGKILL, the OOM killer, a crash of Node itself — and, with a lease, when the sketch hangs.
  * See docs/API.md (GPIO, Guardian).
  *
@@ -9,12 +9,15 @@
  *   hold <sysfs> <inactiveLevel> <activeLow> [<leaseMs> [<bcm>]]   guard gpio<sysfs>
  *   hold-line <chip>:<offset> <inactiveLevel> <activeLow> <leaseMs> <flags> <fd> <consumer> <pin>
  *                                                                   guard a chardev output line
+ *   hold-pwm <channelDir> <leaseMs> <bcm>                           guard a PWM channel (pwmchipN/pwmX)
  *   release <id>                                                    the sketch released it: forget it
  *   active <id>                                                     driven active: (re)start its lease
  *   inactive <id>                                                   driven inactive: stop its lease
  *   refresh                                                         the sketch is alive: restart every lease
  *
- * `<id>` is a sysfs number, or `<chip>:<offset>` for a line (`/dev/gpiochip0:18`).
+ * `<id>` is a sysfs number, `<chip>:<offset>` for a line (`/dev/gpiochip0:18`), or a PWM
+ * channel's directory (`/sys/class/pwm/pwmchip0/pwm2`: absolute, normalized, named `pwmX` in a
+ * `pwmchipN`; encodeURI'd, so an ordinary path is sent as it is).
  * `inactiveLevel` is the physical level (0 or 1): sysfs writes it to `value`, which holds the
  * physical level because sketchnet keeps the kernel's `active_low` at 0; chardev lines are
  * requested without `GPIO_V2_LINE_FLAG_ACTIVE_LOW`, so there too values are physical levels.
@@ -30,19 +33,21 @@
  * {@link LINE_RETRY_MS} ms while the line is busy (the dead sketch's fds may be closed a moment
  * after its pipe) for up to {@link LINE_BUSY_MS} ms, and releases it again (Raspberry Pi
  * kernels keep the level; upstream kernels and `dtparam=strict_gpiod` make it an input, whose
- * pull decides). Then it logs one line on stderr and exits 0; with nothing held it exits at
- * once, silently. A sysfs pin whose `value` file does not exist was already unexported by the
- * sketch and is left alone. When an active pin's lease runs out (no `active` or `refresh` for
- * `leaseMs`), it drives the inactive level — sysfs: through `value`; chardev: through the
- * sketch's own line request, taken with pidfd_getfd(2) (the line stays the sketch's) — and
- * logs one line.
+ * pull decides); it writes `0` to each held PWM channel's `enable`, then `X` to its chip's
+ * `unexport`. Then it logs one line on stderr and exits 0; with nothing held it exits at
+ * once, silently. A sysfs pin whose `value` file (a PWM channel whose `enable` file) does not
+ * exist was already unexported by the sketch and is left alone. When an active pin's lease
+ * runs out (no `active` or `refresh` for `leaseMs`), it drives the inactive level — sysfs:
+ * through `value`; PWM: `enable` 0, the channel stays exported; chardev: through the sketch's
+ * own line request, taken with pidfd_getfd(2) (the line stays the sketch's) — and logs one
+ * line.
  *
  * It never creates a file (files are opened with O_WRONLY, never O_CREAT), touches only the
  * pins it was told about, and loads nothing but Node's own modules until a chardev line is
  * held (then ./gpio-uapi.ts and ./gpio-syscalls.ts, which loads koffi). It ignores SIGINT,
  * SIGTERM and SIGHUP: it ends with its pipe (or SIGKILL).
  * File format: the kernel's Documentation/admin-guide/gpio/sysfs.rst (one number per write);
- * chardev: Documentation/userspace-api/gpio/chardev.rst.
+ * chardev: Documentation/userspace-api/gpio/chardev.rst; PWM: Documentation/ABI/testing/sysfs-class-pwm.
  *
  * Usage: node guardian-process.js [--gpio-dir /sys/class/gpio] [--sketch-pid PID] [--syscalls MODULE]
  * `--syscalls` is a test seam: a module whose export `syscalls` (a GpioSyscalls, or a function
@@ -67,12 +72,10 @@ export const LINE_BUSY_MS = 150;
 /** Pause between two requests of a busy line, in ms. */
 export const LINE_RETRY_MS = 5;
 
-/** What a held pin of either kind carries. */
+/** What a held pin of any kind carries. */
 interface HeldBase {
-  /** The protocol's id: the sysfs number, or `<chip>:<offset>`. */
+  /** The protocol's id: the sysfs number, `<chip>:<offset>`, or a PWM channel's directory as sent. */
   key: string;
-  inactiveLevel: 0 | 1;
-  activeLow: boolean;
   leaseMs: number;
   /** Lease timer, running while the pin is active and `leaseMs` > 0. */
   timer?: NodeJS.Timeout;
@@ -81,6 +84,8 @@ interface HeldBase {
 /** One sysfs pin a {@link GuardianCore} holds. */
 interface HeldSysfs extends HeldBase {
   kind: 'sysfs';
+  inactiveLevel: 0 | 1;
+  activeLow: boolean;
   sysfs: number;
   bcm?: number;
 }
@@ -88,6 +93,8 @@ interface HeldSysfs extends HeldBase {
 /** One chardev output line a {@link GuardianCore} holds. */
 interface HeldLine extends HeldBase {
   kind: 'chardev';
+  inactiveLevel: 0 | 1;
+  activeLow: boolean;
   chip: string;
   offset: number;
   /** The sketch's `LineFlag` bits. */
@@ -99,7 +106,19 @@ interface HeldLine extends HeldBase {
   pin: string;
 }
 
-type Held = HeldSysfs | HeldLine;
+/** One sysfs PWM channel a {@link GuardianCore} holds: inactive is `enable` 0. */
+interface HeldPwm extends HeldBase {
+  kind: 'pwm';
+  /** The channel's directory, `…/pwmchipN/pwmX`. */
+  dir: string;
+  /** `…/pwmchipN`, whose `unexport` takes the channel. */
+  chipDir: string;
+  /** `X`. */
+  channel: number;
+  bcm: number;
+}
+
+type Held = HeldSysfs | HeldLine | HeldPwm;
 
 type Uapi = typeof import('./gpio-uapi.js');
 
@@ -127,6 +146,25 @@ const ENCODED = /^[A-Za-z0-9%._~!*'()-]{1,300}$/;
 const BUSY = Symbol('busy');
 
 /**
+ * A `hold-pwm` directory: decoded (decodeURI), absolute, normalized (no `..`, no `//`, no
+ * trailing `/`), named `pwmX` inside a `pwmchipN`; else undefined.
+ */
+function pwmChannelDir(token: string): { dir: string; chipDir: string; channel: number } | undefined {
+  if (token.length > 1000 || !token.startsWith('/')) return undefined;
+  let dir: string;
+  try {
+    dir = decodeURI(token);
+  } catch {
+    return undefined;
+  }
+  if (dir.includes('\0') || path.normalize(dir) !== dir || dir.endsWith('/')) return undefined;
+  const m = /^pwm(\d{1,5})$/.exec(path.basename(dir));
+  const chipDir = path.dirname(dir);
+  if (!m || !/^pwmchip\d{1,6}$/.test(path.basename(chipDir))) return undefined;
+  return { dir, chipDir, channel: Number(m[1]) };
+}
+
+/**
  * The guardian's state and actions, without the process around it (the process feeds it the
  * lines from its pipe and calls {@link abandon} at end of file, once {@link settled}). Writes
  * sysfs files directly; requests chardev lines through the syscalls it loads.
@@ -145,9 +183,9 @@ export class GuardianCore {
     this.#options = options;
   }
 
-  /** The ids held (sysfs numbers, `<chip>:<offset>` strings for lines), in the order they were first held. */
+  /** The ids held (sysfs numbers, `<chip>:<offset>` strings for lines, directories for PWM channels), in the order they were first held. */
   get held(): Array<number | string> {
-    return [...this.#held.values()].map((h) => (h.kind === 'sysfs' ? h.sysfs : h.key));
+    return [...this.#held.values()].map(idOf);
   }
 
   /** Resolves once the syscalls a `hold-line` asked for are loaded (at once when none was asked for). */
@@ -166,6 +204,7 @@ export class GuardianCore {
       return true;
     }
     if (verb === 'hold-line') return this.#holdLine(args);
+    if (verb === 'hold-pwm') return this.#holdPwm(args);
     const id = args[0];
     if (id === undefined) return false;
     if (verb === 'hold') {
@@ -200,10 +239,11 @@ export class GuardianCore {
 
   /**
    * The pipe closed: drives every held sysfs pin to its inactive level and unexports it,
-   * requests every held line at its inactive level and releases it (retrying a busy line for up
-   * to {@link LINE_BUSY_MS} ms, blocking), then logs one line (none when nothing was held or
-   * every sysfs pin was already unexported). Call it once {@link settled}. Never throws.
-   * @returns the ids it acted on (sysfs numbers, `<chip>:<offset>` for lines).
+   * disables (`enable` 0) and unexports every held PWM channel, requests every held line at its
+   * inactive level and releases it (retrying a busy line for up to {@link LINE_BUSY_MS} ms,
+   * blocking), then logs one line (none when nothing was held or every sysfs pin and PWM
+   * channel was already unexported). Call it once {@link settled}. Never throws.
+   * @returns the ids it acted on (sysfs numbers, `<chip>:<offset>` for lines, directories for PWM channels).
    */
   abandon(): Array<number | string> {
     const started = performance.now();
@@ -213,6 +253,11 @@ export class GuardianCore {
       clearTimeout(h.timer);
       if (h.kind === 'chardev') {
         lines.push(h);
+        continue;
+      }
+      if (h.kind === 'pwm') {
+        const part = this.#silence(h);
+        if (part !== undefined) parts.set(h, part);
         continue;
       }
       const what = `${describe(h)} -> ${h.inactiveLevel} (inactive${h.activeLow ? ', active low' : ''})`;
@@ -239,7 +284,36 @@ export class GuardianCore {
         `gpio guardian: process ${this.#options.sketchPid} ended without releasing its outputs: ${acted.map((h) => parts.get(h)).join('; ')} (${ms} ms)`,
       );
     }
-    return acted.map((h) => (h.kind === 'sysfs' ? h.sysfs : h.key));
+    return acted.map(idOf);
+  }
+
+  /**
+   * Writes `0` to a PWM channel's `enable`, then its number to the chip's `unexport`: the log
+   * part, or undefined when `enable` is gone (the sketch unexported it). A channel that refuses
+   * `enable` 0 stays exported, as it is (as a sysfs pin that refuses its level does).
+   */
+  #silence(h: HeldPwm): string | undefined {
+    try {
+      writeAttribute(path.join(h.dir, 'enable'), '0\n');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return `${describe(h)}: cannot write 0 to enable (${firstLine(err)})`;
+    }
+    try {
+      writeAttribute(path.join(h.chipDir, 'unexport'), `${h.channel}\n`);
+      return `${describe(h)} -> enable 0 (silent), unexported`;
+    } catch (err) {
+      return `${describe(h)} -> enable 0 (silent), but not unexported (${firstLine(err)})`;
+    }
+  }
+
+  #holdPwm(args: string[]): boolean {
+    if (args.length !== 3) return false;
+    const [id, lease, bcm] = args as [string, string, string];
+    const at = pwmChannelDir(id);
+    if (!at || !NUMBER.test(lease) || !NUMBER.test(bcm)) return false;
+    this.#put({ kind: 'pwm', key: id, ...at, leaseMs: Number(lease), bcm: Number(bcm) });
+    return true;
   }
 
   #holdLine(args: string[]): boolean {
@@ -411,6 +485,17 @@ export class GuardianCore {
     h.timer = undefined;
     const who = `process ${this.#options.sketchPid}`;
     if (h.kind === 'chardev') return this.#expireLine(h, who);
+    if (h.kind === 'pwm') {
+      try {
+        writeAttribute(path.join(h.dir, 'enable'), '0\n');
+        this.#options.log(
+          `gpio guardian: ${describe(h)} was active for ${h.leaseMs} ms with no refresh from ${who} (hung or stopped?): -> enable 0 (silent), still exported`,
+        );
+      } catch (err) {
+        this.#options.log(`gpio guardian: ${describe(h)} lease of ${h.leaseMs} ms ran out, but writing 0 to enable failed (${firstLine(err)})`);
+      }
+      return;
+    }
     try {
       writeAttribute(this.#valueFile(h), `${h.inactiveLevel}\n`);
       this.#options.log(
@@ -470,7 +555,13 @@ export class GuardianCore {
   }
 }
 
+/** A held output's id as {@link GuardianCore.held} lists it. */
+function idOf(h: Held): number | string {
+  return h.kind === 'sysfs' ? h.sysfs : h.kind === 'pwm' ? h.dir : h.key;
+}
+
 function describe(h: Held): string {
+  if (h.kind === 'pwm') return `BCM ${h.bcm} (PWM ${path.basename(h.chipDir)}/pwm${h.channel})`;
   if (h.kind === 'chardev') return `${/^\d+$/.test(h.pin) ? `BCM ${h.pin}` : h.pin} (${h.chip} line ${h.offset})`;
   return h.bcm === undefined ? `sysfs ${h.sysfs}` : `BCM ${h.bcm} (sysfs ${h.sysfs})`;
 }

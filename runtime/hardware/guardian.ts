@@ -1,18 +1,20 @@
 /**
  * The sketch's side of the GPIO guardian: a small separate process (./guardian-process.ts)
- * that knows this process's outputs (sysfs pins and chardev lines) and their inactive levels,
- * and holds the read end of a pipe whose write end only this process holds. When the pipe
- * closes for any reason — SIGKILL, the OOM killer, a crash — the guardian drives each output
- * inactive (sysfs: and unexports it; chardev: requests the line at its inactive level and
- * releases it) within milliseconds, logs one line and exits. With a lease (Klipper's
- * `max_duration`), an active output this process stops refreshing — its event loop blocked,
- * or the process stopped — is turned off too. See docs/API.md (GPIO, Guardian).
+ * that knows this process's outputs (sysfs pins, chardev lines and sysfs PWM channels) and
+ * their inactive levels, and holds the read end of a pipe whose write end only this process
+ * holds. When the pipe closes for any reason — SIGKILL, the OOM killer, a crash — the guardian
+ * drives each output inactive (sysfs: and unexports it; chardev: requests the line at its
+ * inactive level and releases it; PWM: writes `enable` 0 and unexports the channel) within
+ * milliseconds, logs one line and exits. With a lease (Klipper's `max_duration`), an active
+ * output this process stops refreshing — its event loop blocked, or the process stopped — is
+ * turned off too. See docs/API.md (GPIO, Guardian).
  *
  * The safe-state hooks (./safe-state.ts) still do the work on every exit that can be caught;
  * the guardian covers the ones that cannot. Raspberry Pi kernels keep sysfs outputs driven
  * after their process dies (Documentation/admin-guide/gpio/sysfs.rst: an exported GPIO stays
  * exported until unexported), and chardev outputs driven after their request fd closes
- * (raspberrypi/linux#6117; `dtparam=strict_gpiod` turns them back into inputs instead).
+ * (raspberrypi/linux#6117; `dtparam=strict_gpiod` turns them back into inputs instead). A sysfs
+ * PWM channel left enabled keeps its waveform after its process dies: nothing writes its `enable`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,8 +29,8 @@ export { GUARDIAN_GPIO_DIR };
 /** Longest lease accepted, in ms: one day. */
 export const MAX_LEASE_MS = 86_400_000;
 
-/** What a guardian must know to turn one output off by itself: a sysfs pin or a chardev line. */
-export type GuardedPin = GuardedSysfsPin | GuardedLine;
+/** What a guardian must know to turn one output off by itself: a sysfs pin, a chardev line or a PWM channel. */
+export type GuardedPin = GuardedSysfsPin | GuardedLine | GuardedPwm;
 
 /** A sysfs output. */
 export interface GuardedSysfsPin {
@@ -70,6 +72,21 @@ export interface GuardedLine {
   readonly fd: number;
   /** The request's consumer label (the lease checks that the line is still this process's). */
   readonly consumer: string;
+}
+
+/** A sysfs PWM channel sounding a tone (./pwm.ts); active = enabled. */
+export interface GuardedPwm {
+  readonly kind: 'pwm';
+  /** BCM number, for log lines. */
+  readonly pin: number;
+  /**
+   * The channel's directory, absolute, e.g. `/sys/class/pwm/pwmchip0/pwm2`: its name is `pwmX`
+   * and its parent's `pwmchipN`. The guardian writes `0` to `<dir>/enable`, then `X` to the
+   * chip's `unexport`.
+   */
+  readonly dir: string;
+  /** Lease in ms, as for sysfs (0 = none): on expiry the guardian writes `enable` 0; the channel stays exported. */
+  readonly leaseMs: number;
 }
 
 /** One pin held by a {@link PinGuardian}. Neither method throws. */
@@ -116,13 +133,19 @@ export interface GuardianOptions {
   syscallsModule?: string;
 }
 
-/** The guardian's id of a held output: its sysfs number, or `<chip>:<offset>`. */
+/**
+ * The guardian's id of a held output: its sysfs number, `<chip>:<offset>`, or a PWM channel's
+ * directory (through encodeURI, which leaves an ordinary path as it is and no whitespace in any).
+ */
 function keyOf(p: GuardedPin): string {
-  return p.kind === 'chardev' ? `${p.chip}:${p.offset}` : String(p.sysfs);
+  if (p.kind === 'chardev') return `${p.chip}:${p.offset}`;
+  if (p.kind === 'pwm') return encodeURI(p.dir);
+  return String(p.sysfs);
 }
 
 /** The line that tells the guardian to hold `p`. */
 function holdLine(p: GuardedPin): string {
+  if (p.kind === 'pwm') return `hold-pwm ${keyOf(p)} ${p.leaseMs} ${p.pin}`;
   if (p.kind !== 'chardev') return `hold ${p.sysfs} ${p.inactiveLevel} ${p.activeLow ? 1 : 0} ${p.leaseMs} ${p.pin}`;
   const fields = [p.inactiveLevel, p.activeLow ? 1 : 0, p.leaseMs, p.flags, p.fd, encodeURIComponent(p.consumer), encodeURIComponent(String(p.pin))];
   return `hold-line ${keyOf(p)} ${fields.join(' ')}`;
@@ -189,9 +212,9 @@ export class Guardian implements PinGuardian {
     return this.#child?.pid;
   }
 
-  /** What is held, in the order it was held: sysfs numbers, and `<chip>:<offset>` for lines. */
+  /** What is held, in the order it was held: sysfs numbers, `<chip>:<offset>` for lines, directories for PWM channels. */
   get held(): Array<number | string> {
-    return [...this.#pins.values()].map(({ spec }) => (spec.kind === 'chardev' ? keyOf(spec) : spec.sysfs));
+    return [...this.#pins.values()].map(({ spec }) => (spec.kind === 'chardev' ? keyOf(spec) : spec.kind === 'pwm' ? spec.dir : spec.sysfs));
   }
 
   /**
@@ -239,7 +262,8 @@ export class Guardian implements PinGuardian {
 
   /**
    * Closes the pipe as this process's death would: the guardian drives every output still held
-   * inactive (unexporting pins, requesting and releasing lines), logs one line and exits. The
+   * inactive (unexporting pins, requesting and releasing lines, disabling and unexporting PWM
+   * channels), logs one line and exits. The
    * pins' owners are not told (their writes still go to sysfs, or to their line requests). For tests, and to hand the pins over before an abrupt exit.
    */
   disconnect(): void {
@@ -367,10 +391,11 @@ const shared = globalThis as Record<symbol, Guardian | undefined>;
 const SHARED = Symbol.for('sketchnet.gpio.guardian');
 
 /**
- * The guardian of this process's real outputs, on `/sys/class/gpio` and the real GPIO
- * character devices (created on first use, shared by every copy of this module, like the
- * safe-state registry). `openOutput()` uses it for pins exported through the real onoff and
- * lines requested through the real syscalls.
+ * The guardian of this process's real outputs, on `/sys/class/gpio`, the real GPIO character
+ * devices and the PWM channels named by their directories (created on first use, shared by
+ * every copy of this module, like the safe-state registry). `openOutput()` uses it for pins
+ * exported through the real onoff and lines requested through the real syscalls, `openPwm()`
+ * for channels written through node:fs.
  */
 export function systemGuardian(): Guardian {
   return (shared[SHARED] ??= new Guardian());

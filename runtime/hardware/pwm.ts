@@ -2,8 +2,9 @@
  * Hardware PWM for tones: a square wave at a frequency, for a passive buzzer (one that only
  * sounds when driven with an alternating signal). One output, {@link PwmOutput}, opened by
  * {@link openPwm} on the kernel's sysfs PWM interface and registered with the safe-state
- * registry (./safe-state.ts), which silences it when the process stops. See docs/API.md
- * (GPIO, "PWM tone").
+ * registry (./safe-state.ts), which silences it when the process stops, and with the GPIO
+ * guardian (./guardian.ts), which silences it when the process is killed (SIGKILL) or, with a
+ * lease, hangs while it sounds. See docs/API.md (GPIO, "PWM tone").
  *
  * The sysfs format is the kernel's Documentation/ABI/testing/sysfs-class-pwm:
  * `/sys/class/pwm/pwmchipN/{npwm,export,unexport}`; writing channel X to `export` creates
@@ -43,6 +44,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { defaultSysfsRoot, type Bit } from './gpio.js';
+import { MAX_LEASE_MS, systemGuardian, type PinGuard, type PinGuardian } from './guardian.js';
 import { holdPin } from './safe-state.js';
 
 /** Lowest tone, Hz: one period is then 1 s, well inside both controllers' 32-bit range counters. */
@@ -105,6 +107,24 @@ export interface PwmOptions {
   exportWaitMs?: number;
   /** File access. Default: node:fs, synchronous. */
   io?: PwmIo;
+  /**
+   * Lease in ms (like Klipper's `max_duration`, as `openOutput`'s `lease`): a tone left sounding
+   * this long without a refresh from this process — its event loop blocked, or the process
+   * stopped — is silenced by the guardian (`enable` 0; the channel stays exported, and the next
+   * `write(1)` sounds it again). This process refreshes on its own, every quarter of the lease,
+   * while its event loop runs. A whole number from 0 to 86 400 000 (one day); default 0, no
+   * lease. Has no effect without a guardian.
+   */
+  lease?: number;
+  /**
+   * Guards the channel against the death of this process (./guardian.ts): on SIGKILL, the OOM
+   * killer or a crash, the guardian writes `0` to `enable`, then the channel to the chip's
+   * `unexport`. Default: the process's shared guardian (`systemGuardian()`) when node:fs does
+   * the writes; none when `io` is replaced (pass one explicitly). `false`: none.
+   */
+  guardian?: PinGuardian | false;
+  /** Where the guardian's lines go (it could not start, or died while the channel is held). Default `console.log`. */
+  log?: (line: string) => void;
 }
 
 /**
@@ -131,7 +151,8 @@ export interface PwmOutput {
    */
   tone(hz: number): void;
   /**
-   * 1 = sound (`enable` 1), 0 = silence (`enable` 0).
+   * 1 = sound (`enable` 1), 0 = silence (`enable` 0). The guardian is told before a 1 (its lease
+   * starts) and after a 0.
    * @throws SketchError `SKETCH_ERR_BAD_MESSAGE` for another value, `SKETCH_ERR_CLOSED` after
    *   `close()`, `SKETCH_ERR_GPIO_EXPORT` when the write fails.
    */
@@ -139,9 +160,11 @@ export interface PwmOutput {
   /** 1 while it sounds, read back from `enable`. @throws SketchError `SKETCH_ERR_CLOSED` after `close()`. */
   read(): Bit;
   /**
-   * Silences (`enable` 0) and releases the channel (`unexport`). Synchronous; safe to call twice.
+   * Silences (`enable` 0) and releases the channel (`unexport`), then releases it from the
+   * guardian. Synchronous; safe to call twice.
    * @throws SketchError `SKETCH_ERR_GPIO_EXPORT` when a write fails (the channel is dropped
-   *   from the safe-state registry anyway).
+   *   from the safe-state registry anyway; when `enable` 0 failed it stays with the guardian,
+   *   which tries again once this process ends).
    */
   close(): void;
 }
@@ -280,6 +303,13 @@ const fsIo: PwmIo = {
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
+/** The guardian of a channel, with what it needs. */
+interface Guarded {
+  guardian: PinGuardian;
+  leaseMs: number;
+  log: (line: string) => void;
+}
+
 class SysfsPwm implements PwmOutput {
   readonly pin: number;
   readonly chip: string;
@@ -287,6 +317,8 @@ class SysfsPwm implements PwmOutput {
   #hz: number;
   #closed = false;
   #drop?: () => void;
+  #guard?: PinGuard;
+  readonly #guarded?: Guarded;
   readonly #io: PwmIo;
   readonly #chipDir: string;
   readonly #dir: string;
@@ -294,8 +326,9 @@ class SysfsPwm implements PwmOutput {
   #period = 0;
   #duty = 0;
 
-  constructor(pin: number, at: PwmChannel, chipDir: string, hz: number, io: PwmIo) {
+  constructor(pin: number, at: PwmChannel, chipDir: string, hz: number, io: PwmIo, guarded?: Guarded) {
     this.pin = pin;
+    this.#guarded = guarded;
     this.chip = at.chip.name;
     this.channel = at.channel;
     this.#hz = hz;
@@ -304,7 +337,10 @@ class SysfsPwm implements PwmOutput {
     this.#dir = path.join(chipDir, `pwm${at.channel}`);
   }
 
-  /** Silences the freshly exported (or taken over) channel, sets polarity and tone, and registers it. */
+  /**
+   * Silences the freshly exported (or taken over) channel, sets polarity and tone, hands it to
+   * the guardian and registers it.
+   */
   start(): void {
     this.#write('enable', '0');
     this.#period = this.#readNumber('period');
@@ -314,6 +350,9 @@ class SysfsPwm implements PwmOutput {
       this.#write('polarity', 'normal');
     }
     this.#apply(this.#hz);
+    // Configured and silent: from here on, the guardian silences it if we die.
+    const g = this.#guarded;
+    this.#guard = undefined && g?.guardian.hold({ kind: 'pwm', pin: this.pin, dir: path.resolve(this.#dir), leaseMs: g.leaseMs }, g.log);
     this.#drop = holdPin({ pin: this.pin, release: () => this.close() });
   }
 
@@ -337,7 +376,9 @@ class SysfsPwm implements PwmOutput {
       throw errors.BAD_MESSAGE(`PWM on GPIO ${this.pin} takes 0 (silent) or 1 (tone), got ${JSON.stringify(value)}`);
     }
     if (this.#closed) throw errors.CLOSED(`PWM on GPIO ${this.pin}`);
+    if (value === 1) this.#guard?.active(true); // the lease runs before the tone sounds
     this.#write('enable', String(value));
+    if (value === 0) this.#guard?.active(false);
   }
 
   read(): Bit {
@@ -348,12 +389,16 @@ class SysfsPwm implements PwmOutput {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    let silent = false;
     try {
       this.#write('enable', '0');
+      silent = true;
     } finally {
       try {
         this.unexport();
       } finally {
+        // After the sketch's own enable 0 and unexport. One that may still sound stays guarded.
+        if (silent) this.#guard?.release();
         this.#drop?.();
       }
     }
@@ -407,10 +452,13 @@ class SysfsPwm implements PwmOutput {
  * Opens the hardware PWM channel of BCM `pin` for tones: finds its chip and channel
  * ({@link findPwmChannel}), exports it (a channel still exported, by a run that was killed, is
  * taken over), waits for `pwmX/` (see the file's header), disables it, sets polarity `normal`,
- * period and duty cycle for `tone`, and registers it with the safe-state registry.
+ * period and duty cycle for `tone`, hands it to the guardian (`options.guardian`: it
+ * silences and unexports the channel if this process dies without doing so; when it cannot
+ * start, one line goes to `log` and the channel works unguarded) and registers it with the
+ * safe-state registry.
  * @throws SketchError
  *   `SKETCH_ERR_INVALID_OPTION` for a tone outside {@link MIN_TONE_HZ} … {@link MAX_TONE_HZ},
- *   a bad `exportWaitMs`, `chip` or `channel`;
+ *   a bad `exportWaitMs`, `lease`, `chip` or `channel`;
  *   `SKETCH_ERR_PWM_UNAVAILABLE` when no chip drives the pin (the message says which
  *   `dtoverlay` line to add), the export is refused as busy (EBUSY: audio or another driver
  *   holds the channel), or `pwmX/` does not appear in time;
@@ -424,7 +472,14 @@ export async function openPwm(options: PwmOptions = {}): Promise<PwmOutput> {
   if (!Number.isFinite(exportWaitMs) || exportWaitMs < 0) {
     throw errors.INVALID_OPTION(`exportWaitMs must be a number of ms ≥ 0, got ${String(exportWaitMs)}`);
   }
+  const { lease = 0 } = options;
+  if (!Number.isInteger(lease) || lease < 0 || lease > MAX_LEASE_MS) {
+    throw errors.INVALID_OPTION(`--lease must be an integer from 0 to ${MAX_LEASE_MS} (ms; 0 = no lease), got ${String(lease)}`);
+  }
   const io = options.io ?? fsIo;
+  // The shared guardian writes the channel's files as node:fs does; a replaced io gets none unless given one.
+  const guardian = options.guardian ?? (options.io ? false : systemGuardian());
+  const log = options.log ?? ((line: string) => console.log(line));
   const sysfsRoot = options.sysfsRoot ?? defaultSysfsRoot();
   const at = findPwmChannel(pin, sysfsRoot, { chip: options.chip, channel: options.channel });
   const chipDir = path.join(sysfsRoot, 'class', 'pwm', at.chip.name);
@@ -449,7 +504,7 @@ export async function openPwm(options: PwmOptions = {}): Promise<PwmOutput> {
     }
     await sleep(EXPORT_POLL_MS);
   }
-  const pwm = new SysfsPwm(pin, at, chipDir, tone, io);
+  const pwm = new SysfsPwm(pin, at, chipDir, tone, io, guardian ? { guardian, leaseMs: lease, log } : undefined);
   try {
     pwm.start();
   } catch (err) {
