@@ -3,6 +3,7 @@ import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualPin } from '../runtime/index.js';
+import { systemGuardian } from '../runtime/hardware/guardian.js';
 import Buzzer from '../sketches/buzzer.js';
 import type { PinItem } from '../sketches/pin-stream.js';
 import { cli, connect, frames, runCli, sleep } from './helpers/net.js';
@@ -199,19 +200,45 @@ test('--tone with --beep sounds for that many ms and then disables the PWM by it
   }
 });
 
-test('--tone with --active-low or --lease is refused with one line (they apply to a GPIO output), nothing opened', async () => {
-  for (const [extra, flags] of [[{ activeLow: true }, '--active-low applies'], [{ activeLow: true, lease: 200 }, '--active-low and --lease apply']] as const) {
+test('--tone with --active-low is refused with one line (it applies to a GPIO output), nothing opened', async () => {
+  for (const extra of [{ activeLow: true }, { activeLow: true, lease: 200 }]) {
     const b = new Buzzer({ discovery: false, log: () => {}, options: { tone: 440, ...extra } });
     try {
       await b.run({ host: '127.0.0.1' });
       assert.unreachable('should refuse');
     } catch (err) {
       assert.is((err as { code?: string }).code, 'SKETCH_ERR_INVALID_OPTION');
-      assert.ok((err as Error).message.startsWith(flags), (err as Error).message);
+      assert.is((err as Error).message, '--active-low applies to a GPIO output, not to --tone (hardware PWM, silent at enable 0): drop it');
     }
     assert.is(b.pwm, undefined);
     await b.close();
   }
+});
+
+test('--tone with --lease: a buzzer that hangs while its tone sounds is silenced by the guardian after the lease, and sounds again with the next 1', async () => {
+  const { b, ws, lines, file, done } = await toneBuzzer({ lease: 100 });
+  const hang = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); // no timer runs, so no refresh
+  try {
+    assert.ok(lines.includes('[ Buzzer ] buzzer on BCM 18 (PWM pwmchip0/pwm0, tone 440 Hz, lease 100 ms)'), lines.join('\n'));
+    let got = frames(ws, 1);
+    ws.send('1');
+    assert.equal(await got, ['bzzz']);
+    assert.ok((await systemGuardian().ready()) !== undefined, 'the shared guardian holds the channel');
+    await sleep(300);
+    assert.is(file('enable'), '1', 'refreshed while the event loop runs');
+    hang(400);
+    assert.is(file('enable'), '0', 'silenced while the sketch hung');
+    assert.is(file('period'), '2272727', 'still exported');
+    got = frames(ws, 1);
+    ws.send('1');
+    assert.equal(await got, ['bzzz']);
+    assert.is(file('enable'), '1');
+    ws.close();
+  } finally {
+    await b.close();
+    done();
+  }
+  assert.is(systemGuardian().pid, undefined, 'released on close: the guardian ends');
 });
 
 test('--gpio virtual with --tone keeps the virtual pin: no PWM is looked for', async () => {

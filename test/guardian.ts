@@ -703,7 +703,10 @@ async function pwmSketch(root: string, args: string[] = []): Promise<PwmSketch> 
   const stderrClosed = new Promise((r) => child.stderr!.on('close', r));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const guardianPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), 10_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // a child left running would keep the test run alive
+      reject(new Error(`no ready line: ${out}${stderr}`));
+    }, 10_000);
     child.stdout!.setEncoding('utf8').on('data', (t: string) => {
       out += t;
       const m = /^ready (\d+)$/m.exec(out);
@@ -719,10 +722,20 @@ async function pwmSketch(root: string, args: string[] = []): Promise<PwmSketch> 
   return { child, guardianPid, stderr: () => stderr, stderrClosed, exited };
 }
 
+/** SIGKILLs what is left of a PWM sketch's process group after a failed test (nothing after a passing one). */
+function reap(sketch: PwmSketch | undefined): void {
+  try {
+    if (sketch && sketch.child.exitCode === null && sketch.child.signalCode === null) process.kill(-sketch.child.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 test('SIGKILL of a sketch sounding a PWM tone: the guardian writes enable 0, then unexports the channel, within 500 ms, logs one line and exits', async () => {
   const { root, kernel, enable } = pwmTree();
+  let sketch: PwmSketch | undefined;
   try {
-    const sketch = await pwmSketch(root);
+    sketch = await pwmSketch(root);
     assert.is(enable(), '1', 'sounding');
     assert.equal(kernel.log, ['export pwmchip0 0']);
 
@@ -739,14 +752,16 @@ test('SIGKILL of a sketch sounding a PWM tone: the guardian writes enable 0, the
     assert.is(lines.length, 1, sketch.stderr());
     assert.match(lines[0]!, /^gpio guardian: process \d+ ended without releasing its outputs: BCM 18 \(PWM pwmchip0\/pwm0\) -> enable 0 \(silent\), unexported \(\d+ ms\)$/);
   } finally {
+    reap(sketch);
     kernel.stop();
   }
 });
 
 test("a PWM sketch's normal stop silences and unexports the channel itself; the guardian then exits without touching it or logging", async () => {
   const { root, kernel, enable } = pwmTree();
+  let sketch: PwmSketch | undefined;
   try {
-    const sketch = await pwmSketch(root);
+    sketch = await pwmSketch(root);
     assert.is(enable(), '1');
     sketch.child.kill('SIGTERM'); // the safe-state hook closes the channel, which releases it from the guardian
     assert.is(await sketch.exited, 143);
@@ -757,6 +772,7 @@ test("a PWM sketch's normal stop silences and unexports the channel itself; the 
     assert.equal(kernel.log, ['export pwmchip0 0', 'unexport pwmchip0 0 period=2272727 duty_cycle=1136363 enable=0'], 'one unexport, the sketch\'s');
     assert.is(sketch.stderr(), '');
   } finally {
+    reap(sketch);
     kernel.stop();
   }
 });

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SketchError, type ErrorCode } from '../runtime/errors.js';
+import { systemGuardian, type PinGuardian } from '../runtime/hardware/guardian.js';
 import {
   findPwmChannel,
   listPwmChips,
@@ -388,6 +390,98 @@ test('a write the kernel refuses while opening unexports the channel again and n
     assert.ok(await until(() => p.kernel.log.length === 2), p.kernel.log.join('\n'));
     assert.match(p.kernel.log[1]!, /^unexport pwmchip0 0 /);
     assert.equal(openPins(), []);
+  } finally {
+    p.done();
+  }
+});
+
+// --- the guardian ---------------------------------------------------------------------------------
+
+/** A guardian that records what it is told, in `calls` (shared with the writes it is given). */
+function recordingGuardian(calls: string[]): PinGuardian {
+  return {
+    hold: (p) => {
+      calls.push(`hold ${JSON.stringify(p)}`);
+      return { active: (on) => calls.push(`guard ${on ? 'active' : 'inactive'}`), release: () => calls.push('guard release') };
+    },
+  };
+}
+
+test('openPwm hands the configured channel to the guardian, reports a 1 before enabling and a 0 after disabling, and releases it after enable 0 and the unexport', async () => {
+  const p = pi();
+  const calls: string[] = [];
+  const io: PwmIo = { ...p.kernel.io, write: (file, text) => (p.kernel.io.write(file, text), calls.push(p.kernel.writes.at(-1)!)) };
+  try {
+    const pwm = await openPwm({ sysfsRoot: p.root, io, guardian: recordingGuardian(calls), lease: 250 });
+    pwm.write(1);
+    pwm.tone(880);
+    pwm.write(0);
+    pwm.close();
+    const dir = path.join(p.root, 'class', 'pwm', 'pwmchip0', 'pwm0');
+    assert.equal(calls, [
+      'export 0',
+      'pwm0/enable 0',
+      'pwm0/period 2272727',
+      'pwm0/duty_cycle 1136363',
+      `hold {"kind":"pwm","pin":18,"dir":${JSON.stringify(dir)},"leaseMs":250}`,
+      'guard active',
+      'pwm0/enable 1',
+      'pwm0/duty_cycle 568182',
+      'pwm0/period 1136364',
+      'pwm0/enable 0',
+      'guard inactive',
+      'pwm0/enable 0',
+      'unexport 0',
+      'guard release',
+    ]);
+  } finally {
+    p.done();
+  }
+});
+
+test('a close whose enable 0 is refused keeps the channel with the guardian, which tries again when this process ends', async () => {
+  const p = pi();
+  const calls: string[] = [];
+  let refuse = false;
+  const io: PwmIo = {
+    ...p.kernel.io,
+    write: (file, text) => {
+      if (refuse && file.endsWith('enable')) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      p.kernel.io.write(file, text);
+    },
+  };
+  try {
+    const pwm = await openPwm({ sysfsRoot: p.root, io, guardian: recordingGuardian(calls) });
+    pwm.write(1);
+    refuse = true;
+    throwsSketchError(() => pwm.close(), 'SKETCH_ERR_GPIO_EXPORT', 'writing 0 to pwmchip0/pwm0/enable failed: EIO');
+    assert.ok(pwm.closed);
+    assert.equal(openPins(), [], 'dropped from the safe-state registry');
+    assert.equal(calls.slice(1), ['guard active'], 'not released: the guardian still writes enable 0 if this process dies');
+  } finally {
+    p.done();
+  }
+});
+
+test('with a replaced io and no guardian given, openPwm uses none: the shared guardian never starts', async () => {
+  const p = pi();
+  try {
+    (await p.open()).write(1);
+    assert.is(systemGuardian().pid, undefined);
+    assert.equal(systemGuardian().held, []);
+  } finally {
+    p.done();
+  }
+});
+
+test('a lease is a whole number of ms from 0 (none) to one day, checked before touching sysfs', async () => {
+  const p = pi();
+  try {
+    for (const lease of [-1, 1.5, Number.NaN, 86_400_001]) {
+      await rejectsSketchError(p.open({ lease }), 'SKETCH_ERR_INVALID_OPTION', '--lease must be an integer from 0 to 86400000 (ms; 0 = no lease), got');
+    }
+    assert.equal(p.kernel.writes, []);
+    (await p.open({ lease: 86_400_000, guardian: false })).close();
   } finally {
     p.done();
   }

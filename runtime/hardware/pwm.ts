@@ -352,7 +352,7 @@ class SysfsPwm implements PwmOutput {
     this.#apply(this.#hz);
     // Configured and silent: from here on, the guardian silences it if we die.
     const g = this.#guarded;
-    this.#guard = undefined && g?.guardian.hold({ kind: 'pwm', pin: this.pin, dir: path.resolve(this.#dir), leaseMs: g.leaseMs }, g.log);
+    this.#guard = g?.guardian.hold({ kind: 'pwm', pin: this.pin, dir: path.resolve(this.#dir), leaseMs: g.leaseMs }, g.log);
     this.#drop = holdPin({ pin: this.pin, release: () => this.close() });
   }
 
