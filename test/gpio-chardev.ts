@@ -5,21 +5,7 @@ import { openOutput, type OutputPin } from '../runtime/hardware/gpio.js';
 import { openInput, type Edge, type EdgeGap } from '../runtime/hardware/input.js';
 import { openPins, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { FakeGpioChip } from './helpers/fake-gpio-chip.js';
-
-function throwsSketchError(fn: () => unknown, code: ErrorCode, ...fragments: string[]): SketchError {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, SketchError);
-    const e = err as SketchError;
-    assert.is(e.code, code, e.message);
-    assert.not.match(e.message, '\n');
-    for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
-    return e;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
+import { throwsSketchError } from './helpers/sketch-error.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = () => {};

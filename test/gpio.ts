@@ -12,27 +12,13 @@ import {
 import { SketchError, type ErrorCode } from '../runtime/errors.js';
 import { openPins, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
+import { throwsSketchError } from './helpers/sketch-error.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const PI3 = fixture('gpio-pi3-5.15');
 const PI4 = fixture('gpio-pi4-6.6');
 const PI5 = fixture('gpio-pi5-6.6');
 const X86 = fixture('gpio-x86-6.6');
-
-function throwsSketchError(fn: () => unknown, code: ErrorCode, ...fragments: string[]): SketchError {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, SketchError);
-    const e = err as SketchError;
-    assert.is(e.code, code, e.message);
-    assert.not.match(e.message, '\n');
-    for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
-    return e;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
 
 // --- BCM → sysfs number -------------------------------------------------------------------
 

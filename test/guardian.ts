@@ -279,6 +279,7 @@ test('openOutput hands a sysfs pin to the guardian once exported, reports writes
   const calls: string[] = [];
   const guardian: PinGuardian = {
     hold: (p) => {
+      if (p.kind === 'pwm') throw new Error('no PWM channel here');
       calls.push(`hold BCM ${p.pin} sysfs ${p.kind === 'chardev' ? '-' : p.sysfs} inactive=${p.inactiveLevel} activeLow=${p.activeLow} lease=${p.leaseMs}`);
       return { active: (on) => calls.push(`guard ${on ? 'active' : 'inactive'}`), release: () => calls.push('guard release') };
     },

@@ -25,35 +25,7 @@ import {
   startFakePwmKernel,
   type FakePwmKernel,
 } from './helpers/fake-pwm.js';
-
-function expectSketchError(err: unknown, code: ErrorCode, ...fragments: string[]): SketchError {
-  assert.instance(err, SketchError);
-  const e = err as SketchError;
-  assert.is(e.code, code, e.message);
-  assert.not.match(e.message, '\n');
-  for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
-  return e;
-}
-
-function throwsSketchError(fn: () => unknown, code: ErrorCode, ...fragments: string[]): SketchError {
-  try {
-    fn();
-  } catch (err) {
-    return expectSketchError(err, code, ...fragments);
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
-
-async function rejectsSketchError(promise: Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<SketchError> {
-  try {
-    await promise;
-  } catch (err) {
-    return expectSketchError(err, code, ...fragments);
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
+import { throwsSketchError, rejectsSketchError } from './helpers/sketch-error.js';
 
 /** A fake Pi with its kernel running; `done()` closes what was opened and stops the kernel. */
 function pi(chips = PI4_PWM, options: { exportDelayMs?: number } = {}) {
