@@ -2,7 +2,7 @@
  * A stand-in sketch for the PWM guardian tests: installs the safe-state hooks, opens a PWM
  * channel with openPwm's defaults (node:fs on the tree of SKETCH_SYSFS_ROOT, so the shared
  * guardian), sounds it (`write(1)`), prints `ready <guardian pid>` once the guardian reads its
- * pipe, then stays alive until killed or signalled (SIGTERM: the safe-state hooks close the
+ * pipe, then stays alive until killed or signalled (60 s at most) (SIGTERM: the safe-state hooks close the
  * channel, which releases it from the guardian). The guardian logs to this process's stderr.
  * The parent serves the tree with test/helpers/fake-pwm.ts's fake kernel.
  *
@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<void> {
   const pwm = await openPwm({ pin: Number(arg('--pin') ?? 18), tone: 440, lease: Number(arg('--lease') ?? 0), log: (line) => fs.writeSync(2, line + '\n') });
   pwm.write(1);
   fs.writeSync(1, `ready ${await systemGuardian().ready()}\n`);
-  setInterval(() => {}, 1000);
+  setTimeout(() => process.exit(3), 60_000); // alive until killed, and never past a minute if its test forgot it
 }
 
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) void main(process.argv.slice(2));
