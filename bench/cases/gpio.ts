@@ -7,7 +7,8 @@
  *   `write(2)` of one byte at offset 0 on the kept-open `value` fd), and the floors under the
  *   two on this machine: one real `ioctl(2)` through koffi (on /dev/null: ENOTTY, so the call
  *   and errno fetch without a driver) and one `fs.writeSync` of a byte;
- * - edge latency: from the fake chip's edge (`drive()`) to the `edge` event of an input
+ * * - edge latency: from the fake chip's edge (`drive()`) to the `edge` event of an input, and on
+ *   to a WebSocket subscriber of the button sketch's `/edges` (same process, loopback)
  *   (the kernel timestamp taken at the edge, the event seen by the sketch), and from a byte
  *   written into a FIFO to `readEvents()` resolving on the real poller (poll(2) on koffi's
  *   worker thread: the path a real line's edge takes once the kernel has queued it).
@@ -21,6 +22,8 @@ import { openInput } from '../../runtime/hardware/input.js';
 import { systemSyscalls } from '../../runtime/hardware/gpio-syscalls.js';
 import { IOCTL, setRequestFd, SIZE, type GpioSyscalls } from '../../runtime/hardware/gpio-uapi.js';
 import { releaseAllPins } from '../../runtime/hardware/safe-state.js';
+import { WebSocket } from 'ws';
+import Button from '../../sketches/button.js';
 import { FakeGpioChip } from '../../test/helpers/fake-gpio-chip.js';
 import type { Ctx } from '../lib/env.js';
 import { fmtCount, fmtRatio, fmtUs, section, table, type Section } from '../lib/report.js';
@@ -145,7 +148,35 @@ export async function gpio(ctx: Ctx): Promise<Section> {
   }
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const latRows = [['fake chip edge → `edge` event', String(lat.length), fmtUs(pct(lat, 50)), fmtUs(pct(lat, 99))]];
+  // Edge → a WebSocket subscriber of the button sketch's /edges (published with the kernel's time).
+  const published: number[] = [];
+  {
+    const chip2 = new FakeGpioChip();
+    const button = new Button({ discovery: false, log: () => {}, options: { gpio: 'chardev', pin: 17, debounce: 0 }, inputOptions: { syscalls: chip2 } });
+    const { url } = await button.run({ host: '127.0.0.1' });
+    const ws = new WebSocket(new URL('/edges', url).toString());
+    let got: (() => void) | undefined;
+    ws.on('message', () => got?.());
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    let lvl: 0 | 1 = 1; // pull-up, active-low: released = high
+    for (let i = 0; i < Math.min(n, 1000); i++) {
+      lvl = (1 - lvl) as 0 | 1;
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        got = resolve;
+        chip2.drive(17, lvl);
+      });
+      published.push((performance.now() - t0) * 1000);
+    }
+    ws.close();
+    await button.close();
+  }
+  releaseAllPins();
+
+  const latRows = [
+    ['fake chip edge → `edge` event', String(lat.length), fmtUs(pct(lat, 50)), fmtUs(pct(lat, 99))],
+    ['fake chip edge → button sketch\'s `/edges` item at a WebSocket subscriber', String(published.length), fmtUs(pct(published, 50)), fmtUs(pct(published, 99))],
+  ];
   if (polled.length) latRows.push(['FIFO byte → `readEvents()` (real poll(2), koffi worker)', String(polled.length), fmtUs(pct(polled, 50)), fmtUs(pct(polled, 99))]);
   s.blocks.push(table(['edge path', 'edges', 'p50', 'p99'], latRows));
   s.figures += latRows.length;
