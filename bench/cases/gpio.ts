@@ -2,15 +2,13 @@
  * Case 17: what a pin costs on each backend, measured in this process (no hardware here):
  *
  * - output writes: `OutputPin.write()` on chardev through the fake chip (our encoding and the
- *   fake kernel's decoding: the JavaScript side of a chardev write), on sysfs through onoff's
- *   own `writeSync` on a file in a temporary directory (what onoff does per write: one
- *   `write(2)` of one byte at offset 0 on the kept-open `value` fd), and the floors under the
- *   two on this machine: one real `ioctl(2)` through koffi (on /dev/null: ENOTTY, so the call
- *   and errno fetch without a driver) and one `fs.writeSync` of a byte;
- * * - edge latency: from the fake chip's edge (`drive()`) to the `edge` event of an input, and on
- *   to a WebSocket subscriber of the button sketch's `/edges` (same process, loopback)
- *   (the kernel timestamp taken at the edge, the event seen by the sketch), and from a byte
- *   written into a FIFO to `readEvents()` resolving on the real poller (poll(2) on koffi's
+ *   fake kernel's decoding), with a no-op kernel (our code alone), on sysfs as onoff does it
+ *   per write (one `write(2)` of one byte at offset 0 on a kept-open file, here on tmpfs), and
+ *   one real `ioctl(2)` through our koffi seam (FIONREAD on a FIFO: a call that succeeds on any
+ *   machine) — so a real chardev write is about our code plus that ioctl;
+ * - edge latency: from the fake chip's edge (`drive()`) to the input's `edge` event, and on to
+ *   a WebSocket subscriber of the button sketch's `/edges` (same process, loopback); and from a
+ *   byte written into a FIFO to `readEvents()` resolving on the real poller (poll(2) on koffi's
  *   worker thread: the path a real line's edge takes once the kernel has queued it).
  */
 import fs from 'node:fs';
