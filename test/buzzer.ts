@@ -286,7 +286,9 @@ test('/pin gives a WebSocket subscriber the initial 0, then each change of the b
   assert.equal(await got, ['bzzz', 'bzzz', '...']);
   const items = await pinItems(sub, 3);
   assert.equal(items.map((i) => [i.pin, i.value]), [[18, 0], [18, 1], [18, 0]]);
-  items.forEach((item, k) => assert.ok(Math.abs(item.time * 1000 - pin.transitions[k]!.time) <= 2, `item ${k}: ${item.time} s vs ${pin.transitions[k]!.time} ms`));
+  // time in seconds, within 50 ms of the pin's change (ms): the unit is off by 1000 times when
+  // wrong, and a loaded CI machine (or emulation) can put ms between a change and its item
+  items.forEach((item, k) => assert.ok(Math.abs(item.time * 1000 - pin.transitions[k]!.time) <= 50, `item ${k}: ${item.time} s vs ${pin.transitions[k]!.time} ms`));
   for (let k = 1; k < items.length; k++) assert.ok(items[k]!.time >= items[k - 1]!.time);
   await frames(sub, 1, 50).then((f) => assert.unreachable(`an item for no change: ${f}`), () => {});
   sub.close();

@@ -17,6 +17,7 @@ import { FakeGpioChip } from './helpers/fake-gpio-chip.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
 import { fakePwmTree, PI4_PWM, pwmFile, startFakePwmKernel } from './helpers/fake-pwm.js';
 import { SHARED_GPIO_MODULE, SharedGpioChip, sharedGpioDir, type SharedChipConfig } from './helpers/shared-gpio-chip.js';
+import { scaled, TIME_SCALE } from './helpers/time-scale.js';
 
 // The guardian process runs for real on a fake sysfs GPIO directory: a temporary directory
 // with an `unexport` file and `gpioN/value` files, standing in for /sys/class/gpio (no kernel
@@ -24,12 +25,23 @@ import { SHARED_GPIO_MODULE, SharedGpioChip, sharedGpioDir, type SharedChipConfi
 // the fake kernel are in test/gpio-onoff.ts. On chardev, the sketch (a child process, or this
 // one) and its guardian share a fake chip kept in files (test/helpers/shared-gpio-chip.ts),
 // which the guardian loads through its `--syscalls` test seam.
+//
+// Time limits go through scaled() (test/helpers/time-scale.ts: SKETCH_TEST_TIME_SCALE, 1 on a
+// native machine, more under emulation): leases, sleeps and hangs measured against them, and
+// deadlines. A bound the guardian promises (SIGKILL -> inactive within 200 ms) is asserted as
+// it is at scale 1 and printed with the figure measured (assertWithin).
 
 const CHILD = fileURLToPath(new URL('./helpers/guardian-child.ts', import.meta.url));
 const GPIO_CHILD = fileURLToPath(new URL('./helpers/gpio-child.ts', import.meta.url));
 const PWM_CHILD = fileURLToPath(new URL('./helpers/pwm-child.ts', import.meta.url));
 const PI4 = fileURLToPath(new URL('./fixtures/gpio-pi4-6.6', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The lease of the lease tests (100 ms at native speed): this process refreshes it every quarter
+ * of it, so it must never stall that long while it runs (under QEMU a process stalls for
+ * 100–300 ms now and then), and its hang() outlasts it four times.
+ */
+const LEASE_MS = scaled(100);
 
 const made: string[] = [];
 test.after(() => {
@@ -76,6 +88,17 @@ async function until(cond: () => boolean, limitMs: number): Promise<number | und
   return cond() ? performance.now() - start : undefined;
 }
 
+/**
+ * Asserts that something the guardian promises to do within `promiseMs` took `ms` (undefined:
+ * never) less than that — times the time scale on a slower machine — and prints the figure.
+ */
+function assertWithin(ms: number | undefined, promiseMs: number, what: string): void {
+  const limit = scaled(promiseMs);
+  const scale = TIME_SCALE === 1 ? '' : ` (${promiseMs} ms × time scale ${TIME_SCALE})`;
+  console.log(`${what} after ${ms === undefined ? 'never' : `${ms.toFixed(1)} ms`}; limit ${limit} ms${scale}`);
+  assert.ok(ms !== undefined && ms < limit, `${what} after ${ms === undefined ? 'never' : `${ms.toFixed(1)} ms`}, limit ${limit} ms${scale}`);
+}
+
 /** Blocks this process's event loop (a hung sketch): no timer runs, so no refresh is sent. */
 function hang(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -100,15 +123,15 @@ test('SIGKILL of a sketch, even of its whole process group, leaves its outputs i
       if (m) resolve(Number(m[1]));
     });
     child.on('exit', () => reject(new Error(`child exited first: ${out}${stderr}`)));
-    setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), 10_000);
+    setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), scaled(10_000));
   });
   assert.equal([value(dir, 530), value(dir, 535)], ['1\n', '0\n'], 'both sounding');
 
   process.kill(-child.pid!, 'SIGKILL');
-  const ms = await until(() => value(dir, 530) === '0\n' && value(dir, 535) === '1\n' && unexported(dir) === '535\n', 500);
-  assert.ok(ms !== undefined && ms < 200, `inactive and unexported after ${ms?.toFixed(1)} ms`);
+  const ms = await until(() => value(dir, 530) === '0\n' && value(dir, 535) === '1\n' && unexported(dir) === '535\n', scaled(500));
+  assertWithin(ms, 200, 'sysfs: SIGKILL -> inactive and unexported');
   await stderrClosed;
-  assert.ok((await until(() => !alive(guardianPid), 1000)) !== undefined, 'the guardian exited');
+  assert.ok((await until(() => !alive(guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
   const lines = stderr.split('\n').filter(Boolean);
   assert.is(lines.length, 1, stderr);
   assert.match(
@@ -122,16 +145,16 @@ test('a normal stop releases the pins first; the guardian then exits without tou
   const log = logFile(dir);
   const g = new Guardian({ gpioDir: dir, logFd: log.fd });
   const a = g.hold({ pin: 18, sysfs: 530, inactiveLevel: 0, activeLow: false, leaseMs: 0 }, () => {});
-  const b = g.hold({ pin: 19, sysfs: 531, inactiveLevel: 0, activeLow: false, leaseMs: 500 }, () => {});
+  const b = g.hold({ pin: 19, sysfs: 531, inactiveLevel: 0, activeLow: false, leaseMs: scaled(500) }, () => {});
   b.active(true);
   const pid = (await g.ready())!;
   assert.ok(alive(pid));
   a.release();
-  await sleep(50);
+  await sleep(scaled(50));
   assert.ok(alive(pid), 'still guarding the other pin');
   b.release();
   assert.is(g.pid, undefined);
-  assert.ok((await until(() => !alive(pid), 1000)) !== undefined, 'the guardian exited');
+  assert.ok((await until(() => !alive(pid), scaled(1000))) !== undefined, 'the guardian exited');
   assert.equal([value(dir, 530), value(dir, 531), unexported(dir)], ['1\n', '1\n', ''], 'left as the sketch left them');
   assert.equal(log.lines(), []);
   fs.closeSync(log.fd);
@@ -141,25 +164,25 @@ test('a leased active output is turned off when the sketch hangs, stays exported
   const dir = fakeGpioDir({ 530: '1\n' });
   const log = logFile(dir);
   const g = new Guardian({ gpioDir: dir, logFd: log.fd });
-  const guard = g.hold({ pin: 18, sysfs: 530, inactiveLevel: 0, activeLow: false, leaseMs: 100 }, () => {});
+  const guard = g.hold({ pin: 18, sysfs: 530, inactiveLevel: 0, activeLow: false, leaseMs: LEASE_MS }, () => {});
   guard.active(true);
   await g.ready();
-  await sleep(300);
+  await sleep(scaled(300));
   assert.is(value(dir, 530), '1\n', 'refreshed while the event loop runs');
 
-  hang(400);
+  hang(scaled(400));
   assert.is(value(dir, 530), '0\n', 'turned off while this process hung');
   assert.is(unexported(dir), '', 'still exported');
   assert.match(
     log.lines().join('\n'),
-    /^gpio guardian: BCM 18 \(sysfs 530\) was active for 100 ms with no refresh from process \d+ \(hung or stopped\?\): -> 0 \(inactive\), still exported$/,
+    new RegExp(String.raw`^gpio guardian: BCM 18 \(sysfs 530\) was active for ${LEASE_MS} ms with no refresh from process \d+ \(hung or stopped\?\): -> 0 \(inactive\), still exported$`),
   );
 
   fs.writeFileSync(path.join(dir, 'gpio530', 'value'), '1\n'); // the sketch drives it again
   guard.active(true);
-  await sleep(200);
+  await sleep(scaled(200));
   assert.is(value(dir, 530), '1\n', 'refreshed again');
-  hang(400);
+  hang(scaled(400));
   assert.is(value(dir, 530), '0\n', 'the lease runs again after the new write');
   assert.is(log.lines().length, 2);
 
@@ -167,18 +190,45 @@ test('a leased active output is turned off when the sketch hangs, stays exported
   fs.closeSync(log.fd);
 });
 
+test('a guardian that was busy itself past a lease reads the refreshes waiting in its pipe before it takes the sketch as hung', async () => {
+  // This process plays the guardian (its core, fed from a pipe); `sh` plays the sketch, which
+  // sends a refresh while the guardian is blocked (as when it loads koffi for its first line).
+  const dir = fakeGpioDir({ 530: '1\n' });
+  const lines: string[] = [];
+  const core = new GuardianCore({ gpioDir: dir, sketchPid: 4242, log: (l) => lines.push(l) });
+  const sketch = spawn('sh', ['-c', 'echo ready; read go; echo refresh; exec sleep 30'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  try {
+    const ready = new Promise((r) => sketch.stdout!.once('data', r));
+    await ready;
+    sketch.stdout!.setEncoding('utf8').on('data', (t: string) => t.split('\n').filter(Boolean).forEach((l) => core.handle(l)));
+    core.handle(`hold 530 0 0 ${LEASE_MS} 18`);
+    core.handle('active 530');
+    sketch.stdin!.write('go\n'); // the refresh is in the pipe within a few ms
+    hang(3 * LEASE_MS); // the guardian, busy past the lease
+    await sleep(LEASE_MS / 2);
+    assert.is(value(dir, 530), '1\n', 'the refresh that waited in the pipe restarted the lease');
+    assert.equal(lines, []);
+    assert.ok((await until(() => value(dir, 530) === '0\n', scaled(2000))) !== undefined, 'with no refresh after it, the lease still runs out');
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0]!, new RegExp(String.raw`^gpio guardian: BCM 18 \(sysfs 530\) was active for ${LEASE_MS} ms with no refresh from process 4242 \(hung or stopped\?\): -> 0 \(inactive\), still exported$`));
+  } finally {
+    sketch.kill('SIGKILL');
+    core.abandon();
+  }
+});
+
 test('an inactive or unleased output is never turned off by a lease, however long the sketch hangs', async () => {
   const dir = fakeGpioDir({ 530: '1\n', 531: '1\n' });
   const log = logFile(dir);
   const g = new Guardian({ gpioDir: dir, logFd: log.fd });
-  const leased = g.hold({ pin: 18, sysfs: 530, inactiveLevel: 0, activeLow: false, leaseMs: 50 }, () => {});
+  const leased = g.hold({ pin: 18, sysfs: 530, inactiveLevel: 0, activeLow: false, leaseMs: scaled(50) }, () => {});
   const unleased = g.hold({ pin: 19, sysfs: 531, inactiveLevel: 0, activeLow: false, leaseMs: 0 }, () => {});
   leased.active(true);
   unleased.active(true);
   await g.ready();
   leased.active(false); // the sketch wrote 0 (the file stands in for what onoff wrote)
-  await sleep(20);
-  hang(300);
+  await sleep(scaled(20));
+  hang(scaled(300));
   assert.equal([value(dir, 530), value(dir, 531)], ['1\n', '1\n']);
   assert.equal(log.lines(), []);
   leased.release();
@@ -197,8 +247,8 @@ test("two sketches' guardians never touch each other's pins", async () => {
   assert.is.not(pidA, pidB);
 
   a.disconnect(); // as if A's sketch died
-  assert.ok((await until(() => value(dir, 530) === '0\n' && unexported(dir) === '530\n', 500)) !== undefined);
-  assert.ok((await until(() => !alive(pidA), 1000)) !== undefined);
+  assert.ok((await until(() => value(dir, 530) === '0\n' && unexported(dir) === '530\n', scaled(500))) !== undefined);
+  assert.ok((await until(() => !alive(pidA), scaled(1000))) !== undefined);
   assert.is(value(dir, 531), '1\n', "B's pin untouched");
   assert.ok(alive(pidB), "B's guardian still guards it");
   assert.is(logA.lines().length, 1);
@@ -206,7 +256,7 @@ test("two sketches' guardians never touch each other's pins", async () => {
   assert.not.match(logA.lines()[0]!, /531/);
 
   onB.release(); // B stops normally
-  assert.ok((await until(() => !alive(pidB), 1000)) !== undefined);
+  assert.ok((await until(() => !alive(pidB), scaled(1000))) !== undefined);
   assert.equal([value(dir, 531), unexported(dir)], ['1\n', '530\n']);
   fs.closeSync(logA.fd);
 });
@@ -243,10 +293,10 @@ test('a guardian ignores SIGTERM; one killed while the sketch lives leaves the p
   g.hold({ pin: 18, sysfs: 530, inactiveLevel: 0, activeLow: false, leaseMs: 0 }, (l) => lines.push(l));
   const first = (await g.ready())!;
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.kill(first, signal);
-  await sleep(100);
+  await sleep(scaled(100));
   assert.ok(alive(first), 'its life is the pipe: signals a stop sends to every process do not end it');
   process.kill(first, 'SIGKILL');
-  assert.ok((await until(() => lines.length > 0, 2000)) !== undefined, 'reported');
+  assert.ok((await until(() => lines.length > 0, scaled(2000))) !== undefined, 'reported');
   assert.equal(lines, [
     `gpio guardian (pid ${first}) was killed by SIGKILL: 1 output(s) still go inactive on a normal stop, but no longer if this process is killed (SIGKILL)`,
   ]);
@@ -257,7 +307,7 @@ test('a guardian ignores SIGTERM; one killed while the sketch lives leaves the p
   assert.is.not(second, first);
   assert.equal(g.held, [530, 531]);
   g.disconnect();
-  assert.ok((await until(() => value(dir, 530) === '0\n' && value(dir, 531) === '0\n', 500)) !== undefined, 'both guarded');
+  assert.ok((await until(() => value(dir, 530) === '0\n' && value(dir, 531) === '0\n', scaled(500))) !== undefined, 'both guarded');
 });
 
 test('a guardian that cannot start costs one log line: the pin still opens, drives and closes', async () => {
@@ -367,7 +417,7 @@ async function chardevSketch(dir: string, args: string[] = []): Promise<ChardevS
   const stderrClosed = new Promise((r) => child.stderr!.on('close', r));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const guardianPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), scaled(10_000));
     child.stdout!.setEncoding('utf8').on('data', (t: string) => {
       out += t;
       const m = /^guardian: (\d+)\nready$/m.exec(out);
@@ -391,11 +441,10 @@ test('SIGKILL of a sketch holding an active chardev output, on a Raspberry Pi ke
   assert.equal(chip.info(18), { consumer: 'sketchnet', held: true, output: true, pids: [sketch.child.pid!] });
 
   process.kill(-sketch.child.pid!, 'SIGKILL');
-  const ms = await until(() => chip.level(18) === 0, 2000);
-  console.log(`chardev: SIGKILL -> line inactive after ${ms?.toFixed(1)} ms`);
-  assert.ok(ms !== undefined && ms < 500, `inactive after ${ms?.toFixed(1)} ms`);
+  const ms = await until(() => chip.level(18) === 0, scaled(2000));
+  assertWithin(ms, 500, 'chardev: SIGKILL -> line inactive');
   await sketch.stderrClosed;
-  assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+  assert.ok((await until(() => !alive(sketch.guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
   assert.equal(chip.info(18), { consumer: '', held: false, output: false, pids: [] }, 'released by the guardian');
   assert.is(chip.level(18), 0, 'and it stays inactive: the kernel keeps the level');
   // The killed process's fds may close a moment after its pipe (see the busy-line test): EBUSY first is fine.
@@ -413,8 +462,8 @@ test('an active-low chardev output of a killed sketch is driven back to its inac
   const sketch = await chardevSketch(dir, ['--pin', '23', '--active-low']);
   assert.is(chip.level(23), 0, 'active = low');
   process.kill(-sketch.child.pid!, 'SIGKILL');
-  const ms = await until(() => chip.level(23) === 1, 2000);
-  assert.ok(ms !== undefined && ms < 500, `inactive after ${ms?.toFixed(1)} ms`);
+  const ms = await until(() => chip.level(23) === 1, scaled(2000));
+  assertWithin(ms, 500, 'chardev: SIGKILL -> active-low line inactive (high)');
   await sketch.stderrClosed;
   assert.match(sketch.stderr(), /^gpio guardian: process \d+ ended without releasing its outputs: BCM 23 \(\/dev\/gpiochip0 line 23\) -> 1 \(inactive, active low\), released( once free \(busy for \d+ ms\))? \(\d+ ms\)\n$/);
   assert.ok(callsOf(chip, sketch.guardianPid).some((c) => c.startsWith(`GET_LINE 23 consumer=sketchnet-guardian flags=${LineFlag.OUTPUT} level=1: fd=`)));
@@ -427,7 +476,7 @@ test('on an upstream kernel (or with dtparam=strict_gpiod) a released line goes 
   assert.is(chip.level(18), 1);
   process.kill(-sketch.child.pid!, 'SIGKILL');
   await sketch.stderrClosed;
-  assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+  assert.ok((await until(() => !alive(sketch.guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
   const flags = LineFlag.OUTPUT | LineFlag.BIAS_PULL_DOWN;
   assert.ok(callsOf(chip, sketch.guardianPid).some((c) => c.startsWith(`GET_LINE 18 consumer=sketchnet-guardian flags=${flags} level=0: fd=`)), chip.calls().join('\n'));
   assert.equal(chip.info(18), { consumer: '', held: false, output: false, pids: [] }, 'an input again');
@@ -442,7 +491,7 @@ test("a chardev sketch's normal stop releases its line first; the guardian then 
   sketch.child.kill('SIGTERM'); // the safe-state hook closes the pin, which releases it from the guardian
   assert.is(await sketch.exited, 143);
   await sketch.stderrClosed;
-  assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+  assert.ok((await until(() => !alive(sketch.guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
   assert.equal(callsOf(chip, sketch.guardianPid), [], 'the guardian made no call');
   assert.equal(chip.info(18), { consumer: '', held: false, output: false, pids: [] });
   assert.is(chip.level(18), 0, 'the sketch drove it inactive itself');
@@ -450,13 +499,20 @@ test("a chardev sketch's normal stop releases its line first; the guardian then 
 });
 
 test("when the dead sketch's line is still busy for a moment after its pipe closed, the guardian asks again every few ms and drives it as soon as it is free", async () => {
+  // The fake keeps the dead sketch's line busy for 60 ms from the first call that finds the sketch
+  // dead. That call must be the guardian's own (its open before its first request), so this test
+  // does not touch the chip (level() is a call too) until the guardian is done: polling it from
+  // here started the delay at the SIGKILL, and a guardian slower than 60 ms to get there (QEMU:
+  // 200–300 ms) found the line free at once, leaving the retries untested. The delay stays 60 ms
+  // at any time scale: it runs inside the guardian's fixed 150 ms window (LINE_BUSY_MS, the
+  // product's), which it must stay well inside. How fast the guardian acts: the SIGKILL tests.
   const dir = sharedDir({ persistOutputs: true, releaseDelayMs: 60 });
   const chip = new SharedGpioChip(dir);
   const sketch = await chardevSketch(dir);
   process.kill(-sketch.child.pid!, 'SIGKILL');
-  const ms = await until(() => chip.level(18) === 0, 2000);
-  assert.ok(ms !== undefined && ms < 500, `inactive after ${ms?.toFixed(1)} ms`);
   await sketch.stderrClosed;
+  assert.ok((await until(() => !alive(sketch.guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
+  assert.is(chip.level(18), 0, 'driven inactive');
   const calls = callsOf(chip, sketch.guardianPid).filter((c) => c.startsWith('GET_LINE'));
   assert.ok(calls.length >= 2, calls.join('\n'));
   assert.ok(calls.slice(0, -1).every((c) => c.endsWith(': EBUSY')), calls.join('\n'));
@@ -475,7 +531,7 @@ test('a line still busy 150 ms after the pipe closed is left as it is, and the l
   const started = performance.now();
   assert.equal(core.abandon(), ['/dev/gpiochip0:18', '/dev/gpiochip0:19']);
   const took = performance.now() - started;
-  assert.ok(took >= 150 && took < 1000, `gave up after ${took.toFixed(0)} ms`);
+  assert.ok(took >= 150 && took < scaled(1000), `gave up after ${took.toFixed(0)} ms`);
   assert.is(chip.level(19), 1, 'the other line went to its inactive level');
   assert.ok(chip.calls.includes('GET_LINE 19 consumer=sketchnet-guardian'));
   assert.is(lines.length, 1);
@@ -529,28 +585,28 @@ test('a leased active chardev output is turned off through the hung sketch\'s ow
     const g = new Guardian({ logFd: log.fd, syscallsModule: SHARED_GPIO_MODULE });
     // a consumer longer than the kernel's 31 bytes: the guardian compares what the kernel kept
     const consumer = 'sketchnet:a-sketch-with-a-rather-long-name';
-    const pin = openOutput(18, { backend: 'chardev', syscalls: chip, guardian: g, lease: 100, consumer, log: () => {} });
+    const pin = openOutput(18, { backend: 'chardev', syscalls: chip, guardian: g, lease: LEASE_MS, consumer, log: () => {} });
     pin.write(1);
     const guardianPid = (await g.ready())!;
-    await sleep(300);
+    await sleep(scaled(300));
     assert.is(chip.level(18), 1, 'refreshed while the event loop runs');
 
-    hang(400);
+    hang(scaled(400));
     assert.is(chip.level(18), 0, 'turned off while this process hung');
     assert.equal(chip.info(18), { consumer: consumer.slice(0, 31), held: true, output: true, pids: [process.pid] }, 'still requested by this process alone');
     assert.is(pin.read(), 0);
-    assert.match(log.lines().join('\n'), /^gpio guardian: BCM 18 \(\/dev\/gpiochip0 line 18\) was active for 100 ms with no refresh from process \d+ \(hung or stopped\?\): -> 0 \(inactive\), still requested by it$/);
+    assert.match(log.lines().join('\n'), new RegExp(String.raw`^gpio guardian: BCM 18 \(\/dev\/gpiochip0 line 18\) was active for ${LEASE_MS} ms with no refresh from process \d+ \(hung or stopped\?\): -> 0 \(inactive\), still requested by it$`));
     assert.ok(callsOf(chip, guardianPid).includes(`SET_VALUES 18=0 consumer=${consumer.slice(0, 31)}`));
 
     pin.write(1);
-    await sleep(200);
+    await sleep(scaled(200));
     assert.is(chip.level(18), 1, 'refreshed again');
-    hang(400);
+    hang(scaled(400));
     assert.is(chip.level(18), 0, 'the lease runs again after the new write');
     assert.is(log.lines().length, 2);
 
     pin.close();
-    assert.ok((await until(() => !alive(guardianPid), 1000)) !== undefined, 'the guardian exited');
+    assert.ok((await until(() => !alive(guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
     assert.equal(chip.info(18).held, false);
     assert.is(log.lines().length, 2);
   } finally {
@@ -563,17 +619,17 @@ test('a leased active chardev output is turned off through the hung sketch\'s ow
 test("when the guardian may not take the sketch's fds (Yama's ptrace_scope), it says once that a chardev lease cannot work; a stopped sketch's line stays active, and its SIGKILL is still covered", async () => {
   const dir = sharedDir({ persistOutputs: true, takeFdError: 'EPERM' });
   const chip = new SharedGpioChip(dir);
-  const sketch = await chardevSketch(dir, ['--lease', '100']);
-  assert.ok((await until(() => sketch.stderr() !== '', 2000)) !== undefined, 'the notice');
+  const sketch = await chardevSketch(dir, ['--lease', String(LEASE_MS)]);
+  assert.ok((await until(() => sketch.stderr() !== '', scaled(2000))) !== undefined, 'the notice');
   assert.match(
     sketch.stderr(),
     /^gpio guardian: cannot reach the lines of process \d+ \(EPERM: pidfd_getfd failed \(shared fake chip\); pidfd_getfd needs ptrace access to the sketch: same user, kernel\.yama\.ptrace_scope 0 or 1\): a lease cannot turn off a chardev output while it hangs; its death \(SIGKILL, crash\) is still covered\n$/,
   );
   process.kill(-sketch.child.pid!, 'SIGSTOP');
-  await sleep(300);
+  await sleep(scaled(300));
   assert.is(chip.level(18), 1, 'the lease could not act');
   process.kill(-sketch.child.pid!, 'SIGKILL');
-  assert.ok((await until(() => chip.level(18) === 0, 2000)) !== undefined, 'SIGKILL still covered');
+  assert.ok((await until(() => chip.level(18) === 0, scaled(2000))) !== undefined, 'SIGKILL still covered');
   await sketch.stderrClosed;
   assert.is(sketch.stderr().split('\n').filter(Boolean).length, 2, sketch.stderr());
 });
@@ -618,15 +674,15 @@ test('without the test seam the guardian loads the real syscalls (koffi) once a 
   const log = logFile(dir);
   const g = new Guardian({ gpioDir: dir, logFd: log.fd });
   const spec = { kind: 'chardev', pin: 'GPIO18', chip: '/dev/gpiochip-missing', offset: 18, inactiveLevel: 0, activeLow: false, flags: LineFlag.OUTPUT, fd: 999, consumer: 'sketchnet' } as const;
-  g.hold({ ...spec, leaseMs: 100 }, () => {}).active(true); // a lease: the sketch allows the guardian as its ptracer (a no-op without Yama)
+  g.hold({ ...spec, leaseMs: LEASE_MS }, () => {}).active(true); // a lease: the sketch allows the guardian as its ptracer (a no-op without Yama)
   const pid = (await g.ready())!;
-  await sleep(300); // koffi loads; the lease probe finds no fd 999 here and stays quiet; refreshes keep the lease from running out
+  await sleep(scaled(300)); // koffi loads; the lease probe finds no fd 999 here and stays quiet; refreshes keep the lease from running out
   assert.equal(log.lines(), []);
   g.disconnect();
-  assert.ok((await until(() => !alive(pid), 2000)) !== undefined, 'the guardian exited');
+  assert.ok((await until(() => !alive(pid), scaled(2000))) !== undefined, 'the guardian exited');
   const sys = systemSyscalls();
   const why = typeof sys === 'string' ? `cannot request the line \\(${sys.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)` : 'cannot open /dev/gpiochip-missing \\(ENOENT: open failed \\(/dev/gpiochip-missing\\) \\(errno 2\\)\\)';
-  assert.match(log.lines().join('\n'), new RegExp(`^gpio guardian: process ${process.pid} ended without releasing its outputs: GPIO18 \\(/dev/gpiochip-missing line 18\\): ${why} \\(\\d+ ms\\)$`));
+  assert.match(log.lines().join('\n'), new RegExp(`^gpio guardian: process ${process.pid} ended without releasing its outputs: GPIO18 \\(/dev/gpiochip-missing line 18\\): ${why} \\(\\d+ ms\\)$`), log.lines().join('\n'));
   fs.closeSync(log.fd);
 });
 
@@ -707,7 +763,7 @@ async function pwmSketch(root: string, args: string[] = []): Promise<PwmSketch> 
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // a child left running would keep the test run alive
       reject(new Error(`no ready line: ${out}${stderr}`));
-    }, 10_000);
+    }, scaled(10_000));
     child.stdout!.setEncoding('utf8').on('data', (t: string) => {
       out += t;
       const m = /^ready (\d+)$/m.exec(out);
@@ -742,13 +798,12 @@ test('SIGKILL of a sketch sounding a PWM tone: the guardian writes enable 0, the
 
     process.kill(-sketch.child.pid!, 'SIGKILL');
     const unexported = () => kernel.log.some((l) => l.startsWith('unexport pwmchip0 0'));
-    const ms = await until(() => enable() === '0' || unexported(), 2000);
-    console.log(`pwm: SIGKILL -> enable 0 after ${ms?.toFixed(1)} ms`);
-    assert.ok(ms !== undefined && ms < 500, `silent after ${ms?.toFixed(1)} ms`);
-    assert.ok((await until(unexported, 1000)) !== undefined, kernel.log.join('\n'));
+    const ms = await until(() => enable() === '0' || unexported(), scaled(2000));
+    assertWithin(ms, 500, 'pwm: SIGKILL -> enable 0 (or unexported)');
+    assert.ok((await until(unexported, scaled(1000))) !== undefined, kernel.log.join('\n'));
     assert.equal(kernel.log, ['export pwmchip0 0', 'unexport pwmchip0 0 period=2272727 duty_cycle=1136363 enable=0'], 'silenced, then unexported');
     await sketch.stderrClosed;
-    assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
+    assert.ok((await until(() => !alive(sketch.guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
     const lines = sketch.stderr().split('\n').filter(Boolean);
     assert.is(lines.length, 1, sketch.stderr());
     assert.match(lines[0]!, /^gpio guardian: process \d+ ended without releasing its outputs: BCM 18 \(PWM pwmchip0\/pwm0\) -> enable 0 \(silent\), unexported \(\d+ ms\)$/);
@@ -767,9 +822,9 @@ test("a PWM sketch's normal stop silences and unexports the channel itself; the 
     sketch.child.kill('SIGTERM'); // the safe-state hook closes the channel, which releases it from the guardian
     assert.is(await sketch.exited, 143);
     await sketch.stderrClosed;
-    assert.ok((await until(() => !alive(sketch.guardianPid), 1000)) !== undefined, 'the guardian exited');
-    assert.ok((await until(() => kernel.log.length === 2, 1000)) !== undefined, kernel.log.join('\n'));
-    await sleep(20); // the kernel would see a second unexport within 2 ms
+    assert.ok((await until(() => !alive(sketch.guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
+    assert.ok((await until(() => kernel.log.length === 2, scaled(1000))) !== undefined, kernel.log.join('\n'));
+    await sleep(scaled(20)); // the kernel would see a second unexport within 2 ms
     assert.equal(kernel.log, ['export pwmchip0 0', 'unexport pwmchip0 0 period=2272727 duty_cycle=1136363 enable=0'], 'one unexport, the sketch\'s');
     assert.is(sketch.stderr(), '');
   } finally {
@@ -783,37 +838,37 @@ test('a leased sounding PWM tone is silenced when the sketch hangs, stays export
   const log = logFile(root);
   const g = new Guardian({ logFd: log.fd });
   try {
-    const pwm = await openPwm({ sysfsRoot: root, io: kernel.io, guardian: g, lease: 100 });
+    const pwm = await openPwm({ sysfsRoot: root, io: kernel.io, guardian: g, lease: LEASE_MS });
     assert.equal(g.held, [path.join(root, 'class/pwm/pwmchip0/pwm0')]);
     pwm.write(1);
     const guardianPid = (await g.ready())!;
-    await sleep(300);
+    await sleep(scaled(300));
     assert.is(enable(), '1', 'refreshed while the event loop runs');
 
-    hang(400);
+    hang(scaled(400));
     assert.is(enable(), '0', 'silenced while this process hung');
     assert.is(pwm.read(), 0);
     assert.match(
       log.lines().join('\n'),
-      /^gpio guardian: BCM 18 \(PWM pwmchip0\/pwm0\) was active for 100 ms with no refresh from process \d+ \(hung or stopped\?\): -> enable 0 \(silent\), still exported$/,
+      new RegExp(String.raw`^gpio guardian: BCM 18 \(PWM pwmchip0\/pwm0\) was active for ${LEASE_MS} ms with no refresh from process \d+ \(hung or stopped\?\): -> enable 0 \(silent\), still exported$`),
     );
-    await sleep(20);
+    await sleep(scaled(20));
     assert.equal(kernel.log, ['export pwmchip0 0'], 'still exported');
 
     pwm.write(1);
-    await sleep(200);
+    await sleep(scaled(200));
     assert.is(enable(), '1', 'refreshed again');
-    hang(400);
+    hang(scaled(400));
     assert.is(enable(), '0', 'the lease runs again after the new write');
     assert.is(log.lines().length, 2);
 
     pwm.write(1);
     pwm.write(0); // silent on purpose: no lease runs
-    hang(300);
+    hang(scaled(300));
     assert.is(log.lines().length, 2);
 
     pwm.close();
-    assert.ok((await until(() => !alive(guardianPid), 1000)) !== undefined, 'the guardian exited');
+    assert.ok((await until(() => !alive(guardianPid), scaled(1000))) !== undefined, 'the guardian exited');
     assert.is(log.lines().length, 2);
   } finally {
     kernel.stop();

@@ -478,7 +478,12 @@ export class GuardianCore {
     clearTimeout(h.timer);
     h.timer = undefined;
     if (h.kind === 'chardev' && typeof this.#reach === 'string') return; // said once, in #probe
-    h.timer = setTimeout(() => this.#expire(h), h.leaseMs);
+    // When the lease runs out, the guardian first reads what is already in its pipe (the poll
+    // phase runs before setImmediate's): if this process was the one busy past the lease (loading
+    // koffi for its first line blocks it for ~500 ms under QEMU), the refreshes the sketch sent
+    // meanwhile restart the lease, and only a sketch that really sent none is taken as hung.
+    const timer = setTimeout(() => setImmediate(() => h.timer === timer && this.#held.get(h.key) === h && this.#expire(h)), h.leaseMs);
+    h.timer = timer;
   }
 
   #expire(h: Held): void {

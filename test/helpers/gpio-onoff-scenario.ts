@@ -14,10 +14,12 @@
  *   F  `sketch run buzzer` (dist, the compiled guardian) sounding: SIGKILL to its process group;
  *      its guardian drives the pin to 0 and unexports it
  *   G  `sketch run buzzer` sounding: SIGTERM, a normal stop; the guardian leaves with it
- *   H  `sketch run buzzer --lease 200` sounding: SIGSTOP; the guardian turns it off after the lease
+ *   H  `sketch run buzzer --lease 200` (times the time scale) sounding: SIGSTOP; the guardian turns it off after the lease
  *
  * Prints one observation per line (the test compares them with what it expects), plus
  * `F timing: N ms` / `H timing: N ms` lines the test checks against limits, and exits 0;
+ * its time limits and H's lease are scaled by SKETCH_TEST_TIME_SCALE (./time-scale.ts), as the
+ * test's are;
  * exits 78 without touching anything when /sys/class/gpio is not an empty tmpfs.
  * Runs only when started as a script, so importing it (uvu collecting files) does nothing.
  */
@@ -29,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { openOutput } from '../../runtime/hardware/gpio.js';
 import Buzzer from '../../sketches/buzzer.js';
+import { scaled } from './time-scale.js';
 
 const GPIO = '/sys/class/gpio';
 const TMPFS_MAGIC = 0x01021994;
@@ -51,7 +54,7 @@ function guardians(): number {
 }
 
 /** Waits up to `limitMs` for the guardians to be gone; returns how many are left. */
-async function guardiansGone(limitMs = 3000): Promise<number> {
+async function guardiansGone(limitMs = scaled(3000)): Promise<number> {
   const end = Date.now() + limitMs;
   while (guardians() > 0 && Date.now() < end) await sleep(5);
   return guardians();
@@ -82,7 +85,7 @@ function lineQueue(stream: NodeJS.ReadableStream, what: string) {
       else lines.push(line);
     }
   });
-  return (timeoutMs = 3000): Promise<string> => {
+  return (timeoutMs = scaled(3000)): Promise<string> => {
     const line = lines.shift();
     if (line !== undefined) return Promise.resolve(line);
     return new Promise((resolve, reject) => {
@@ -102,7 +105,7 @@ async function childHeldPin(signal: NodeJS.Signals, atReady: () => void, extra: 
   });
   const next = lineQueue(child.stdout!, 'the child');
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  while ((await next(5000)) !== 'ready');
+  while ((await next(scaled(5000))) !== 'ready');
   atReady();
   child.kill(signal);
   return exited;
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
   });
   const nextKernelLine = lineQueue(kernel.stdout!, 'the fake kernel');
   const fromKernel = async () => `kernel: ${await nextKernelLine()}`;
-  if ((await nextKernelLine(5000)) !== 'ready') throw new Error('fake kernel did not start');
+  if ((await nextKernelLine(scaled(5000))) !== 'ready') throw new Error('fake kernel did not start');
   try {
     os.setPriority(kernel.pid!, -10); // it must answer while onoff busy-waits for gpioN/
   } catch {
@@ -194,9 +197,10 @@ async function main(): Promise<void> {
   say(`F send 1: ack=${await f.send('1')} value=${file('value')}`);
   const fFd = fs.openSync(`${GPIO}/gpio530/value`, 'r');
   process.kill(-f.pid, 'SIGKILL');
-  const fMs = await timeUntil(() => valueAt(fFd), '0', 500);
+  const fLimit = scaled(500);
+  const fMs = await timeUntil(() => valueAt(fFd), '0', fLimit);
   fs.closeSync(fFd);
-  say(`F SIGKILL to its process group: exit=${await f.exited} value=${fMs >= 0 ? '0 within 500 ms' : 'not 0 after 500 ms'} ${await fromKernel()} guardians=${await guardiansGone()}`);
+  say(`F SIGKILL to its process group: exit=${await f.exited} value=${fMs >= 0 ? `0 within ${fLimit} ms` : `not 0 after ${fLimit} ms`} ${await fromKernel()} guardians=${await guardiansGone()}`);
   say(`F timing: ${fMs} ms`);
   say(`F guardian: ${(await f.stderr()).trim().replace(/process \d+/, 'process PID').replace(/\(\d+ ms\)/, '(N ms)')}`);
 
@@ -210,12 +214,12 @@ async function main(): Promise<void> {
 
   // H: with --lease, a sounding buzzer whose process is stopped (SIGSTOP: hung, not dead) is
   // turned off by its guardian, and stays exported until the sketch stops
-  const h = await buzzerCli(['--lease', '200']);
+  const h = await buzzerCli(['--lease', String(scaled(200))]);
   say(`H buzzer: ${await fromKernel()} ${h.setupLine}`);
   say(`H send 1: ack=${await h.send('1')} value=${file('value')}`);
   const hFd = fs.openSync(`${GPIO}/gpio530/value`, 'r');
   process.kill(h.pid, 'SIGSTOP');
-  const hMs = await timeUntil(() => valueAt(hFd), '0', 1000);
+  const hMs = await timeUntil(() => valueAt(hFd), '0', scaled(1000));
   fs.closeSync(hFd);
   say(`H SIGSTOP: value=${file('value')} exported=${fs.existsSync(`${GPIO}/gpio530`)}`);
   say(`H timing: ${hMs} ms`);
@@ -247,7 +251,7 @@ async function buzzerCli(extra: string[]) {
   let setupLine = '';
   let port: string | undefined;
   while (!port) {
-    const line = await next(10_000);
+    const line = await next(scaled(10_000));
     if (line.includes('buzzer on BCM')) setupLine = line.replace(/^\S+Z /, ''); // without the time piped lines start with
     port = /serving on [^\s]+:(\d+)/.exec(line)?.[1];
   }
