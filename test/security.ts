@@ -265,11 +265,11 @@ test('CLI: sketch key new prints one key-file line; run --key-file with send/tap
     const env = await runCli(['send', url, 'hello'], { SKETCH_KEY: w });
     assert.is(env.code, 0, env.stderr);
     const nokey = await runCli(['send', url, 'hello']);
-    assert.is(nokey.code, 1);
+    assert.is(nokey.code, 1, nokey.stderr);
     assert.match(nokey.stderr, /^sketch: ws:\/\/127\.0\.0\.1:\d+ refused the connection \(401\): it needs a key/);
     assert.is(nokey.stderr.split('\n').filter(Boolean).length, 1);
     const forbidden = await runCli(['send', url, 'hello', '--key', r]);
-    assert.is(forbidden.code, 1);
+    assert.is(forbidden.code, 1, forbidden.stdout + forbidden.stderr);
     assert.match(forbidden.stderr, /replied with an error \(SKETCH_ERR_FORBIDDEN\): this key may only read/);
     const tap = await runCli(['tap', `${url}/readings`, '--key', r, '--count', '2']);
     assert.is(tap.code, 0, tap.stderr);
