@@ -253,13 +253,14 @@ test('CLI: sketch key new prints one key-file line; run --key-file with send/tap
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sketch-keycli-'));
   const file = path.join(dir, 'keys');
   writeFileSync(file, `${made.stdout}${read.stdout}`, { mode: 0o600 });
+  // A key may start with '-' (base64url): `--key=KEY`, or the parser takes it for an option (1 run in 64).
   const w = made.stdout.split(' ')[1]!;
   const r = read.stdout.trim().split(' ')[1]!;
   const server = cli(['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.1', '--no-mdns', '--host', '127.0.0.1', '--key-file', file]);
   try {
     await server.waitFor(/serving on/);
     const url = `ws://127.0.0.1:${/serving on [^:]+:(\d+)/.exec(server.stdout())![1]}`;
-    const ok = await runCli(['send', url, 'hello', '--key', w]);
+    const ok = await runCli(['send', url, 'hello', `--key=${w}`]);
     assert.is(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /"temperature":/);
     const env = await runCli(['send', url, 'hello'], { SKETCH_KEY: w });
@@ -268,10 +269,10 @@ test('CLI: sketch key new prints one key-file line; run --key-file with send/tap
     assert.is(nokey.code, 1, nokey.stderr);
     assert.match(nokey.stderr, /^sketch: ws:\/\/127\.0\.0\.1:\d+ refused the connection \(401\): it needs a key/);
     assert.is(nokey.stderr.split('\n').filter(Boolean).length, 1);
-    const forbidden = await runCli(['send', url, 'hello', '--key', r]);
+    const forbidden = await runCli(['send', url, 'hello', `--key=${r}`]);
     assert.is(forbidden.code, 1, forbidden.stdout + forbidden.stderr);
     assert.match(forbidden.stderr, /replied with an error \(SKETCH_ERR_FORBIDDEN\): this key may only read/);
-    const tap = await runCli(['tap', `${url}/readings`, '--key', r, '--count', '2']);
+    const tap = await runCli(['tap', `${url}/readings`, `--key=${r}`, '--count', '2']);
     assert.is(tap.code, 0, tap.stderr);
     assert.is(tap.stdout.trim().split('\n').length, 2);
     for (const target of [`${url}/readings`, url]) {

@@ -131,7 +131,7 @@ test('CLI over real mDNS: send and tap verify with --ca; an impostor with a self
   const impostor = cli(['run', 'iopin', '--name', NAME, '--tls-cert', selfSigned!.certFile, '--tls-key', selfSigned!.keyFile]);
   try {
     await impostor.waitFor(/announced as/);
-    const r = await runCli(['send', NAME, '1', '--ca', ca!.certFile, '--key', newKey()]);
+    const r = await runCli(['send', NAME, '1', '--ca', ca!.certFile, `--key=${newKey()}`]);
     assert.is(r.code, 1);
     assert.is(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`^sketch: cannot verify ${NAME} \\(wss://[^)]+\\): self-signed certificate \\(DEPTH_ZERO_SELF_SIGNED_CERT\\); nothing was sent`));
