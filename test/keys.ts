@@ -96,4 +96,9 @@ test('a key is taken from Authorization: Bearer or a bearer.KEY subprotocol entr
   assert.is(presentedKey({ headers: {}, url: `/?key=${W}&access_token=${W}` } as http.IncomingMessage), undefined);
 });
 
+test('a new key never starts with -, which the CLI would read as an option after --key', () => {
+  // 2000 draws: a key starting with '-' would come up with probability 1 − (63/64)^2000 ≈ 1
+  assert.ok(Array.from({ length: 2000 }, newKey).every((k) => !k.startsWith('-')));
+});
+
 test.run();

@@ -42,9 +42,13 @@ export const BEARER_PROTOCOL_PREFIX = 'bearer.';
 
 const KEY_CHARS = /^[A-Za-z0-9_-]+$/;
 
-/** A new random key: {@link KEY_BYTES} bytes from `crypto.randomBytes`, base64url (43 characters). */
+/** A new random key: {@link KEY_BYTES} bytes from `crypto.randomBytes`, base64url (43 characters), never starting with `-` (drawn again: 1 in 64). */
 export function newKey(): string {
-  return randomBytes(KEY_BYTES).toString('base64url');
+  // Never starting with '-': `--key -abc…` would be read as an option by the CLI's parser.
+  for (;;) {
+    const key = randomBytes(KEY_BYTES).toString('base64url');
+    if (!key.startsWith('-')) return key;
+  }
 }
 
 /** The key-file line for a key: `write <key>` (plus ` label` when given). */
