@@ -389,7 +389,7 @@ function sharedDir(config: SharedChipConfig): string {
 /** The calls the guardian (pid) made on the shared chip, without `pid=N `. */
 const callsOf = (chip: SharedGpioChip, pid: number) => chip.calls().filter((c) => c.startsWith(`pid=${pid} `)).map((c) => c.slice(c.indexOf(' ') + 1));
 
-interface ChardevSketch {
+interface GuardedChild {
   child: ChildProcess;
   guardianPid: number;
   stderr: () => string;
@@ -398,16 +398,18 @@ interface ChardevSketch {
   stderrClosed: Promise<unknown>;
   exited: Promise<number | null>;
 }
+type ChardevSketch = GuardedChild;
+type PwmSketch = GuardedChild;
 
 /**
- * Starts test/helpers/gpio-child.ts on the shared chip of `dir`, leading a process group of its
- * own: it requests a line as an output with a guardian on the same chip, drives it active, and
- * prints `ready` once the guardian reads its pipe.
+ * Starts a child script (under tsx) leading a process group of its own, and resolves once its
+ * stdout matches `ready` (whose group 1 is the guardian's pid). A child that never gets there
+ * is SIGKILLed (a child left running would keep the test run alive).
  */
-async function chardevSketch(dir: string, args: string[] = []): Promise<ChardevSketch> {
-  const child = spawn(process.execPath, ['--import', 'tsx', GPIO_CHILD, '--backend', 'fake-chardev', '--end', 'signal', ...args], {
+async function guardedChild(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<GuardedChild> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: ROOT,
-    env: { ...process.env, SKETCH_FAKE_GPIO_DIR: dir },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -417,10 +419,13 @@ async function chardevSketch(dir: string, args: string[] = []): Promise<ChardevS
   const stderrClosed = new Promise((r) => child.stderr!.on('close', r));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const guardianPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}${stderr}`)), scaled(10_000));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no ready line: ${out}${stderr}`));
+    }, scaled(10_000));
     child.stdout!.setEncoding('utf8').on('data', (t: string) => {
       out += t;
-      const m = /^guardian: (\d+)\nready$/m.exec(out);
+      const m = ready.exec(out);
       if (!m) return;
       clearTimeout(timer);
       resolve(Number(m[1]));
@@ -431,6 +436,15 @@ async function chardevSketch(dir: string, args: string[] = []): Promise<ChardevS
     });
   });
   return { child, guardianPid, stderr: () => stderr, stdout: () => out, stderrClosed, exited };
+}
+
+/**
+ * Starts test/helpers/gpio-child.ts on the shared chip of `dir`: it requests a line as an
+ * output with a guardian on the same chip, drives it active, and prints `ready` once the
+ * guardian reads its pipe.
+ */
+function chardevSketch(dir: string, args: string[] = []): Promise<ChardevSketch> {
+  return guardedChild(GPIO_CHILD, ['--backend', 'fake-chardev', '--end', 'signal', ...args], { SKETCH_FAKE_GPIO_DIR: dir }, /^guardian: (\d+)\nready$/m);
 }
 
 test('SIGKILL of a sketch holding an active chardev output, on a Raspberry Pi kernel that keeps the line driven: the guardian drives it inactive within milliseconds, releases it, logs one line and exits', async () => {
@@ -734,49 +748,13 @@ function pwmTree() {
   return { root, kernel, enable: () => pwmFile(root, 'pwmchip0', 0, 'enable') };
 }
 
-interface PwmSketch {
-  child: ChildProcess;
-  guardianPid: number;
-  stderr: () => string;
-  stderrClosed: Promise<unknown>;
-  exited: Promise<number | null>;
-}
-
 /**
- * Starts test/helpers/pwm-child.ts on the tree under `root` (SKETCH_SYSFS_ROOT), leading a
- * process group of its own: it opens pwmchip0/pwm0 at 440 Hz with openPwm's defaults (so the
- * shared guardian), sounds it, and prints `ready <guardian pid>` once the guardian reads its pipe.
+ * Starts test/helpers/pwm-child.ts on the tree under `root` (SKETCH_SYSFS_ROOT): it opens
+ * pwmchip0/pwm0 at 440 Hz with openPwm's defaults (so the shared guardian), sounds it, and
+ * prints `ready <guardian pid>` once the guardian reads its pipe.
  */
-async function pwmSketch(root: string, args: string[] = []): Promise<PwmSketch> {
-  const child = spawn(process.execPath, ['--import', 'tsx', PWM_CHILD, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SKETCH_SYSFS_ROOT: root },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let stderr = '';
-  let out = '';
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-  const stderrClosed = new Promise((r) => child.stderr!.on('close', r));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const guardianPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL'); // a child left running would keep the test run alive
-      reject(new Error(`no ready line: ${out}${stderr}`));
-    }, scaled(10_000));
-    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
-      out += t;
-      const m = /^ready (\d+)$/m.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      resolve(Number(m[1]));
-    });
-    child.on('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`child exited first: ${out}${stderr}`));
-    });
-  });
-  return { child, guardianPid, stderr: () => stderr, stderrClosed, exited };
+function pwmSketch(root: string, args: string[] = []): Promise<PwmSketch> {
+  return guardedChild(PWM_CHILD, args, { SKETCH_SYSFS_ROOT: root }, /^ready (\d+)$/m);
 }
 
 /** SIGKILLs what is left of a PWM sketch's process group after a failed test (nothing after a passing one). */
