@@ -178,28 +178,8 @@ export {
   type OnoffClass,
   type OnoffGpio,
 } from './hardware/gpio.js';
-export { type Bias, type Drive } from './hardware/gpio-chardev.js';
-export {
-  openInput,
-  VirtualInput,
-  MAX_DEBOUNCE_MS,
-  type InputPin,
-  type InputOptions,
-  type Edge,
-  type EdgeGap,
-  type EdgeDetection,
-} from './hardware/input.js';
+export { openInput, type InputPin, type InputOptions, type Edge, type EdgeGap } from './hardware/input.js';
 export { installSafeState, uninstallSafeState, releaseAllPins, holdPin, openPins, type HeldPin } from './hardware/safe-state.js';
-export {
-  Guardian,
-  systemGuardian,
-  GUARDIAN_GPIO_DIR,
-  MAX_LEASE_MS,
-  type PinGuardian,
-  type PinGuard,
-  type GuardedPin,
-  type GuardianOptions,
-} from './hardware/guardian.js';
 export {
   openSensor,
   findSensors,

@@ -5,13 +5,9 @@ import {
   openInput,
   reactive,
   Sketch,
-  VirtualInput,
-  type Bias,
   type Bit,
   type Edge,
-  type EdgeDetection,
   type EdgeGap,
-  type GpioBackendName,
   type HaEntity,
   type InputOptions,
   type InputPin,
@@ -21,6 +17,9 @@ import {
   type SketchError,
   type SketchStatus,
 } from '../runtime/index.js';
+import type { Bias } from '../runtime/hardware/gpio-chardev.js';
+import type { GpioBackendName } from '../runtime/hardware/gpio.js';
+import { VirtualInput, type EdgeDetection } from '../runtime/hardware/input.js';
 import { inputOptions, pinOption } from './pin-options.js';
 
 const options = {

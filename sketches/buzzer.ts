@@ -1,5 +1,5 @@
-import { errors, openOutput, reactive, Sketch, type GpioBackendName, type Bias, type Drive, type HaEntity, type OptionValues, type OutputPin } from '../runtime/index.js';
-import { gpioOptions, pinOption } from './pin-options.js';
+import { errors, openOutput, reactive, Sketch, type HaEntity, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { gpioOptions, outputOptions, pinOption } from './pin-options.js';
 import { PIN_STREAM, PIN_STREAM_SPEC, streamPin } from './pin-stream.js';
 import { MAX_TONE_HZ, MIN_TONE_HZ, openPwm, type PwmOutput } from '../runtime/hardware/pwm.js';
 
@@ -58,16 +58,7 @@ export default class Buzzer extends Sketch<OptionValues<typeof options>> {
 
   override setup(o: OptionValues<typeof options>): void | Promise<void> {
     if (o.tone !== undefined && o.gpio !== 'virtual') return this.#openTone(o, o.tone);
-    this.#pin = openOutput(o.line ?? o.pin, {
-      backend: o.gpio as GpioBackendName,
-      activeLow: o.activeLow,
-      chip: o.chip,
-      drive: o.drive as Drive,
-      bias: o.bias as Bias,
-      consumer: `sketchnet:${this.name}`,
-      lease: o.lease,
-      log: (line) => this.out(line),
-    });
+    this.#pin = openOutput(o.line ?? o.pin, outputOptions(this, o));
     const lease = o.lease && this.#pin.backend === 'sysfs' ? `, lease ${o.lease} ms` : '';
     this.out(`buzzer on ${o.line ?? `BCM ${o.pin}`} (${this.#pin.backend}${o.activeLow ? ', active low' : ''}${lease})`);
     streamPin(this, this.#pin);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type GpioBackendName, type Bias, type Drive, type OptionValues, type OutputPin } from '../runtime/index.js';
-import { gpioOptions, pinOption } from './pin-options.js';
+import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { gpioOptions, outputOptions, pinOption } from './pin-options.js';
+import { DEFAULT_ACK_TIMEOUT_MS } from '../runtime/net/peer.js'; // a sender's (the clock's) default: a longer tick misses it
 import { streamPin } from './pin-stream.js';
 
 const options = {
@@ -17,12 +18,6 @@ const options = {
   },
   ...gpioOptions,
 } as const;
-
-/**
- * Ticks that take longer than this miss the sender's acknowledgement timeout: the default
- * `ackTimeout` of a `Peer` (runtime/net/peer.ts), which the clock uses. In ms.
- */
-const SENDER_ACK_TIMEOUT_MS = 10_000;
 
 /**
  * The IO pin: on every tick it draws `sequence` random bits (each 0 with probability
@@ -56,21 +51,12 @@ export default class IOPin extends Sketch<OptionValues<typeof options>> {
 
   override setup(o: OptionValues<typeof options>): void {
     const held = o.sequence * o.bitMs;
-    if ((o.pin !== undefined || o.line !== undefined || this.to) && held >= SENDER_ACK_TIMEOUT_MS) {
-      this.log.warn(`a tick holds its bits ${held} ms (--sequence × --bit-ms): a sender such as the clock gives up after ${SENDER_ACK_TIMEOUT_MS / 1000} s without an acknowledgement`);
+    if ((o.pin !== undefined || o.line !== undefined || this.to) && held >= DEFAULT_ACK_TIMEOUT_MS) {
+      this.log.warn(`a tick holds its bits ${held} ms (--sequence × --bit-ms): a sender such as the clock gives up after ${DEFAULT_ACK_TIMEOUT_MS / 1000} s without an acknowledgement`);
     }
     const pin = o.line ?? o.pin;
     if (pin === undefined) return;
-    this.#pin = openOutput(pin, {
-      backend: o.gpio as GpioBackendName,
-      activeLow: o.activeLow,
-      chip: o.chip,
-      drive: o.drive as Drive,
-      bias: o.bias as Bias,
-      consumer: `sketchnet:${this.name}`,
-      lease: o.lease,
-      log: (l) => this.out(l),
-    });
+    this.#pin = openOutput(pin, outputOptions(this, o));
     this.out(`driving ${o.line ?? `BCM ${o.pin}`} (${this.#pin.backend})`);
     streamPin(this, this.#pin);
   }

@@ -32,29 +32,19 @@ import { systemSyscalls } from './gpio-syscalls.js';
 /** Labels of the chips that carry a Raspberry Pi's BCM-numbered header GPIOs, in the order they are preferred. */
 export const RASPBERRY_PI_CHIP_LABELS = ['pinctrl-rp1', 'pinctrl-bcm2711', 'pinctrl-bcm2835'] as const;
 
+/** Every {@link Drive}, for option checks and CLI choices. */
+export const DRIVES = ['push-pull', 'open-drain', 'open-source'] as const;
 /** Output drive (`GPIO_V2_LINE_FLAG_OPEN_DRAIN`/`OPEN_SOURCE`; push-pull when neither). */
-export type Drive = 'push-pull' | 'open-drain' | 'open-source';
+export type Drive = (typeof DRIVES)[number];
+/** Every {@link Bias}, for option checks and CLI choices. */
+export const BIASES = ['as-is', 'pull-up', 'pull-down', 'disabled'] as const;
 /** Line bias: `as-is` leaves what the firmware or device tree set; `disabled` turns the pull resistors off. */
-export type Bias = 'as-is' | 'pull-up' | 'pull-down' | 'disabled';
+export type Bias = (typeof BIASES)[number];
 
 /** One chip found under /dev. */
 export interface FoundChip extends ChipInfo {
   /** Its device, e.g. `/dev/gpiochip0`. */
   path: string;
-}
-
-/** Options shared by the chardev requests. */
-export interface ChardevOptions {
-  /** The syscalls (tests pass a fake chip). Default: the real ones ({@link systemSyscalls}). */
-  syscalls?: GpioSyscalls;
-  /**
-   * The chip: a device path (`/dev/gpiochip4`), a kernel name (`gpiochip4`) or a label
-   * (`pinctrl-rp1`). Default: the first chip whose label is one of
-   * {@link RASPBERRY_PI_CHIP_LABELS}; never any other chip.
-   */
-  chip?: string;
-  /** Consumer label (cut to 31 bytes by the kernel's struct). Default `sketchnet`. */
-  consumer?: string;
 }
 
 /** The real syscalls or a SketchError saying why there are none. */
@@ -111,14 +101,21 @@ export function findChardevChip(sys: GpioSyscalls, chip?: string): FoundChip {
     if (match) return match;
     throw errors.GPIO_CHIP(`--chip ${chip}: no GPIO chip has that label; ${seen(chips)}`);
   }
+  const pi = raspberryPiChip(chips);
+  if (typeof pi === 'string') throw errors.GPIO_UNAVAILABLE(pi, 'chardev');
+  return pi;
+}
+
+/**
+ * The Raspberry Pi's SoC chip among `chips` (the first label of {@link RASPBERRY_PI_CHIP_LABELS}
+ * found), or one line saying why there is none.
+ */
+export function raspberryPiChip(chips: FoundChip[]): FoundChip | string {
   for (const label of RASPBERRY_PI_CHIP_LABELS) {
     const match = chips.find((c) => c.label === label);
     if (match) return match;
   }
-  throw errors.GPIO_UNAVAILABLE(
-    `${chips.length ? seen(chips) : 'no /dev/gpiochip* can be opened'}, no Raspberry Pi chip (${RASPBERRY_PI_CHIP_LABELS.join(', ')}); on another board pass --chip PATH|LABEL`,
-    'chardev',
-  );
+  return `${chips.length ? seen(chips) : 'no /dev/gpiochip* can be opened'}, no Raspberry Pi chip (${RASPBERRY_PI_CHIP_LABELS.join(', ')}); on another board pass --chip PATH|LABEL`;
 }
 
 function seen(chips: FoundChip[]): string {
@@ -154,8 +151,11 @@ export function resolveLine(sys: GpioSyscalls, chipFd: number, chip: FoundChip, 
 export interface HeldLines {
   /** The request's fd: SET/GET_VALUES, SET_CONFIG and edge events go through it. Closing it releases the lines. */
   fd: number;
+  /** The chip the lines are on. */
   chip: FoundChip;
+  /** The line offsets held, in request order (a line's index here is its bit in SET/GET_VALUES). */
   offsets: number[];
+  /** The consumer label the lines were requested with. */
   consumer: string;
 }
 
@@ -196,15 +196,20 @@ export function requestLines(
   return { fd: requestFd(req), chip, offsets, consumer };
 }
 
-/** Opens the chip, resolves the pin and requests it with `settings`; the chip fd is closed either way. */
+/**
+ * Opens `chip` (found by {@link findChardevChip}), resolves the pin and requests it with
+ * `settings` and `consumer`; the chip's fd is closed either way.
+ * @throws SketchError as {@link resolveLine} and {@link requestLines} do, and
+ *   `SKETCH_ERR_GPIO_PERMISSION` / `SKETCH_ERR_GPIO_UNAVAILABLE` when the chip cannot be opened.
+ */
 export function requestLine(
   sys: GpioSyscalls,
+  chip: FoundChip,
   pin: number | string,
   settings: LineSettings,
-  options: ChardevOptions,
+  consumer = 'sketchnet',
   eventBufferSize = 0,
 ): HeldLines {
-  const chip = findChardevChip(sys, options.chip);
   let chipFd: number;
   try {
     chipFd = sys.open(chip.path);
@@ -215,7 +220,7 @@ export function requestLine(
   }
   try {
     const offset = resolveLine(sys, chipFd, chip, pin);
-    return requestLines(sys, chip, chipFd, pin, [offset], [settings], options.consumer ?? 'sketchnet', eventBufferSize);
+    return requestLines(sys, chip, chipFd, pin, [offset], [settings], consumer, eventBufferSize);
   } finally {
     sys.close(chipFd);
   }

@@ -189,16 +189,7 @@ class LibcSyscalls implements GpioSyscalls {
   }
 
   chips(): string[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync('/dev');
-    } catch {
-      return [];
-    }
-    return names
-      .filter((n) => /^gpiochip\d+$/.test(n))
-      .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)))
-      .map((n) => `/dev/${n}`);
+    return listChipDevices();
   }
 
   open(path: string): number {
@@ -248,6 +239,23 @@ class LibcSyscalls implements GpioSyscalls {
   allowPtracer(pid: number): void {
     if (this.#c.prctl(PR_SET_PTRACER, pid, 0, 0, 0) < 0) throw errnoError(this.#c.koffi.errno(), 'prctl', 'PR_SET_PTRACER');
   }
+}
+
+/**
+ * The GPIO chip devices, `/dev/gpiochipN`, sorted by N; none when /dev cannot be read. Needs no
+ * koffi: `auto` looks here first and loads koffi only where there is a chip to talk to.
+ */
+export function listChipDevices(dev = '/dev'): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dev);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /^gpiochip\d+$/.test(n))
+    .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)))
+    .map((n) => `${dev}/${n}`);
 }
 
 let system: GpioSyscalls | string | undefined;

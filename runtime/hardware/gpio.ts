@@ -16,8 +16,8 @@ import path from 'node:path';
 import type { Gpio } from 'onoff';
 import { addonError } from '../addon.js';
 import { errors, oneLine, SketchError } from '../errors.js';
-import { systemSyscalls } from './gpio-syscalls.js';
-import { biasFlags, chardevSyscalls, driveFlags, findChardevChip, getValues, lineError, requestLine, setValues, type Bias, type Drive, type HeldLines } from './gpio-chardev.js';
+import { listChipDevices, systemSyscalls } from './gpio-syscalls.js';
+import { BIASES, biasFlags, chardevSyscalls, DRIVES, driveFlags, findChardevChip, getValues, lineError, listChardevChips, raspberryPiChip, requestLine, setValues, type Bias, type Drive, type FoundChip, type HeldLines } from './gpio-chardev.js';
 import { LineFlag, SIZE, type GpioSyscalls } from './gpio-uapi.js';
 import { MAX_LEASE_MS, systemGuardian, type PinGuard, type PinGuardian } from './guardian.js';
 import { holdPin } from './safe-state.js';
@@ -447,6 +447,7 @@ class ChardevPin extends BaseOutputPin {
     pin: number | string,
     activeLow: boolean,
     sys: GpioSyscalls,
+    chip: FoundChip,
     options: OutputOptions,
     guarded?: { guardian: PinGuardian; leaseMs: number; log: (line: string) => void },
   ) {
@@ -456,7 +457,7 @@ class ChardevPin extends BaseOutputPin {
     // Requested as an output already at the inactive level: no glitch. active_low stays off in
     // the kernel: BaseOutputPin maps logical values to physical levels for every backend.
     const flags = LineFlag.OUTPUT | driveFlags(options.drive) | biasFlags(options.bias);
-    this.#held = requestLine(sys, pin, { flags, output: inactive }, options);
+    this.#held = requestLine(sys, chip, pin, { flags, output: inactive }, options.consumer);
     this.where = `${this.#held.chip.path} line ${this.#held.offsets[0]} (${this.#held.chip.label})`;
     try {
       // Requested at the inactive level: from here on, the guardian turns it off if we die
@@ -571,7 +572,7 @@ export function openOutput(pin: number | string, options: OutputOptions = {}): O
   if (chosen.backend === 'chardev') {
     // The shared guardian uses the real syscalls; a fake chip gets none unless given one.
     const guardian = options.guardian ?? (options.syscalls ? false : systemGuardian());
-    return new ChardevPin(pin, activeLow, chosen.syscalls, options, guardian ? { guardian, leaseMs: lease, log } : undefined);
+    return new ChardevPin(pin, activeLow, chosen.syscalls, chosen.chip, options, guardian ? { guardian, leaseMs: lease, log } : undefined);
   }
   // The shared guardian writes /sys/class/gpio, where the real onoff exports; a fake onoff gets none unless given one.
   const guardian = options.guardian ?? (options.onoff ? false : systemGuardian());
@@ -582,16 +583,21 @@ export function openOutput(pin: number | string, options: OutputOptions = {}): O
 
 /** What {@link selectBackend} chose, with what that backend needs. */
 export type ChosenBackend =
-  | { backend: 'chardev'; syscalls: GpioSyscalls }
+  | { backend: 'chardev'; syscalls: GpioSyscalls; chip: FoundChip }
   | { backend: 'sysfs'; onoff: OnoffClass; sysfsRoot: string }
   | { backend: 'virtual' };
 
 /** The options {@link selectBackend} reads: those of outputs and inputs alike. */
 export interface BackendOptions {
+  /** The backend asked for. Default `auto`. */
   backend?: GpioBackendName;
+  /** chardev: the chip (path, kernel name or label); with `auto` it selects chardev. Default: the Raspberry Pi chip. */
   chip?: string;
+  /** chardev: the syscalls (tests pass a fake chip). Default: the real ones, loaded only where a `/dev/gpiochip*` exists. */
   syscalls?: GpioSyscalls;
+  /** sysfs: the onoff `Gpio` class (tests pass a fake). Default: the real one, loaded on first use. */
   onoff?: OnoffClass;
+  /** sysfs: where the GPIO chips are read. Default: env `SKETCH_SYSFS_ROOT`, else `/sys`. */
   sysfsRoot?: string;
 }
 
@@ -609,23 +615,26 @@ export function selectBackend(pin: number | string, options: BackendOptions, log
     throw errors.INVALID_OPTION(`--gpio must be one of ${GPIO_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
   }
   if (backend === 'virtual') return { backend };
-  if (backend === 'chardev') return { backend, syscalls: chardevSyscalls(options.syscalls) };
+  if (backend === 'chardev') {
+    const syscalls = chardevSyscalls(options.syscalls);
+    return { backend, syscalls, chip: findChardevChip(syscalls, options.chip) };
+  }
   let chardevWhy = '';
   if (backend === 'auto') {
-    const sys = options.syscalls ?? systemSyscalls();
-    if (typeof sys === 'string') chardevWhy = sys;
+    // koffi is loaded only where a chip device exists (a laptop or CI machine has none) or --chip names one
+    const sys = options.syscalls ?? (options.chip !== undefined || listChipDevices().length > 0 ? systemSyscalls() : undefined);
+    if (sys === undefined) chardevWhy = raspberryPiChip([]) as string;
+    else if (typeof sys === 'string') chardevWhy = sys;
     else if (options.chip !== undefined) {
-      findChardevChip(sys, options.chip); // --chip names the chip: its errors are the user's to see
-      return { backend: 'chardev', syscalls: sys };
+      // --chip names the chip: its errors are the user's to see
+      return { backend: 'chardev', syscalls: sys, chip: findChardevChip(sys, options.chip) };
     } else {
-      try {
-        const chip = findChardevChip(sys);
+      const chip = raspberryPiChip(listChardevChips(sys));
+      if (typeof chip !== 'string') {
         log(`gpio: chardev, ${chip.path} (${chip.label}): the kernel's GPIO character device`);
-        return { backend: 'chardev', syscalls: sys };
-      } catch (err) {
-        if (!(err instanceof SketchError)) throw err;
-        chardevWhy = err.message.replace(/^the GPIO character device is not available: /, '').replace(/; use --gpio virtual.*$/, '');
+        return { backend: 'chardev', syscalls: sys, chip };
       }
+      chardevWhy = chip;
     }
   }
   const sysfsRoot = options.sysfsRoot ?? defaultSysfsRoot();
@@ -652,15 +661,13 @@ export function selectBackend(pin: number | string, options: BackendOptions, log
   return virtual(why);
 }
 
-const DRIVES: readonly Drive[] = ['push-pull', 'open-drain', 'open-source'];
-const BIASES: readonly Bias[] = ['as-is', 'pull-up', 'pull-down', 'disabled'];
 
 /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` for an unknown drive or bias. */
 export function checkDriveAndBias(options: { drive?: string; bias?: string }): void {
-  if (options.drive !== undefined && !DRIVES.includes(options.drive as Drive)) {
+  if (options.drive !== undefined && !(DRIVES as readonly string[]).includes(options.drive)) {
     throw errors.INVALID_OPTION(`--drive must be one of ${DRIVES.join(', ')}, got ${JSON.stringify(options.drive)}`);
   }
-  if (options.bias !== undefined && !BIASES.includes(options.bias as Bias)) {
+  if (options.bias !== undefined && !(BIASES as readonly string[]).includes(options.bias)) {
     throw errors.INVALID_OPTION(`--bias must be one of ${BIASES.join(', ')}, got ${JSON.stringify(options.bias)}`);
   }
 }

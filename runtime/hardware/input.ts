@@ -15,12 +15,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { errors, oneLine, SketchError } from '../errors.js';
-import { biasFlags, lineError, readEdges, requestLine, getValues, type Bias, type HeldLines, type KernelEdge } from './gpio-chardev.js';
+import { biasFlags, lineError, readEdges, requestLine, getValues, type Bias, type FoundChip, type HeldLines, type KernelEdge } from './gpio-chardev.js';
 import { checkDriveAndBias, checkPinNumber, resolveSysfsNumber, selectBackend, type Bit, type BackendOptions, type GpioBackend, type GpioBackendName, type OnoffClass } from './gpio.js';
 import { LineFlag, SIZE, type GpioSyscalls } from './gpio-uapi.js';
 
+/** Every {@link EdgeDetection}, for option checks and CLI choices. */
+export const EDGE_DETECTIONS = ['both', 'rising', 'falling'] as const;
 /** Which edges are reported. */
-export type EdgeDetection = 'rising' | 'falling' | 'both';
+export type EdgeDetection = (typeof EDGE_DETECTIONS)[number];
 
 /** Longest debounce accepted, in ms. */
 export const MAX_DEBOUNCE_MS = 1000;
@@ -212,12 +214,12 @@ class ChardevInput extends BaseInput {
   readonly #values = new Uint8Array(SIZE.gpio_v2_line_values);
   #lastSeqno = 0;
 
-  constructor(pin: number | string, sys: GpioSyscalls, options: InputOptions) {
+  constructor(pin: number | string, sys: GpioSyscalls, chip: FoundChip, options: InputOptions) {
     super(pin, options.activeLow ?? false, options.edge ?? 'both');
     this.#sys = sys;
     const edges = this.detect === 'both' ? LineFlag.EDGE_RISING | LineFlag.EDGE_FALLING : this.detect === 'rising' ? LineFlag.EDGE_RISING : LineFlag.EDGE_FALLING;
     const flags = LineFlag.INPUT | edges | LineFlag.EVENT_CLOCK_REALTIME | biasFlags(options.bias) | (this.activeLow ? LineFlag.ACTIVE_LOW : 0);
-    this.#held = requestLine(sys, pin, { flags, debounceUs: Math.round((options.debounceMs ?? 0) * 1000) }, options, options.eventBufferSize ?? 0);
+    this.#held = requestLine(sys, chip, pin, { flags, debounceUs: Math.round((options.debounceMs ?? 0) * 1000) }, options.consumer, options.eventBufferSize ?? 0);
     void readEdges(
       sys,
       this.#held.fd,
@@ -316,7 +318,7 @@ class SysfsInput extends BaseInput {
 export function openInput(pin: number | string, options: InputOptions = {}): InputPin {
   const log = options.log ?? ((line: string) => console.log(line));
   const { edge = 'both', debounceMs = 0, eventBufferSize = 0 } = options;
-  if (!['rising', 'falling', 'both'].includes(edge)) throw errors.INVALID_OPTION(`--edge must be one of rising, falling, both, got ${JSON.stringify(edge)}`);
+  if (!(EDGE_DETECTIONS as readonly string[]).includes(edge)) throw errors.INVALID_OPTION(`--edge must be one of rising, falling, both, got ${JSON.stringify(edge)}`);
   if (typeof debounceMs !== 'number' || !Number.isFinite(debounceMs) || debounceMs < 0 || debounceMs > MAX_DEBOUNCE_MS) {
     throw errors.INVALID_OPTION(`--debounce must be from 0 to ${MAX_DEBOUNCE_MS} (ms), got ${String(debounceMs)}`);
   }
@@ -326,7 +328,7 @@ export function openInput(pin: number | string, options: InputOptions = {}): Inp
   checkDriveAndBias(options);
   const chosen = selectBackend(pin, options, log);
   if (chosen.backend === 'virtual') return new VirtualInput(checkPinNumber(pin), options);
-  if (chosen.backend === 'chardev') return new ChardevInput(pin, chosen.syscalls, options);
+  if (chosen.backend === 'chardev') return new ChardevInput(pin, chosen.syscalls, chosen.chip, options);
   if (options.bias && options.bias !== 'as-is') {
     log(`gpio: sysfs cannot set the bias of GPIO ${pin}: it keeps what the firmware set (e.g. "gpio=${pin}=ip,pu" in config.txt), or use --gpio chardev`);
   }

@@ -11,6 +11,9 @@ import { keyHeaders } from '../security/transport.js';
 import { Heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 
 /** Options of {@link Peer}. */
+/** A Peer's default `ackTimeout`, in ms: the longest wait for the next acknowledgement. */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+
 export interface PeerOptions {
   /** Resolves instance names; required for names, unused for `ws://` URLs. */
   discovery?: Discovery | false;
@@ -155,7 +158,7 @@ export class Peer {
       insecureKey: false,
       maxInFlight: 256,
       heartbeat: HEARTBEAT_MS,
-      ackTimeout: 10_000,
+      ackTimeout: DEFAULT_ACK_TIMEOUT_MS,
       ...options,
     };
     this.#plain = !this.#options.subprotocol;
