@@ -44,7 +44,7 @@
  *
  * It never creates a file (files are opened with O_WRONLY, never O_CREAT), touches only the
  * pins it was told about, and loads nothing but Node's own modules until a chardev line is
- * held (then ./gpio-uapi.ts and ./gpio-syscalls.ts, which loads koffi). It ignores SIGINT,
+ * held (then ./gpio-uapi.ts, ./gpio-chardev.ts and ./gpio-syscalls.ts, which loads koffi). It ignores SIGINT,
  * SIGTERM and SIGHUP: it ends with its pipe (or SIGKILL).
  * File format: the kernel's Documentation/admin-guide/gpio/sysfs.rst (one number per write);
  * chardev: Documentation/userspace-api/gpio/chardev.rst; PWM: Documentation/ABI/testing/sysfs-class-pwm.
@@ -121,6 +121,7 @@ interface HeldPwm extends HeldBase {
 type Held = HeldSysfs | HeldLine | HeldPwm;
 
 type Uapi = typeof import('./gpio-uapi.js');
+type Chardev = typeof import('./gpio-chardev.js');
 
 /** Options of {@link GuardianCore}. */
 export interface GuardianCoreOptions {
@@ -175,6 +176,7 @@ export class GuardianCore {
   #loading?: Promise<void>;
   #sys?: GpioSyscalls | string;
   #uapi?: Uapi;
+  #chardev?: Chardev;
   /** Whether this process can take the sketch's fds (pidfd_getfd): true, why not, or undefined before the first try. */
   #reach?: true | string;
 
@@ -359,8 +361,9 @@ export class GuardianCore {
     const load = this.#options.loadSyscalls ?? (async () => (await import('./gpio-syscalls.js')).systemSyscalls());
     this.#loading = (async () => {
       try {
-        const [uapi, sys] = await Promise.all([import('./gpio-uapi.js'), load()]);
+        const [uapi, chardev, sys] = await Promise.all([import('./gpio-uapi.js'), import('./gpio-chardev.js'), load()]);
         this.#uapi = uapi;
+        this.#chardev = chardev;
         this.#sys = sys;
       } catch (err) {
         this.#sys = `cannot load the GPIO syscalls: ${firstLine(err)}`;
@@ -436,7 +439,7 @@ export class GuardianCore {
     for (const h of pending) {
       let holder = '';
       try {
-        const info = lineInfo(sys, uapi, chips.get(h.chip)!, h.offset);
+        const info = this.#chardev!.lineInfo(sys, chips.get(h.chip)!, h.offset);
         if (info.consumer) holder = ` (held by ${JSON.stringify(info.consumer)})`;
       } catch {
         // who holds it is only for the log line
@@ -532,7 +535,7 @@ export class GuardianCore {
     let chipFd: number | undefined;
     try {
       chipFd = sys.open(h.chip);
-      const info = lineInfo(sys, uapi, chipFd, h.offset);
+      const info = this.#chardev!.lineInfo(sys, chipFd, h.offset);
       const F = uapi.LineFlag;
       if (!(info.flags & F.USED) || !(info.flags & F.OUTPUT) || info.consumer !== asKernelKeeps(h.consumer, uapi.GPIO_MAX_NAME_SIZE - 1)) return; // released: its message follows
       dup = sys.takeFd(this.#options.sketchPid, h.fd);
@@ -574,12 +577,6 @@ function describe(h: Held): string {
 /** A consumer label as line info reports it: cut to the `bytes` (31) a `struct gpio_v2_line_request` holds. */
 function asKernelKeeps(consumer: string, bytes: number): string {
   return new TextDecoder().decode(new TextEncoder().encode(consumer).subarray(0, bytes));
-}
-
-function lineInfo(sys: GpioSyscalls, uapi: Uapi, chipFd: number, offset: number) {
-  const buf = uapi.encodeLineInfoQuery(offset);
-  sys.ioctl(chipFd, uapi.IOCTL.GPIO_V2_GET_LINEINFO_IOCTL, buf);
-  return uapi.decodeLineInfo(buf);
 }
 
 function closeQuietly(sys: GpioSyscalls, fd: number): void {
