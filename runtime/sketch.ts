@@ -13,6 +13,9 @@ import { Peer, type PeerOptions } from './net/peer.js';
 import { BrokerLink, brokerHost, type BrokerLinkOptions } from './net/broker-link.js';
 import { checkBrokerUrl } from './net/broker.js';
 import { Route, type Sender } from './net/route.js';
+import { FROM_HEADER, IncomingLinks, OutgoingLink } from './net/links.js';
+import { answerSpans, spansPath } from './net/spans-http.js';
+import { Tracer } from './net/spans.js';
 import type { HaEntity } from './discovery/home-assistant.js';
 import { Dedupe } from './net/dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
@@ -100,6 +103,13 @@ export interface SketchConfig {
    * peers on besides mDNS (`--broker`; see {@link BrokerLink}). Default none.
    */
   broker?: BrokerLinkOptions;
+  /**
+   * Record spans (`GET /.well-known/sketch/spans`) and carry W3C trace context on the requests
+   * sent (`--no-trace` turns it off: nothing recorded, no `traceparent` sent). Default true.
+   */
+  trace?: boolean;
+  /** Spans kept in the ring, the oldest dropped first (`--spans`). Default 2048 ({@link SPAN_RING_SIZE}). */
+  spans?: number;
 }
 
 /** The events a {@link Sketch} emits, with their arguments. */
@@ -197,7 +207,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
     broker: BrokerLinkOptions | undefined;
@@ -217,7 +227,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #address?: SketchAddress;
   /** Every stream and every connection, by channel. */
   readonly #hub: StreamHub;
-  readonly #peers = new Map<string, Sender>();
+  readonly #peers = new Map<string, OutgoingLink>();
+  /** Every client connection (and broker sender), counted: the status's incoming links. */
+  readonly #incoming = new IncomingLinks<object>();
+  /** The spans of what this sketch handles and sends; undefined with `trace: false`. */
+  readonly #tracer?: Tracer;
   #link?: BrokerLink;
   readonly #outboxes = new Map<string, Outbox>();
   #started = 0;
@@ -262,6 +276,15 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
+    if (config.spans !== undefined && (!Number.isSafeInteger(config.spans) || config.spans < 1)) {
+      throw errors.INVALID_OPTION(`SketchConfig.spans must be a whole number of spans ≥ 1, got ${JSON.stringify(config.spans)}`);
+    }
+    if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, name: () => this.name, kind: this.kind });
+  }
+
+  /** The sketch's spans (ring, exporters: `tracer.onEnd`); undefined with `trace: false`. */
+  get tracer(): Tracer | undefined {
+    return this.#tracer;
   }
 
   /** Runs once before the server starts; may be async. Override it. */
@@ -347,6 +370,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         res.end(`${JSON.stringify(this.status())}\n`);
         return;
       }
+      if (req.method === 'GET' && spansPath(req.url)) return answerSpans(req, res, this.name, this.#tracer);
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
       res.end(`sketch "${this.name}" (${this.kind}) speaks WebSocket: connect to ${tlsIdentity ? 'wss' : 'ws'}://HOST:PORT${req.url ?? '/'}\n`);
     };
@@ -447,7 +471,16 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     await this.#announced;
     const cls = this.constructor as SketchClass;
     const link = new BrokerLink(
-      brokerHost(this, { host, port, tls: !!this.#config.tls, dedupe: this.#dedupe, streams: () => this.#hub.paths(), haEntities: cls.homeAssistant ?? [] }),
+      brokerHost(this, {
+        host,
+        port,
+        tls: !!this.#config.tls,
+        dedupe: this.#dedupe,
+        tracer: this.#tracer,
+        incoming: this.#incoming,
+        streams: () => this.#hub.paths(),
+        haEntities: cls.homeAssistant ?? [],
+      }),
       options,
       (line) => this.log.warn(line),
       (line) => this.log.info(line),
@@ -475,8 +508,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     const path = printable(channel, LOG_TEXT_MAX); // client-controlled: one line, bounded
     this.out(`** new client connected, path=${path}`);
     ws.on('error', () => {}); // 'close' follows with the code and is logged there
+    const from = clientName(req);
+    const meter = this.#incoming.add(ws, from, channel);
     ws.on('close', (code, reason) => {
       this.#hub.remove(ws, channel);
+      this.#incoming.remove(ws);
       const why = reason.length ? ` ${printable(reason.toString(), LOG_TEXT_MAX)}` : '';
       if (code === 1000 || code === 1001 || code === 1005) this.out(`client on ${path} left (${code}${why})`);
       else this.out(`client on ${path} closed abnormally (${code}${why})`);
@@ -486,11 +522,12 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     this.#hub.add(ws, req.socket, channel, policy, credit);
     const control = (text: string) => this.#hub.control(ws, text); // stream credit grants, before loop
     this.emit('connection', channel);
+    const serve = { socket: req.socket, control, meter, from, tracer: this.#tracer };
     if (right === 'read') {
       // Messages are refused, in order, one error reply each: loop never sees them.
-      serveReactive(this, ws, channel, { socket: req.socket, refuse: errors.FORBIDDEN('this key may only read: messages need a write key'), control });
-    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, { socket: req.socket, dedupe: this.#dedupe, control });
-    else serveSilent(this, ws, channel, this.#dedupe, control);
+      serveReactive(this, ws, channel, { ...serve, refuse: errors.FORBIDDEN('this key may only read: messages need a write key') });
+    } else if (isReactive(this.loop)) serveReactive(this, ws, channel, { ...serve, dedupe: this.#dedupe });
+    else serveSilent(this, ws, channel, { ...serve, dedupe: this.#dedupe });
   }
 
   /** How many clients are connected on `channel` (e.g. `/readings`). */
@@ -536,6 +573,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     };
     if (this.#link) status.broker = { url: this.#link.client.url, connected: this.#link.client.connected, name: this.#link.name ?? null };
     if (this.#outboxes.size) status.forward = Object.fromEntries([...this.#outboxes].map(([k, o]) => [k, o.status()]));
+    status.links = { out: [...this.#peers.values()].map((l) => l.status()), in: this.#incoming.status() };
     return status;
   }
 
@@ -551,7 +589,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (!o) {
       const key = `outbox:${peer}`;
       const connect = () => {
-        const p = this.#sender(peer, { retries: 0 }); // the outbox retries, with its own backoff and one log line
+        // the outbox retries, with its own backoff and one log line
+        const p = this.#sender(peer, { retries: 0 }, () => {
+          const s = o!.status();
+          return { queued: s.queued, dropped: s.dropped };
+        });
         this.#peers.set(key, p);
         return p;
       };
@@ -591,10 +633,25 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     return p.send(typeof data === 'string' ? data : JSON.stringify(data));
   }
 
-  /** A WebSocket {@link Peer} to `target`; with a broker and a name, a {@link Route} that may go through the broker instead. */
-  #sender(target: string, extra: PeerOptions): Sender {
+  /**
+   * The counted link to `target`: a WebSocket {@link Peer}, or with a broker and a name a
+   * {@link Route} that may go through the broker instead. `queue`: the outbox in front of it.
+   */
+  #sender(target: string, extra: PeerOptions, queue?: () => { queued: number; dropped: number }): OutgoingLink {
+    return new OutgoingLink(target, this.#route(target, extra), { tracer: this.#tracer, queue });
+  }
+
+  #route(target: string, extra: PeerOptions): Sender {
+    const from = () => this.name;
     const webSocket = (t: string) =>
-      new Peer(t, { discovery: this.#discovery, discoverTimeout: this.#config.discoverTimeout, ...extra, ...this.#config.peer, ...(extra.retries === 0 ? { retries: 0 } : {}) });
+      new Peer(t, {
+        discovery: this.#discovery,
+        discoverTimeout: this.#config.discoverTimeout,
+        from,
+        ...extra,
+        ...this.#config.peer,
+        ...(extra.retries === 0 ? { retries: 0 } : {}),
+      });
     const link = this.#link;
     if (!link || /^wss?:\/\//i.test(target)) return webSocket(target);
     return new Route(target, {
@@ -603,7 +660,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       discoverTimeout: this.#config.discoverTimeout,
       webSocket,
       preferDirect: link.preferDirect,
-      broker: () => link.peer(target, { discoverTimeout: this.#config.discoverTimeout, ackTimeout: this.#config.peer?.ackTimeout, log: (line) => this.log.warn(line) }),
+      broker: () => link.peer(target, { discoverTimeout: this.#config.discoverTimeout, ackTimeout: this.#config.peer?.ackTimeout, log: (line) => this.log.warn(line), from }),
       log: (line) => this.log.info(line),
     });
   }
@@ -707,3 +764,17 @@ function refuse(socket: Duplex, status: number, line: string): void {
   );
 }
 
+
+/** Who is connecting: the sketch named by a sketchnet client's `sketchnet-from` header, else the remote address `IP:PORT`. */
+function clientName(req: http.IncomingMessage): string {
+  const named = req.headers[FROM_HEADER];
+  if (typeof named === 'string' && named) {
+    try {
+      return printable(decodeURIComponent(named), 64);
+    } catch {
+      return printable(named, 64);
+    }
+  }
+  const a = req.socket.remoteAddress ?? '?';
+  return `${a.includes(':') ? `[${a}]` : a}:${req.socket.remotePort ?? 0}`;
+}

@@ -15,6 +15,8 @@ export default class Clock extends Sketch<OptionValues<typeof options>> {
   static override readonly description = 'send numbered ticks to a peer and print each acknowledgement';
   static override readonly options = options;
   static override readonly defaultTo = 'iopin';
+  /** Each tick as it is sent, `{ tick, trace }` (the trace id its request starts; null with `--no-trace`): the dashboard's tick markers and waterfall. */
+  static override readonly streams = { '/ticks': { history: { items: 1000 }, delivery: 'all' as const } };
 
   override async main(): Promise<void> {
     const { tacks, delay } = this.options;
@@ -22,7 +24,21 @@ export default class Clock extends Sketch<OptionValues<typeof options>> {
       // Ends at once when the sketch closes (a signal): main() rejects with the signal's reason (SKETCH_ERR_CLOSED).
       if (tick > 0 && delay > 0) await sleep(delay * 1000, undefined, { signal: this.signal }).catch(() => this.signal.throwIfAborted());
       this.out(`> ${tick}`);
-      this.out(`< ${await this.stream(this.to!, String(tick))}`);
+      this.out(`< ${await this.tick(tick)}`);
     }
+  }
+
+  /** Sends tick `n` in a trace of its own, published on `/ticks` with the trace id; resolves with the acknowledgement. */
+  tick(n: number): Promise<string> {
+    const tracer = this.tracer;
+    if (!tracer) {
+      this.publish('/ticks', { tick: n, trace: null });
+      return this.stream(this.to!, String(n));
+    }
+    // The tick is the root: its `send` span's trace id is known once the send started.
+    return tracer.root(`tick ${n}`, (trace) => {
+      this.publish('/ticks', { tick: n, trace });
+      return this.stream(this.to!, String(n));
+    });
   }
 }

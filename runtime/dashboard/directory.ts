@@ -21,6 +21,60 @@ export interface StreamCard {
   epoch: string | null;
 }
 
+/** One outgoing link of a sketch (status `links.out`): messages it sends to a peer. */
+export interface OutLinkCard {
+  /** The peer as given: an instance name or a `ws://` URL. */
+  to: string;
+  /** How the peer was reached: `mdns`, `url` or `broker`. */
+  via: string;
+  /** `connected`, `retrying` or `idle`. */
+  state: string;
+  /** Totals since the sketch started. */
+  sent: number;
+  acked: number;
+  errors: number;
+  /** Written, not acknowledged yet. */
+  inFlight: number;
+  /** Waiting unsent (outbox queue or peer window). */
+  queued: number;
+  /** Outbox overflow drops. */
+  dropped: number;
+  /** Messages per second sent over the last 60 s. */
+  rate: number;
+  /** Send → acknowledgement, ms, over the last 60 s (`null`: none). */
+  ackMs: { p50: number | null; p99: number | null };
+  /** Last send, s since the epoch (`null`: none yet). */
+  lastAt: number | null;
+}
+
+/** One incoming link of a sketch (status `links.in`): a client connection sending to it. */
+export interface InLinkCard {
+  /** The client sketch's instance name (header `sketchnet-from`), else its `IP:PORT`. */
+  from: string;
+  /** Request path, e.g. `/`. */
+  path: string;
+  /** Messages received on this connection. */
+  received: number;
+  /** Messages per second over the last 60 s. */
+  rate: number;
+  /** Last message, s since the epoch (`null`: none yet). */
+  lastAt: number | null;
+}
+
+/** A sketch's links as its status says (`{out: [], in: []}` for a sketch too old to say). */
+export interface LinksCard {
+  out: OutLinkCard[];
+  in: InLinkCard[];
+}
+
+/**
+ * How alive a sketch looks: `up` — it answered its last status poll; `stale` — its last poll
+ * went unanswered (its figures are old: the page greys them and says when it was last seen);
+ * `down` — gone: an mDNS goodbye (seen as an unanswered poll while the last browse no longer
+ * finds it), or {@link DirectoryOptions.downAfterPolls} polls in a row unanswered.
+ */
+export type Liveness = 'up' | 'stale' | 'down';
+
 /** One sketch as the dashboard shows it. */
 export interface SketchCard {
   /** DNS-SD instance name. */
@@ -31,16 +85,20 @@ export interface SketchCard {
   url: string;
   /** `ADDRESS:PORT`. */
   address: string;
-  /** Whether it answered its last status poll (false: gone, the page fades it). */
+  /** Whether it answered its last status poll (false: stale or down, the page fades it). Kept beside `state` for older readers. */
   up: boolean;
+  /** `up`, `stale` or `down`: see {@link Liveness}. */
+  state: Liveness;
   /** Why it is gone (`goodbye`, `status: …`), when it is. */
   why?: string;
   /** Its streams: announced in TXT `streams=` and listed by its status. */
   streams: StreamCard[];
   /** Whether a message sent to it is acknowledged (status `acknowledges`); the page offers a message box only then. Assumed true until its status says otherwise. */
   acknowledges: boolean;
-  /** When it was last seen up, ms since the epoch. */
+  /** When it last answered a status poll (or was first found, if it never did), ms since the epoch. */
   seen: number;
+  /** Its links from its status (`{out: [], in: []}` until it says). */
+  links: LinksCard;
 }
 
 /** Options of {@link Directory}. Times in ms. */
@@ -55,6 +113,13 @@ export interface DirectoryOptions {
   browseEvery?: number;
   /** Pause between two status polls of every sketch, ms. Default 2000. */
   pollEvery?: number;
+  /**
+   * Unanswered status polls in a row after which a sketch is `down` (before: `stale`). Default 3:
+   * with the default `pollEvery` a sketch that stops answering is down 3 polls (about 6 s plus the
+   * status timeout of each, 2 s) after its last answer — sooner when a browse no longer finds it
+   * (an mDNS goodbye, or nothing answering for it): then it is down at its first unanswered poll.
+   */
+  downAfterPolls?: number;
   /** A sketch gone for this long is forgotten, ms. Default 600 000 (10 min). */
   forgetAfter?: number;
   /** Kinds not listed (the dashboard itself). Default `['dashboard']`. */
@@ -84,6 +149,10 @@ export class Directory extends EventEmitter<DirectoryEvents> {
   readonly #o: Required<Omit<DirectoryOptions, 'skipNames'>> & Pick<DirectoryOptions, 'skipNames'>;
   readonly #found = new Map<string, FoundSketch>();
   readonly #cards = new Map<string, SketchCard>();
+  /** Unanswered polls in a row, by name. */
+  readonly #misses = new Map<string, number>();
+  /** Names the last browse found. */
+  #browsed = new Set<string>();
   #closed = false;
   #timers = new Set<NodeJS.Timeout>();
   #wake?: () => void;
@@ -95,6 +164,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
       browseMs: 1000,
       browseEvery: 2000,
       pollEvery: 2000,
+      downAfterPolls: 3,
       forgetAfter: 600_000,
       skipKinds: ['dashboard'],
       now: Date.now,
@@ -173,6 +243,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
     }
     if (this.#closed) return;
     const skipNames = new Set(this.#o.skipNames?.() ?? []);
+    this.#browsed = new Set(list.map((f) => f.name));
     const fresh: FoundSketch[] = [];
     for (const f of list) {
       if (this.#o.skipKinds.includes(f.kind) || skipNames.has(f.name)) continue;
@@ -192,6 +263,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
       if (!card.up && now - card.seen > this.#o.forgetAfter) {
         this.#cards.delete(name);
         this.#found.delete(name);
+        this.#misses.delete(name);
       }
     }
     await Promise.all([...this.#found.values()].map((f) => this.#poll(f)));
@@ -212,16 +284,23 @@ export class Directory extends EventEmitter<DirectoryEvents> {
     if (current && current.url !== f.url) return; // it moved meanwhile: the newer poll decides
     const announced = f.streams.map((path) => before?.streams.find((s) => s.path === path) ?? emptyStream(path));
     if (!status) {
-      if (before && !before.up) return;
+      const misses = (this.#misses.get(f.name) ?? 0) + 1;
+      this.#misses.set(f.name, misses);
+      // Down: polls unanswered long enough, or unanswered while mDNS no longer finds it (a goodbye).
+      const state: Liveness = misses >= this.#o.downAfterPolls || !this.#browsed.has(f.name) ? 'down' : 'stale';
+      if (before && !before.up && before.state === state) return;
       this.#cards.set(f.name, {
         ...cardOf(f, before?.streams ?? announced),
         acknowledges: before?.acknowledges ?? true,
         up: false,
-        why: before ? `no answer to its status (${why})` : `no status (${why})`,
+        state,
+        why: before?.up === false && before.why ? before.why : before ? `no answer to its status (${why})` : `no status (${why})`,
         seen: before?.seen ?? this.#o.now(),
+        links: before?.links ?? { out: [], in: [] },
       });
       return;
     }
+    this.#misses.set(f.name, 0);
     const streams = new Map(announced.map((s) => [s.path, s]));
     for (const [path, s] of Object.entries(status.streams ?? {})) {
       streams.set(path, {
@@ -233,7 +312,14 @@ export class Directory extends EventEmitter<DirectoryEvents> {
         epoch: typeof s.epoch === 'string' ? s.epoch : null,
       });
     }
-    this.#cards.set(f.name, { ...cardOf(f, [...streams.values()]), acknowledges: status.acknowledges !== false, up: true, seen: this.#o.now() });
+    this.#cards.set(f.name, {
+      ...cardOf(f, [...streams.values()]),
+      acknowledges: status.acknowledges !== false,
+      up: true,
+      state: 'up',
+      seen: this.#o.now(),
+      links: linksOf(status.links),
+    });
   }
 
   #changed(): void {
@@ -245,7 +331,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
   }
 }
 
-function cardOf(f: FoundSketch, streams: StreamCard[]): Omit<SketchCard, 'up' | 'seen' | 'acknowledges'> {
+function cardOf(f: FoundSketch, streams: StreamCard[]): Omit<SketchCard, 'up' | 'state' | 'seen' | 'acknowledges' | 'links'> {
   const host = f.address.includes(':') ? `[${f.address}]` : f.address;
   return { name: f.name, kind: f.kind, url: f.url, address: `${host}:${f.port}`, streams };
 }
@@ -256,4 +342,36 @@ function emptyStream(path: string): StreamCard {
 
 function numberOr<T>(x: unknown, fallback: T): number | T {
   return typeof x === 'number' && Number.isFinite(x) ? x : fallback;
+}
+
+/** A status's `links`, checked field by field (it comes from the network); `{out: [], in: []}` when absent. */
+export function linksOf(x: unknown): LinksCard {
+  const l = (x && typeof x === 'object' ? x : {}) as { out?: unknown; in?: unknown };
+  const str = (v: unknown, d = '') => (typeof v === 'string' ? v.slice(0, 300) : d);
+  const num = (v: unknown) => numberOr(v, 0);
+  const out = (Array.isArray(l.out) ? l.out : []).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object' && typeof o.to === 'string').slice(0, 1000).map((o): OutLinkCard => {
+    const ack = (o.ackMs && typeof o.ackMs === 'object' ? o.ackMs : {}) as Record<string, unknown>;
+    return {
+      to: str(o.to),
+      via: str(o.via, 'mdns'),
+      state: str(o.state, 'idle'),
+      sent: num(o.sent),
+      acked: num(o.acked),
+      errors: num(o.errors),
+      inFlight: num(o.inFlight),
+      queued: num(o.queued),
+      dropped: num(o.dropped),
+      rate: num(o.rate),
+      ackMs: { p50: numberOr(ack.p50, null), p99: numberOr(ack.p99, null) },
+      lastAt: numberOr(o.lastAt, null),
+    };
+  });
+  const inn = (Array.isArray(l.in) ? l.in : []).filter((o): o is Record<string, unknown> => !!o && typeof o === 'object' && typeof o.from === 'string').slice(0, 1000).map((o): InLinkCard => ({
+    from: str(o.from),
+    path: str(o.path, '/'),
+    received: num(o.received),
+    rate: num(o.rate),
+    lastAt: numberOr(o.lastAt, null),
+  }));
+  return { out, in: inn };
 }

@@ -19,7 +19,12 @@ export interface Point {
   time: number;
   /** Numeric top-level fields of the item's data (a bare number is `value`), `time` left out. */
   values: Record<string, number>;
+  /** The item's `trace` field when it is a trace id (32 lower-case hex: the clock's `/ticks`), kept for the page's waterfall. */
+  trace?: string;
 }
+
+/** A trace id: 32 lower-case hex digits (W3C trace context). */
+export const TRACE_ID = /^[0-9a-f]{32}$/;
 
 /** Options of {@link Relay}. Times in ms unless named otherwise. */
 export interface RelayOptions {
@@ -115,6 +120,8 @@ export class Relay {
     // Never backwards in time (uPlot's x must ascend); the subscriber already drops repeats.
     if (last && it.time < last.time) return;
     const p: Point = { epoch, seq: it.seq, time: it.time, values: Object.fromEntries(numericFields(it.data)) };
+    const trace = it.data && typeof it.data === 'object' ? (it.data as { trace?: unknown }).trace : undefined;
+    if (typeof trace === 'string' && TRACE_ID.test(trace)) p.trace = trace;
     this.#learnUnits(it.data, p.values);
     this.#points.push(p);
     if (this.#points.length > this.#o.maxPoints) this.#points.splice(0, this.#points.length - this.#o.maxPoints);

@@ -1,6 +1,6 @@
 /**
  * The dashboard's page protocol: the static page, the JSON API the page reads with its key
- * (`/api/sketches`, `/api/history`), the relays (one subscription per sketch and stream) and
+ * (`/api/sketches`, `/api/history`, `/api/trace`, `/api/tail`), the relays (one subscription per sketch and stream) and
  * what is published to the pages' WebSocket stream (`/live`). No server in it: the dashboard
  * sketch serves these routes and publishes what this hands it.
  */
@@ -13,7 +13,8 @@ import { errors } from '../errors.js';
 import { sendJson, sendText, type HttpRoute, type HttpRoutes } from '../net/routes.js';
 import type { Directory, SketchCard } from './directory.js';
 import { getJson, httpUrl, type ClientSecurity } from '../net/client.js';
-import { Relay, type Point } from './relay.js';
+import { Relay, TRACE_ID, type Point } from './relay.js';
+import { MAX_TAIL, mergeTrace, tail, TAIL_SECONDS, type FetchJson } from './trace.js';
 
 /** History windows the page offers, in seconds: 5 min, 1 h, 24 h, 7 d (the last three only with a recorder). */
 export const WINDOWS = [300, 3600, 86_400, 604_800] as const;
@@ -40,14 +41,16 @@ export interface PlotHistory {
   values: Record<string, (number | null)[]>;
   /** Newest point included: live points at or before it (same epoch) are duplicates. */
   last: { epoch: string; seq: number; time: number } | null;
+  /** Trace id of each point (`null`: none), when any has one (the clock's `/ticks`); the recorder's points have none. */
+  traces?: (string | null)[];
   /** Why the recorder was not used, when one exists but failed. */
   note?: string;
 }
 
 /** A message published on `/live` for the pages: one point of one stream. */
 export interface LivePoint {
-  /** `[sketch, stream, epoch, seq, time, values]`, compact. */
-  p: [string, string, string, number, number, Record<string, number>];
+  /** `[sketch, stream, epoch, seq, time, values]`, compact; a 7th element, the trace id, when the item has one (`/ticks`). */
+  p: [string, string, string, number, number, Record<string, number>] | [string, string, string, number, number, Record<string, number>, string];
 }
 
 /** Options of {@link DashboardServer}. */
@@ -63,6 +66,8 @@ export interface DashboardServerOptions {
   historyPoints?: number;
   /** Clock, s since the epoch. */
   now?: () => number;
+  /** How the spans of a sketch are read (tests pass a fake). Default: `getJson` with `security`. */
+  fetchJson?: FetchJson;
   log(line: string): void;
 }
 
@@ -74,7 +79,8 @@ export class DashboardServer {
   readonly #warned = new Set<string>();
 
   constructor(options: DashboardServerOptions) {
-    this.#o = { relayPoints: RELAY_POINTS, historyPoints: HISTORY_POINTS, now: () => Date.now() / 1000, ...options };
+    const fetchJson: FetchJson = (card, path, query, timeoutMs) => getJson(httpUrl(card.url, path, query), card.name, this.#o.security, timeoutMs, (l) => this.#warn(l));
+    this.#o = { relayPoints: RELAY_POINTS, historyPoints: HISTORY_POINTS, now: () => Date.now() / 1000, fetchJson, ...options };
     this.#files = loadPageFiles();
     this.#o.directory.on('change', (cards) => this.#sync(cards));
   }
@@ -93,6 +99,8 @@ export class DashboardServer {
     }
     routes['/api/sketches'] = { handle: (_req, res) => sendJson(res, this.overview()) };
     routes['/api/history'] = { handle: (req, res) => this.#history(req, res) };
+    routes['/api/trace'] = { handle: (req, res) => this.#trace(req, res) };
+    routes['/api/tail'] = { handle: (req, res) => this.#tail(req, res) };
     return routes;
   }
 
@@ -143,13 +151,38 @@ export class DashboardServer {
         for (const f of fields) values[f] = [...(rec.values[f] ?? rec.time.map(() => null)), ...tail.map((p) => p.values[f] ?? null)];
         const end = tail.at(-1);
         const last = end ? { epoch: end.epoch, seq: end.seq, time: end.time } : rec.last;
-        return { ...base, source: 'recorder', recorder: recorder.name, fields, time, values, last };
+        const traces = tail.some((p) => p.trace) ? [...rec.time.map(() => null), ...tail.map((p) => p.trace ?? null)] : undefined;
+        return { ...base, source: 'recorder', recorder: recorder.name, fields, time, values, last, ...(traces ? { traces } : {}) };
       } catch (err) {
         note = `recorder ${recorder.name}: ${(err as Error).message}`;
       }
     }
     const points = relay.points().filter((p) => p.time >= since).slice(-this.#o.historyPoints * 2);
     return { ...base, source: 'sketch', ...columns(points), ...(note ? { note } : {}) };
+  }
+
+  async #trace(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const id = (new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '').toLowerCase();
+    if (!TRACE_ID.test(id)) return sendText(res, 400, `give ?id=TRACE (32 hex digits), got ${JSON.stringify(id).slice(0, 40)}`);
+    sendJson(res, await mergeTrace(this.#o.directory.cards(), id, this.#o.fetchJson));
+  }
+
+  async #tail(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const sketch = q.get('sketch');
+    const to = q.get('to') || null;
+    const limit = Number(q.get('limit') ?? 50);
+    const since = Number(q.get('since') ?? this.#o.now() - TAIL_SECONDS);
+    if (!sketch) return sendText(res, 400, 'give ?sketch=NAME (and &to=PEER, &since=S, &limit=N)');
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TAIL) return sendText(res, 400, `?limit must be a whole number from 1 to ${MAX_TAIL}, got ${JSON.stringify(q.get('limit')).slice(0, 40)}`);
+    if (!Number.isFinite(since) || since < 0) return sendText(res, 400, `?since must be seconds since the epoch, got ${JSON.stringify(q.get('since')).slice(0, 40)}`);
+    const card = this.#o.directory.get(sketch);
+    if (!card) return sendText(res, 404, `no sketch ${sketch.slice(0, 60)} is known here`);
+    try {
+      sendJson(res, await tail(card, to, since, limit, this.#o.fetchJson));
+    } catch (err) {
+      sendText(res, 502, `${sketch.slice(0, 60)}: ${(err as Error).message.split('\n')[0]!.slice(0, 200)}`);
+    }
   }
 
   async #history(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -191,7 +224,8 @@ export class DashboardServer {
             maxPoints: this.#o.relayPoints,
             url: card.url,
             security: this.#o.security,
-            onPoint: (p: Point) => this.#o.publish({ p: [card.name, s.path, p.epoch, p.seq, p.time, p.values] } satisfies LivePoint),
+            onPoint: (p: Point) =>
+              this.#o.publish({ p: p.trace ? [card.name, s.path, p.epoch, p.seq, p.time, p.values, p.trace] : [card.name, s.path, p.epoch, p.seq, p.time, p.values] } satisfies LivePoint),
             log: this.#o.log,
           });
           this.#relays.set(k, relay);
@@ -215,12 +249,13 @@ function key(sketch: string, stream: string): string {
 }
 
 /** Points as uPlot's columns. */
-function columns(points: Point[]): Pick<PlotHistory, 'fields' | 'time' | 'values' | 'last'> {
+function columns(points: Point[]): Pick<PlotHistory, 'fields' | 'time' | 'values' | 'last' | 'traces'> {
   const fields = [...new Set(points.flatMap((p) => Object.keys(p.values)))];
   const values: Record<string, (number | null)[]> = {};
   for (const f of fields) values[f] = points.map((p) => p.values[f] ?? null);
   const end = points.at(-1);
-  return { fields, time: points.map((p) => p.time), values, last: end ? { epoch: end.epoch, seq: end.seq, time: end.time } : null };
+  const traces = points.some((p) => p.trace) ? { traces: points.map((p) => p.trace ?? null) } : {};
+  return { fields, time: points.map((p) => p.time), values, last: end ? { epoch: end.epoch, seq: end.seq, time: end.time } : null, ...traces };
 }
 
 /** The recorder's `/history` answer, checked field by field (it comes from the network). */
@@ -262,6 +297,8 @@ function loadPageFiles(): Map<string, { type: string; body: Buffer; cache: strin
   const dir = pageDir();
   const require = createRequire(import.meta.url);
   const uplot = dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+  // dagre's package exports only its modules: its browser build is found beside its package.json.
+  const dagre = join(dirname(require.resolve('@dagrejs/dagre/package.json')), 'dist', 'dagre.min.js');
   const files = new Map<string, { type: string; body: Buffer; cache: string }>();
   const add = (path: string, file: string, type: string, cache = 'no-cache') => files.set(path, { type, body: readFileSync(file), cache });
   add('/', join(dir, 'index.html'), 'text/html; charset=utf-8');
@@ -269,5 +306,6 @@ function loadPageFiles(): Map<string, { type: string; body: Buffer; cache: strin
   add('/style.css', join(dir, 'style.css'), 'text/css; charset=utf-8');
   add('/uPlot.iife.min.js', join(uplot, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8', 'max-age=86400');
   add('/uPlot.min.css', join(uplot, 'uPlot.min.css'), 'text/css; charset=utf-8', 'max-age=86400');
+  add('/dagre.min.js', dagre, 'text/javascript; charset=utf-8', 'max-age=86400');
   return files;
 }

@@ -20,6 +20,8 @@ import { BrokerClient, stateTopic, streamPathAllowed, streamTopic, topicLevel, t
 import { BrokerPeer, type BrokerPeerOptions } from './broker-peer.js';
 import { serveBroker, type BrokerServer } from './broker-serve.js';
 import type { Dedupe } from './dedupe.js';
+import type { IncomingLinks } from './links.js';
+import type { Tracer } from './spans.js';
 import { PROTOCOL_VERSION } from './protocol.js';
 import { isReactive, type LoopHost } from './reactive.js';
 
@@ -44,6 +46,10 @@ export interface BrokerHost extends LoopHost {
   /** Home Assistant entities (the class's `static homeAssistant`). */
   readonly haEntities: readonly HaEntity[];
   readonly dedupe: Dedupe;
+  /** Records the spans of requests served through the broker. Default none. */
+  readonly tracer?: Tracer;
+  /** Counts requests served through the broker, per sender (the status's incoming links). Default none. */
+  readonly incoming?: IncomingLinks<object>;
   /** sketchnet's version, for Home Assistant's device registry. */
   readonly version: string;
 }
@@ -143,7 +149,7 @@ export class BrokerLink extends EventEmitter<BrokerLinkEvents> {
     const name = this.#name!;
     if (!this.#server) {
       // Subscribed to requests before telling anyone we are online.
-      this.#server = serveBroker(this.#host, this.client, name, { dedupe: this.#host.dedupe, acknowledges: this.#host.describe().acknowledges });
+      this.#server = serveBroker(this.#host, this.client, name, { dedupe: this.#host.dedupe, acknowledges: this.#host.describe().acknowledges, tracer: this.#host.tracer, incoming: this.#host.incoming });
       await this.#server.ready;
     }
     const { payload, properties } = onlineMessage(this.#description());
@@ -221,6 +227,8 @@ export interface BrokerHostParts {
   port: number;
   tls: boolean;
   dedupe: Dedupe;
+  tracer?: Tracer;
+  incoming?: IncomingLinks<object>;
   /** The stream paths now. */
   streams: () => string[];
   haEntities: readonly HaEntity[];
@@ -245,6 +253,8 @@ export function brokerHost(sketch: LoopHost & { readonly name: string; readonly 
     }),
     haEntities: parts.haEntities,
     dedupe: parts.dedupe,
+    tracer: parts.tracer,
+    incoming: parts.incoming,
     version: sketchnetVersion(),
   };
 }

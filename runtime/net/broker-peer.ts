@@ -23,11 +23,15 @@ export interface BrokerPeerOptions {
   channel?: string;
   /** Where the one-line warnings go. */
   log?: (line: string) => void;
+  /** This sketch's instance name, sent as the user property `sketchnet-from` (the receiver's incoming link). Default none. */
+  from?: () => string;
 }
 
 interface Pending {
   seq: number;
   text: string;
+  /** The W3C `traceparent` sent with it, as the MQTT 5 user property `traceparent`. */
+  trace: string | undefined;
   sent: boolean;
   resolve: (ack: string) => void;
   reject: (err: Error) => void;
@@ -53,7 +57,7 @@ export class BrokerPeer {
   readonly target: string;
   readonly #client: BrokerClient;
   readonly #directory: BrokerDirectory;
-  readonly #options: Required<Omit<BrokerPeerOptions, 'log'>> & { log: (line: string) => void };
+  readonly #options: Required<Omit<BrokerPeerOptions, 'log' | 'from'>> & { log: (line: string) => void; from?: () => string };
   readonly #session = randomBytes(16).toString('base64url');
   readonly #replyTopic: string;
   /** `sketchnet/<peer>/in[/<path>]`. */
@@ -83,6 +87,14 @@ export class BrokerPeer {
     this.#topic = inTopic(target, this.#options.channel);
   }
 
+  /** A link through the broker (`via` of the status's links). */
+  readonly via = 'broker' as const;
+
+  /** `connected` while the peer is online on a connected broker, `retrying` while requests wait for it, else `idle`. */
+  get state(): 'connected' | 'retrying' | 'idle' {
+    return this.#reachable() ? 'connected' : this.#pending.length ? 'retrying' : 'idle';
+  }
+
   /** Requests sent or queued and not acknowledged yet. */
   get inFlight(): number {
     return this.#pending.length;
@@ -94,11 +106,11 @@ export class BrokerPeer {
    *   `SKETCH_ERR_PEER_UNREACHABLE` (went offline, or no acknowledgement within `ackTimeout`),
    *   `SKETCH_ERR_BROKER_UNREACHABLE`, `SKETCH_ERR_REMOTE`, `SKETCH_ERR_CLOSED`.
    */
-  send(text: string): Promise<string> {
+  send(text: string, traceparent?: string): Promise<string> {
     if (this.#closed) return Promise.reject(errors.CLOSED(`requests to ${this.target}`));
     this.#start();
     return new Promise((resolve, reject) => {
-      this.#pending.push({ seq: ++this.#seq, text, sent: false, resolve, reject });
+      this.#pending.push({ seq: ++this.#seq, text, trace: traceparent, sent: false, resolve, reject });
       if (this.#pending.length === 1) this.#progressAt = Date.now();
       this.#flush();
     });
@@ -137,7 +149,12 @@ export class BrokerPeer {
     const payload = encodeRequest({ session: this.#session, seq: p.seq, done, msg: p.text });
     this.#client.post(this.#topic, payload, {
       qos: 1,
-      properties: { responseTopic: this.#replyTopic, correlationData: Buffer.from(String(p.seq)) },
+      properties: {
+        responseTopic: this.#replyTopic,
+        correlationData: Buffer.from(String(p.seq)),
+        // MQTT 5 §3.3.2.3.7 user property: the W3C trace context, as a traceparent header would carry it
+        userProperties: userProperties(p.trace, this.#options.from?.()),
+      },
     });
   }
 
@@ -223,4 +240,12 @@ export class BrokerPeer {
     if (this.#subscribed) this.#client.unsubscribe([this.#replyTopic]);
     this.#failAll(errors.CLOSED(`requests to ${this.target}`));
   }
+}
+
+/** The user properties of a request: the trace context and the sender's name, when there are. */
+function userProperties(traceparent: string | undefined, from: string | undefined): Record<string, string> {
+  const u: Record<string, string> = {};
+  if (traceparent) u.traceparent = traceparent;
+  if (from) u['sketchnet-from'] = from;
+  return u;
 }

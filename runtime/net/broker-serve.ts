@@ -17,6 +17,8 @@ import { inTopic, type BrokerClient } from './broker.js';
 import { DEDUPE_MAX_SESSIONS, DEDUPE_SESSION_TTL_MS, DEDUPE_WINDOW, type Dedupe, type Outcome } from './dedupe.js';
 import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
 import type { LoopHost } from './reactive.js';
+import type { IncomingLinks, LinkMeter } from './links.js';
+import type { ServerSpan, Tracer } from './spans.js';
 
 /** Options of {@link serveBroker}. */
 export interface BrokerServeOptions {
@@ -24,11 +26,17 @@ export interface BrokerServeOptions {
   dedupe: Dedupe;
   /** Whether `loop` is `@reactive`: otherwise nothing is answered. */
   acknowledges: boolean;
+  /** Records each request's `receive` and `loop` spans, continuing its `traceparent` user property. Default none. */
+  tracer?: Tracer;
+  /** Counts requests per sender (user property `sketchnet-from`, else `broker`) and channel. Default none. */
+  incoming?: IncomingLinks<object>;
 }
 
 /** A request that arrived, waiting for its turn. */
 interface Held {
   request: Request;
+  /** Who sent it (user property `sketchnet-from`), for the span. */
+  from: string;
   replyTo?: string;
   correlation?: Buffer;
 }
@@ -59,16 +67,47 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   /** Plain messages run one after another too, in arrival order. */
   let plainChain: Promise<unknown> = Promise.resolve();
 
-  const apply = async (channel: string, message: string): Promise<Outcome> => {
+  const { tracer } = options;
+  /** Per sender and channel: the meter of its incoming link. */
+  const meters = new Map<string, { meter: LinkMeter; key: object; used: number }>();
+  const count = (from: string, channel: string) => {
+    const incoming = options.incoming;
+    if (!incoming) return;
+    const k = `${from}\n${channel}`;
+    let m = meters.get(k);
+    if (!m) {
+      if (meters.size >= DEDUPE_MAX_SESSIONS) {
+        const [oldest] = [...meters].sort((a, b) => a[1].used - b[1].used);
+        incoming.remove(oldest![1].key);
+        meters.delete(oldest![0]);
+      }
+      const key = {};
+      m = { meter: incoming.add(key, from, channel), key, used: 0 };
+      meters.set(k, m);
+    }
+    m.used = Date.now();
+    m.meter.mark();
+  };
+  /** Runs `loop` once, in a `loop` span when traced; never rejects. */
+  const run = async (channel: string, message: string, span?: ServerSpan): Promise<Outcome> => {
     try {
-      let value = host.loop(channel, message);
+      let value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
       if (value instanceof Promise) value = await value;
+      span?.looped(true);
       return { ok: true, value };
     } catch (err) {
       const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
       host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
+      span?.looped(false, oneLine(err));
       return { ok: false, code, message: oneLine(err) };
     }
+  };
+  /** Runs `loop` in the request's spans (when traced). */
+  const apply = async (channel: string, message: string, from: string, traceparent?: string): Promise<Outcome> => {
+    const span = tracer?.server(channel, from, message, traceparent);
+    const o = await run(channel, message, span);
+    span?.answered(o.ok, o.ok ? undefined : o.message);
+    return o;
   };
   const reply = (to: string | undefined, correlation: Buffer | undefined, frame: string) => {
     if (!to || !options.acknowledges) return;
@@ -80,7 +119,7 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   /** A request below the next one to apply: applied before (or being applied): answered from the dedupe memory. */
   const duplicate = async (key: string, channel: string, h: Held) => {
     const seq = h.request.seq;
-    const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg));
+    const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h.request.msg, h.from, h.request.traceparent));
     reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
   };
 
@@ -92,7 +131,7 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
       for (let h = s.held.get(s.next); h; h = s.held.get(s.next)) {
         s.held.delete(s.next);
         const seq = s.next++;
-        const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h!.request.msg));
+        const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h!.request.msg, h!.from, h!.request.traceparent));
         reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
       }
     } finally {
@@ -123,6 +162,9 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     const text = payload.toString();
     const replyTo = packet.properties?.responseTopic;
     const correlation = packet.properties?.correlationData;
+    const user = packet.properties?.userProperties;
+    const from = typeof user?.['sketchnet-from'] === 'string' ? printable(user['sketchnet-from'], 64) : 'broker';
+    count(from, channel);
     let request: Request | undefined;
     if (text.startsWith('{"session"')) {
       try {
@@ -132,7 +174,8 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
       }
     }
     if (!request) {
-      plainChain = plainChain.then(async () => reply(replyTo, correlation, encode(await apply(channel, text), '')));
+      const traceparent = typeof user?.traceparent === 'string' ? user.traceparent : undefined;
+      plainChain = plainChain.then(async () => reply(replyTo, correlation, encode(await apply(channel, text, from, traceparent), '')));
       return;
     }
     const key = `${channel}\n${request.session}`;
@@ -142,7 +185,8 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
       s.next = request.done + 1;
       for (const seq of s.held.keys()) if (seq < s.next) s.held.delete(seq); // it holds their replies
     }
-    const h: Held = { request, replyTo, correlation };
+    if (request.traceparent === undefined && typeof user?.traceparent === 'string') request.traceparent = user.traceparent;
+    const h: Held = { request, from, replyTo, correlation };
     if (request.seq < s.next) return void duplicate(key, channel, h);
     if (s.held.size >= DEDUPE_WINDOW) return; // a sender past its window: it resends later
     s.held.set(request.seq, h);

@@ -9,6 +9,7 @@ import type { Discovery } from '../discovery/mdns.js';
 import { clientTlsOptions, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
 import { Heartbeat, HEARTBEAT_MS } from './heartbeat.js';
+import { FROM_HEADER } from './links.js';
 
 /** Options of {@link Peer}. */
 /** A Peer's default `ackTimeout`, in ms: the longest wait for the next acknowledgement. */
@@ -74,12 +75,16 @@ export interface PeerOptions {
    * `SKETCH_ERR_TLS_VERIFY` before anything is sent. Default: the system CAs, TLS optional.
    */
   ca?: string | Buffer;
+  /** This sketch's instance name, stated on every connection (header `sketchnet-from`) so that the peer's status names its incoming link. Default none. */
+  from?: () => string;
 }
 
 interface Pending {
   /** v3 request number within this peer's session. */
   seq: number;
   text: string;
+  /** The W3C `traceparent` sent with it (v3 only). */
+  trace: string | undefined;
   resolve: (ack: string) => void;
   reject: (err: Error) => void;
 }
@@ -118,11 +123,14 @@ export class Peer {
   readonly #requestPrefix = `{"session":${JSON.stringify(this.#session)},"seq":`;
   #seq = 0;
   #v3 = false;
-  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca'>> & {
+  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca' | 'from'>> & {
     discovery: Discovery | false;
     key?: string;
     ca?: string | Buffer;
+    from?: () => string;
   };
+  /** Whether the connection is being made again after a failure or a drop (a link's `retrying`). */
+  #retrying = false;
   #warnedInsecure = false;
   /** Whether the first lookup by name started (it is announced once). */
   #lookedFor = false;
@@ -164,6 +172,16 @@ export class Peer {
     this.#plain = !this.#options.subprotocol;
   }
 
+  /** How this peer is reached: a `ws://` URL given, or a name found over mDNS. */
+  get via(): 'mdns' | 'url' {
+    return /^wss?:\/\//i.test(this.target) ? 'url' : 'mdns';
+  }
+
+  /** `connected` while open, `retrying` while reconnecting after a failure, else `idle` (connected on the next send). */
+  get state(): 'connected' | 'retrying' | 'idle' {
+    return this.#open ? 'connected' : this.#retrying ? 'retrying' : 'idle';
+  }
+
   /** The URL of the current (or last) connection; `''` before the first. */
   get url(): string {
     return this.#url;
@@ -175,10 +193,10 @@ export class Peer {
    *   retries), `SKETCH_ERR_REMOTE` (the peer replied with an error, `sketchnet.v2` only),
    *   `SKETCH_ERR_CLOSED` (this peer was closed first).
    */
-  send(text: string): Promise<string> {
+  send(text: string, traceparent?: string): Promise<string> {
     if (this.#closed) return Promise.reject(errors.CLOSED(`connection to ${this.target}`));
     return new Promise<string>((resolve, reject) => {
-      this.#pending.push({ seq: ++this.#seq, text, resolve, reject });
+      this.#pending.push({ seq: ++this.#seq, text, trace: traceparent, resolve, reject });
       if (this.#open) this.#flush();
       else this.#connect();
     });
@@ -196,7 +214,9 @@ export class Peer {
     if (this.#sent === 0) this.#progressAt = Date.now();
     while (this.#sent < limit) {
       const p = this.#pending[this.#sent++]!;
-      ws.send(this.#v3 ? `${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)}}` : p.text);
+      if (!this.#v3) ws.send(p.text);
+      else if (p.trace === undefined) ws.send(`${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)}}`);
+      else ws.send(`${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)},"traceparent":"${p.trace}"}`);
     }
   }
 
@@ -205,10 +225,12 @@ export class Peer {
     this.#connecting = this.#connectWithRetries(this.#url !== '')
       .then(() => {
         this.#connecting = undefined;
+        this.#retrying = false;
         this.#flush();
       })
       .catch((err: Error) => {
         this.#connecting = undefined;
+        this.#retrying = false;
         this.#failAll(err);
       });
   }
@@ -230,6 +252,7 @@ export class Peer {
           const why = notFound ? 'it no longer answers over mDNS' : oneLine(err);
           throw errors.PEER_UNREACHABLE(this.target, `${why} (gave up after ${attempt + 1} attempts)`, err);
         }
+        this.#retrying = true;
         this.#options.log(`cannot reach ${this.target}: ${oneLine(err)}; retrying in ${delay} ms`);
         await sleep(delay, undefined, { signal: this.#abort.signal }).catch(() => {}); // close() ends the wait
         if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
@@ -261,6 +284,8 @@ export class Peer {
     // (@types/ws types it differently: hence the cast).
     const tlsOptions = clientTlsOptions(url, this.target, this.#options.ca, name) as WebSocket.ClientOptions;
     const headers = this.#keyHeaders(url);
+    const from = this.#options.from?.();
+    if (from) headers[FROM_HEADER] = encodeURIComponent(from); // header values are Latin-1: a Unicode name percent-encoded
     this.#url = url;
     let opened: { ws: WebSocket; socket: Duplex };
     try {
@@ -346,6 +371,7 @@ export class Peer {
       if (this.#pending.length === 0) return; // reconnect lazily on the next send
       const why = code === 1005 || code === 1006 ? `connection lost (${code})` : `closed ${code} ${reason.toString()}`.trim();
       this.#options.log(`${this.target}: ${why}; ${this.#pending.length} message(s) unacknowledged, reconnecting`);
+      this.#retrying = true;
       this.#connect();
     });
   }

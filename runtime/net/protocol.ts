@@ -26,7 +26,9 @@
  * message resent after a dropped connection is applied once (exactly-once, per sending session):
  * - each request is `{"session": "<id>", "seq": <n>, "done": <k>, "msg": "<text>"}` — `session`
  *   a random id per sender (1–64 characters `A–Z a–z 0–9 - _`), `seq` 1, 2, 3… per session,
- *   `done` the highest seq whose reply the sender holds (every earlier one too; 0 for none);
+ *   `done` the highest seq whose reply the sender holds (every earlier one too; 0 for none) —
+ *   and, when the sender traces, `"traceparent": "00-<trace>-<span>-<flags>"` (W3C Trace Context
+ *   §3.2; see trace-context.ts), which the receiver's spans continue;
  * - each reply carries its request's seq: `{"ack": <value>, "seq": <n>}` or
  *   `{"error": {…}, "seq": <n>}`; a resent request already applied gets the same reply again.
  * Everything else (items, gaps, subscribed) is as in v2.
@@ -173,6 +175,11 @@ export interface Request {
   done: number;
   /** The message for `loop`. */
   msg: string;
+  /**
+   * The sender's W3C trace context (`00-<trace id>-<span id>-<flags>`, Trace Context §3.2), when it
+   * traces: the receiver continues that trace. Optional; one that does not parse is ignored.
+   */
+  traceparent?: string;
 }
 
 /** Longest v3 session id, in characters. */
@@ -181,7 +188,8 @@ const SESSION = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Encodes a `sketchnet.v3` request. */
 export function encodeRequest(r: Request): string {
-  return `{"session":${JSON.stringify(r.session)},"seq":${r.seq},"done":${r.done},"msg":${JSON.stringify(r.msg)}}`;
+  const trace = r.traceparent === undefined ? '' : `,"traceparent":${JSON.stringify(r.traceparent)}`;
+  return `{"session":${JSON.stringify(r.session)},"seq":${r.seq},"done":${r.done},"msg":${JSON.stringify(r.msg)}${trace}}`;
 }
 
 /**
@@ -199,7 +207,11 @@ export function decodeRequest(frame: string): Request {
   }
   if (v && typeof v.session === 'string' && SESSION.test(v.session) && isSeq(v.seq) && v.seq >= 1 && typeof v.msg === 'string') {
     const done = v.done ?? 0;
-    if (isSeq(done) && done < v.seq) return { session: v.session, seq: v.seq, done, msg: v.msg };
+    if (isSeq(done) && done < v.seq) {
+      const r: Request = { session: v.session, seq: v.seq, done, msg: v.msg };
+      if (typeof v.traceparent === 'string') r.traceparent = v.traceparent;
+      return r;
+    }
   }
   throw new SyntaxError(`not a ${SUBPROTOCOL_V3} request: ${printable(frame, 80)}`);
 }

@@ -6,6 +6,8 @@ import { oneLine, SketchError } from '../errors.js';
 import { LOG_TEXT_MAX, printable } from '../text.js';
 import type { Dedupe, Outcome } from './dedupe.js';
 import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
+import type { LinkMeter } from './links.js';
+import type { ServerSpan, Tracer } from './spans.js';
 
 /** The shape of a sketch's `loop`: `channel` is the request path, `message` the text frame. */
 export type LoopMethod = (channel: string, message: string) => unknown;
@@ -58,6 +60,12 @@ export interface ServeOptions {
    * to `loop` nor answered. Default: none.
    */
   control?: (text: string) => boolean;
+  /** Records each message's `receive` and `loop` spans, continuing a v3 request's `traceparent`. Default none. */
+  tracer?: Tracer;
+  /** Who is connected (a sketch's name or an address), for the spans. Default `''`. */
+  from?: string;
+  /** Counts each message (not control frames): the connection's incoming link. Default none. */
+  meter?: LinkMeter;
 }
 
 /**
@@ -95,7 +103,8 @@ const THROTTLED_BATCH_TURNS = 16;
  * resent after a dropped connection is applied once and answered with the first reply.
  */
 export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, options: ServeOptions = {}): void {
-  const { socket, refuse, dedupe, control } = options;
+  const { socket, refuse, dedupe, control, tracer, meter } = options;
+  const from = options.from ?? '';
   const protocol = ws.protocol;
   const v3 = protocol === SUBPROTOCOL_V3;
   const batch = socket ? new TurnBatch(socket) : undefined;
@@ -139,15 +148,18 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(message, LOG_TEXT_MAX)}`);
     return { ok: false, code, message };
   };
-  /** Runs `loop` once for `message` (or refuses it); never rejects. */
-  const apply = async (message: string): Promise<Outcome> => {
+  /** Runs `loop` once for `message` (or refuses it), in `span`'s `loop` span when traced; never rejects. */
+  const apply = async (message: string, span?: ServerSpan): Promise<Outcome> => {
     if (refuse) return { ok: false, code: refuse.code, message: refuse.message };
     try {
-      let value = host.loop(channel, message);
+      let value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
       if (value instanceof Promise) value = await value;
+      span?.looped(true);
       return { ok: true, value };
     } catch (err) {
-      return failed(err);
+      const o = failed(err);
+      if (!o.ok) span?.looped(false, o.message);
+      return o;
     }
   };
   const answer = (o: Outcome, seq?: number) =>
@@ -161,8 +173,10 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
       reply(encodeError(protocol, 'SKETCH_ERR_BAD_MESSAGE', oneLine(err)));
       return;
     }
-    const outcome = dedupe && !refuse ? dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, () => apply(r.msg)) : apply(r.msg);
-    answer(await outcome, r.seq);
+    const span = tracer?.server(channel, from, r.msg, r.traceparent);
+    const outcome = await (dedupe && !refuse ? dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, () => apply(r.msg, span)) : apply(r.msg, span));
+    answer(outcome, r.seq);
+    span?.answered(outcome.ok, outcome.ok ? undefined : outcome.message);
   };
 
   const drain = async () => {
@@ -185,6 +199,11 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
         await request(message);
       } else if (refuse) {
         answer({ ok: false, code: refuse.code, message: refuse.message });
+      } else if (tracer) {
+        const span = tracer.server(channel, from, message);
+        const o = await apply(message, span);
+        answer(o);
+        span.answered(o.ok, o.ok ? undefined : o.message);
       } else {
         // Not through apply(): a synchronous loop answers without an extra turn (case 1's bench).
         try {
@@ -209,6 +228,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   ws.on('message', (data, isBinary) => {
     const text = isBinary ? null : data.toString();
     if (control && text !== null && control(text)) return;
+    meter?.mark();
     queue.push(text);
     if (!paused && queue.length - head >= QUEUE_HIGH_WATER) {
       paused = true;
@@ -224,11 +244,14 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
  * A `sketchnet.v3` request is unwrapped first and, with `dedupe`, given to `loop` once.
  * `control`: as in {@link ServeOptions}.
  */
-export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedupe?: Dedupe, control?: (text: string) => boolean): void {
+export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, options: Pick<ServeOptions, 'dedupe' | 'control' | 'tracer' | 'from' | 'meter'> = {}): void {
+  const { dedupe, control, tracer, meter } = options;
   const v3 = ws.protocol === SUBPROTOCOL_V3;
   ws.on('message', (data) => {
     let message = data.toString();
     if (control?.(message)) return;
+    meter?.mark();
+    let traceparent: string | undefined;
     if (v3) {
       let r: Request;
       try {
@@ -239,23 +262,33 @@ export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, dedu
       }
       if (dedupe) {
         void dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, async () => {
-          silently(host, channel, r.msg);
+          silently(host, channel, r.msg, tracer?.server(channel, options.from ?? '', r.msg, r.traceparent));
           return { ok: true, value: undefined };
         });
         return;
       }
       message = r.msg;
+      traceparent = r.traceparent;
     }
-    silently(host, channel, message);
+    silently(host, channel, message, tracer?.server(channel, options.from ?? '', message, traceparent));
   });
 }
 
-/** Calls `loop` and drops what it returns; a failure is logged. */
-function silently(host: LoopHost, channel: string, message: string): void {
-  const failed = (err: unknown) => host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
+/** Calls `loop` (in `span` when traced) and drops what it returns; a failure is logged. */
+function silently(host: LoopHost, channel: string, message: string, span?: ServerSpan): void {
+  const failed = (err: unknown) => {
+    host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
+    span?.looped(false, oneLine(err));
+    span?.answered(false, oneLine(err));
+  };
+  const done = () => {
+    span?.looped(true);
+    span?.answered(true);
+  };
   try {
-    const value = host.loop(channel, message);
-    if (value instanceof Promise) value.catch(failed);
+    const value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
+    if (value instanceof Promise) value.then(done, failed);
+    else done();
   } catch (err) {
     failed(err);
   }

@@ -5,7 +5,8 @@ import type { Discovery, FoundSketch } from '../discovery/mdns.js';
 
 /** Something that sends messages to one peer and resolves with acknowledgements: a {@link Peer} or a {@link BrokerPeer}. */
 export interface Sender {
-  send(text: string): Promise<string>;
+  /** Sends one message (with `traceparent`, a W3C trace context to carry where the protocol can); resolves with its acknowledgement. */
+  send(text: string, traceparent?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -61,10 +62,21 @@ export class Route implements Sender {
     return this.#chosen ? (await this.#chosen.catch(() => undefined))?.kind : undefined;
   }
 
-  send(text: string): Promise<string> {
+  send(text: string, traceparent?: string): Promise<string> {
     const route = this.#route;
-    if (route && !this.#closed) return route.sender.send(text).catch((err: unknown) => this.#failed(route, err));
-    return this.#sendChoosing(text);
+    if (route && !this.#closed) return route.sender.send(text, traceparent).catch((err: unknown) => this.#failed(route, err));
+    return this.#sendChoosing(text, traceparent);
+  }
+
+  /** How the peer is reached now (a link's `via`): over mDNS until a route is chosen. */
+  get via(): 'mdns' | 'url' | 'broker' {
+    const kind = this.#route?.kind;
+    return kind === 'broker' ? 'broker' : kind === 'direct' ? 'url' : 'mdns';
+  }
+
+  /** The chosen route's connection state (`idle` before one is chosen). */
+  get state(): 'connected' | 'retrying' | 'idle' {
+    return (this.#route?.sender as { state?: 'connected' | 'retrying' | 'idle' } | undefined)?.state ?? 'idle';
   }
 
   /** A send failed for want of the peer: look again next time. */
@@ -77,7 +89,7 @@ export class Route implements Sender {
     throw err;
   }
 
-  async #sendChoosing(text: string): Promise<string> {
+  async #sendChoosing(text: string, traceparent?: string): Promise<string> {
     if (this.#closed) throw errors.CLOSED(`connection to ${this.target}`);
     this.#chosen ??= this.#choose();
     const chosen = this.#chosen;
@@ -89,7 +101,7 @@ export class Route implements Sender {
       throw err;
     }
     if (this.#chosen === chosen) this.#route = route;
-    return route.sender.send(text).catch((err: unknown) => this.#failed(route, err));
+    return route.sender.send(text, traceparent).catch((err: unknown) => this.#failed(route, err));
   }
 
   async #choose(): Promise<{ kind: RouteKind; sender: Sender }> {

@@ -1,4 +1,5 @@
 import type { StreamStatus } from './stream.js';
+import type { LinksStatus } from '../net/links.js';
 
 /** Where a sketch answers its status over plain HTTP GET (RFC 8615 well-known URI). */
 export const STATUS_PATH = '/.well-known/sketch';
@@ -28,6 +29,12 @@ export interface SketchStatus {
   streams: Record<string, StreamStatus>;
   /** Every outbox by peer (`Sketch.outbox()`), when there is one: see `OutboxStatus`. */
   forward?: Record<string, unknown>;
+  /**
+   * The traffic with other sketches: `out`, one link per peer it sends to (`stream()`, `--to`, an
+   * outbox, the broker); `in`, one per client connection (and per sender through the broker).
+   * See runtime/net/links.ts.
+   */
+  links?: LinksStatus;
   /** With a broker (`--broker`): its URL (no credentials), whether connected now, and the name held there. */
   broker?: { url: string; connected: boolean; name: string | null };
   /** Sketches may add their own fields (the thermometer adds `sensor`). */

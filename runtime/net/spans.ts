@@ -1,0 +1,269 @@
+/**
+ * A sketch's spans: what it did with each request, as OpenTelemetry's span data model has it
+ * (https://opentelemetry.io/docs/specs/otel/trace/api/#span: trace id, span id, parent span id,
+ * name, kind, start and end, attributes, status), kept in a bounded ring and handed to exporters.
+ *
+ * Per request handled: a `receive <path>` span (kind server) from its arrival to its reply, and
+ * inside it a `loop <path>` span (internal) while `loop` runs. Per request sent (`stream()`,
+ * `--to`, an outbox): a `send <peer>` span (kind client) from the send to its acknowledgement.
+ * A request that carries a trace context (`traceparent`, see ./trace-context.ts) continues its
+ * trace; any other starts one (every trace is sampled at its root here; a root elsewhere that
+ * did not sample is respected: nothing recorded, the context passed on). While `loop` runs, the
+ * requests it sends continue its trace: the context follows the async calls through
+ * AsyncLocalStorage.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import { formatTraceparent, newSpanId, newTraceId, parseTraceparent, SAMPLED, type TraceContext } from './trace-context.js';
+
+/** Spans a sketch keeps by default (`SketchConfig.spans`): 2048, the oldest dropped first. */
+export const SPAN_RING_SIZE = 2048;
+/** Characters of a message (and an acknowledgement) kept in a span's attributes: 64. */
+export const SPAN_TEXT_MAX = 64;
+
+/** OpenTelemetry's span kinds used here. */
+export type SpanKind = 'server' | 'client' | 'internal';
+
+/** One span as `GET /.well-known/sketch/spans` answers it. */
+export interface SpanJson {
+  /** 32 lower-case hex digits. */
+  traceId: string;
+  /** 16 lower-case hex digits. */
+  spanId: string;
+  /** The parent's span id; absent for a trace's root. */
+  parentSpanId?: string;
+  /** `receive /path`, `loop /path` or `send PEER`. */
+  name: string;
+  kind: SpanKind;
+  /** Start, ns since the Unix epoch, as a decimal string (OTLP/JSON's encoding of a 64-bit integer). */
+  startTimeUnixNano: string;
+  /** End, ns since the Unix epoch, decimal string. */
+  endTimeUnixNano: string;
+  /**
+   * `sketch.name`, `sketch.kind` (this sketch); receive: `sketch.channel`, `sketch.from`,
+   * `sketch.message`; send: `sketch.peer`, `sketch.via`, `sketch.message`, `sketch.ack`. Texts cut at
+   * {@link SPAN_TEXT_MAX} characters.
+   */
+  attributes: Record<string, string | number | boolean>;
+  /** `ok`, `error` (with the error's line), or `unset`. */
+  status: { code: 'ok' | 'error' | 'unset'; message?: string };
+}
+
+/** One finished span as kept. Times in ms since the Unix epoch, with µs precision. */
+export interface SpanRecord {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  name: string;
+  kind: SpanKind;
+  start: number;
+  end: number;
+  attributes: Record<string, string | number | boolean>;
+  status: 'ok' | 'error' | 'unset';
+  statusMessage?: string;
+}
+
+/** Options of {@link Tracer}. */
+export interface TracerOptions {
+  /** Spans kept, at least 1. Default {@link SPAN_RING_SIZE}. */
+  capacity?: number;
+  /** This sketch's instance name now, and its kind (attributes of every span). */
+  name: () => string;
+  kind: string;
+  /** Clock, ms since the epoch with a fraction. Default `performance.timeOrigin + performance.now()`. */
+  now?: () => number;
+}
+
+const storage = new AsyncLocalStorage<TraceContext>();
+const cut = (text: string) => (text.length > SPAN_TEXT_MAX ? `${text.slice(0, SPAN_TEXT_MAX)}…` : text);
+
+/** A span in progress. */
+class Active {
+  readonly record: SpanRecord;
+  readonly #tracer: Tracer;
+  constructor(tracer: Tracer, record: SpanRecord) {
+    this.#tracer = tracer;
+    this.record = record;
+  }
+  /** Ends it (once): `ok`, or `error` with its line; `extra` attributes added. */
+  end(ok: boolean, message?: string, extra?: Record<string, string>): void {
+    const r = this.record;
+    if (r.end) return;
+    r.end = this.#tracer.now();
+    r.status = ok ? 'ok' : 'error';
+    if (!ok && message) r.statusMessage = message;
+    if (extra) Object.assign(r.attributes, extra);
+    this.#tracer.add(r);
+  }
+}
+
+/** A request sent: its span and the `traceparent` to send with it. */
+export interface ClientSpan {
+  /** The `traceparent` value that carries this span as the receiver's parent. */
+  readonly traceparent: string;
+  /** Ends the span: `ack` on success, or the error's line. */
+  end(ok: boolean, text?: string): void;
+}
+
+/** A request received: its spans, and `loop` run inside them. */
+export interface ServerSpan {
+  /** Runs `fn` (the loop) in a `loop` span: requests it sends continue this trace. */
+  run<T>(fn: () => T): T;
+  /** Ends the `loop` span. */
+  looped(ok: boolean, error?: string): void;
+  /** Ends the `receive` span (the reply was written). */
+  answered(ok: boolean, error?: string): void;
+}
+
+/** A context that is not sampled: nothing recorded, the caller's context passed on. */
+const UNSAMPLED_SERVER = (ctx: TraceContext): ServerSpan => ({
+  run: (fn) => storage.run(ctx, fn),
+  looped() {},
+  answered() {},
+});
+
+/** See the module comment. */
+export class Tracer {
+  readonly #ring: (SpanRecord | undefined)[];
+  #at = 0;
+  readonly #o: Required<TracerOptions>;
+  readonly #listeners: Array<(span: SpanRecord) => void> = [];
+
+  constructor(options: TracerOptions) {
+    this.#o = { ...options, capacity: options.capacity ?? SPAN_RING_SIZE, now: options.now ?? (() => performance.timeOrigin + performance.now()) };
+    if (!Number.isSafeInteger(this.#o.capacity) || this.#o.capacity < 1) throw new RangeError(`span ring capacity must be a whole number ≥ 1, got ${this.#o.capacity}`);
+    this.#ring = new Array(this.#o.capacity);
+  }
+
+  /** The clock, ms since the epoch. */
+  now(): number {
+    return this.#o.now();
+  }
+
+  /** The trace context of the code running now (inside a `loop` run), if any. */
+  current(): TraceContext | undefined {
+    return storage.getStore();
+  }
+
+  /** Calls `listener` with every span as it ends (exporters). Returns a function that stops it. */
+  onEnd(listener: (span: SpanRecord) => void): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  /** Keeps a finished span (and hands it to the listeners). */
+  add(span: SpanRecord): void {
+    this.#ring[this.#at] = span;
+    this.#at = (this.#at + 1) % this.#ring.length;
+    for (const l of this.#listeners) l(span);
+  }
+
+  #span(traceId: string, parent: string | undefined, name: string, kind: SpanKind, attributes: Record<string, string | number | boolean>): Active {
+    attributes['sketch.name'] = this.#o.name();
+    attributes['sketch.kind'] = this.#o.kind;
+    return new Active(this, { traceId, spanId: newSpanId(), parentSpanId: parent, name, kind, start: this.#o.now(), end: 0, attributes, status: 'unset' });
+  }
+
+  /**
+   * A request to `peer` is sent now (`via` how it travels): its `send` span, a child of the
+   * running `loop`'s span, or the root of a new trace.
+   */
+  client(peer: string, via: string, message: string): ClientSpan {
+    const parent = storage.getStore();
+    if (parent && !(parent.flags & SAMPLED)) return { traceparent: formatTraceparent(parent), end() {} };
+    const span = this.#span(parent?.traceId ?? newTraceId(), parent?.spanId, `send ${peer}`, 'client', {
+      'sketch.peer': peer,
+      'sketch.via': via,
+      'sketch.message': cut(message),
+    });
+    const r = span.record;
+    return {
+      traceparent: `00-${r.traceId}-${r.spanId}-01`,
+      end: (ok, text) => span.end(ok, ok ? undefined : text, ok && text !== undefined ? { 'sketch.ack': cut(text) } : undefined),
+    };
+  }
+
+  /**
+   * Runs `fn` in a new trace, in an internal span named `name` (the clock's `tick N`) that ends
+   * when what `fn` returns settles; `fn` gets the trace id. Requests `fn` sends are its children.
+   */
+  root<T>(name: string, fn: (traceId: string) => Promise<T>): Promise<T> {
+    const span = this.#span(newTraceId(), undefined, name, 'internal', {});
+    const r = span.record;
+    const done = storage.run({ traceId: r.traceId, spanId: r.spanId, flags: SAMPLED }, () => fn(r.traceId));
+    done.then(
+      () => span.end(true),
+      (err: Error) => span.end(false, err?.message),
+    );
+    return done;
+  }
+
+  /**
+   * A request arrived on `channel` from `from` (a sketch's name or an address): its `receive`
+   * span, continuing `traceparent` when it is a valid one, else a new trace.
+   */
+  server(channel: string, from: string, message: string, traceparent?: string): ServerSpan {
+    const parent = traceparent === undefined ? undefined : parseTraceparent(traceparent);
+    if (parent && !(parent.flags & SAMPLED)) return UNSAMPLED_SERVER(parent);
+    const receive = this.#span(parent?.traceId ?? newTraceId(), parent?.spanId, `receive ${channel}`, 'server', {
+      'sketch.channel': channel,
+      'sketch.from': from,
+      'sketch.message': cut(message),
+    });
+    let loop: Active | undefined;
+    return {
+      run: (fn) => {
+        loop = this.#span(receive.record.traceId, receive.record.spanId, `loop ${channel}`, 'internal', {});
+        return storage.run({ traceId: loop.record.traceId, spanId: loop.record.spanId, flags: SAMPLED }, fn);
+      },
+      looped: (ok, error) => loop?.end(ok, error),
+      answered: (ok, error) => receive.end(ok, error),
+    };
+  }
+
+  /**
+   * The spans kept, oldest first: those of trace `trace` (32 hex digits), else those that ended
+   * after `since` (s since the epoch), else all.
+   */
+  query(q: { trace?: string; since?: number } = {}): SpanJson[] {
+    const out: SpanJson[] = [];
+    const n = this.#ring.length;
+    const after = q.since === undefined ? -Infinity : q.since * 1000;
+    for (let i = 0; i < n; i++) {
+      const s = this.#ring[(this.#at + i) % n];
+      if (!s) continue;
+      if (q.trace !== undefined ? s.traceId !== q.trace : s.end <= after) continue;
+      out.push(spanJson(s));
+    }
+    return out;
+  }
+}
+
+/** A kept span in `GET /.well-known/sketch/spans`' shape. */
+export function spanJson(s: SpanRecord): SpanJson {
+  const j: SpanJson = {
+    traceId: s.traceId,
+    spanId: s.spanId,
+    name: s.name,
+    kind: s.kind,
+    startTimeUnixNano: unixNano(s.start),
+    endTimeUnixNano: unixNano(s.end),
+    attributes: s.attributes,
+    status: s.statusMessage ? { code: s.status, message: s.statusMessage } : { code: s.status },
+  };
+  if (s.parentSpanId) j.parentSpanId = s.parentSpanId;
+  return j;
+}
+
+/** ms since the epoch (with a fraction) as ns since the epoch, a decimal string. */
+export function unixNano(ms: number): string {
+  const whole = Math.floor(ms);
+  const frac = Math.round((ms - whole) * 1e6);
+  return frac >= 1e6 ? `${whole + 1}000000` : `${whole}${String(frac).padStart(6, '0')}`;
+}
+
+/** A trace id as a query asks for one: 32 lower-case hex digits. */
+export const TRACE_ID = /^[0-9a-f]{32}$/;
