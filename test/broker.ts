@@ -90,6 +90,22 @@ test('a sketch found only on the broker answers 5 requests in order, one acknowl
   assert.ok(linesOf(sender).some((l) => /found "counter" on the broker, not on this link: requests go through the broker/.test(l)), linesOf(sender).join('\n'));
 });
 
+test('through the broker a request continues its trace (user property traceparent) and both links say via broker', async () => {
+  const b = await broker();
+  if (!b) return console.log(`skipped: ${skip}`);
+  const counter = await sketch(Counter, 'counter', { url: b.url });
+  const sender = await sketch(Quiet, 'sender', { url: b.url });
+  assert.is(await sender.stream('counter', 'x'), '/:x');
+  const send = sender.tracer!.query().find((s) => s.name === 'send counter')!;
+  assert.is(send.attributes['sketch.via'], 'broker');
+  const receive = counter.tracer!.query({ trace: send.traceId }).find((s) => s.name === 'receive /')!;
+  assert.is(receive.parentSpanId, send.spanId);
+  assert.is(receive.attributes['sketch.from'], 'sender');
+  const out = sender.status().links!.out[0]!;
+  assert.equal({ to: out.to, via: out.via, state: out.state, acked: out.acked }, { to: 'counter', via: 'broker', state: 'connected', acked: 1 });
+  assert.equal(counter.status().links!.in.map((l) => [l.from, l.path, l.received]), [['sender', '/', 1]]);
+});
+
 test("a loop's error comes back through the broker as the sender's SKETCH_ERR_REMOTE", async () => {
   const b = await broker();
   if (!b) return console.log(`skipped: ${skip}`);

@@ -205,13 +205,13 @@ export class OutgoingLink implements Sender {
         this.#inFlight--;
         this.#acked++;
         this.#meter.time(performance.now() - t0);
-        span?.end(true, ack);
+        span?.end(true, ack, this.sender.via);
         return ack;
       },
       (err: Error) => {
         this.#inFlight--;
         this.#errors++;
-        span?.end(false, err.message);
+        span?.end(false, err.message, this.sender.via);
         throw err;
       },
     );

@@ -101,8 +101,8 @@ class Active {
 export interface ClientSpan {
   /** The `traceparent` value that carries this span as the receiver's parent. */
   readonly traceparent: string;
-  /** Ends the span: `ack` on success, or the error's line. */
-  end(ok: boolean, text?: string): void;
+  /** Ends the span: `text` the acknowledgement on success, else the error's line; `via`: how it travelled, once known (a route is chosen on the first send). */
+  end(ok: boolean, text?: string, via?: string): void;
 }
 
 /** A request received: its spans, and `loop` run inside them. */
@@ -182,7 +182,10 @@ export class Tracer {
     const r = span.record;
     return {
       traceparent: `00-${r.traceId}-${r.spanId}-01`,
-      end: (ok, text) => span.end(ok, ok ? undefined : text, ok && text !== undefined ? { 'sketch.ack': cut(text) } : undefined),
+      end: (ok, text, via) => {
+        if (via) r.attributes['sketch.via'] = via;
+        span.end(ok, ok ? undefined : text, ok && text !== undefined ? { 'sketch.ack': cut(text) } : undefined);
+      },
     };
   }
 
@@ -258,11 +261,11 @@ export function spanJson(s: SpanRecord): SpanJson {
   return j;
 }
 
-/** ms since the epoch (with a fraction) as ns since the epoch, a decimal string. */
+/** ms since the epoch (with a fraction) as ns since the epoch, a decimal string, to the µs (a double holds no finer at today's epoch). */
 export function unixNano(ms: number): string {
   const whole = Math.floor(ms);
-  const frac = Math.round((ms - whole) * 1e6);
-  return frac >= 1e6 ? `${whole + 1}000000` : `${whole}${String(frac).padStart(6, '0')}`;
+  const us = Math.round((ms - whole) * 1000);
+  return us >= 1000 ? `${whole + 1}000000` : `${whole}${String(us).padStart(3, '0')}000`;
 }
 
 /** A trace id as a query asks for one: 32 lower-case hex digits. */
