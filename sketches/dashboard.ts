@@ -14,7 +14,7 @@ import {
 } from '../runtime/index.js';
 
 const options = {
-  poll: { type: 'number', min: 0.2, default: 2, describe: 'seconds between two status polls of every sketch (a sketch that does not answer one is shown gone)' },
+  poll: { type: 'number', min: 0.2, default: 2, describe: 'seconds between two status polls of every sketch (a sketch that does not answer one is shown stale; three in a row, or one after mDNS lost it: down)' },
   browse: { type: 'number', min: 0.2, default: 2, describe: 'seconds between two mDNS browses (each listens 1 s)' },
   points: { type: 'number', integer: true, min: 10, max: 1_000_000, default: 5000, describe: 'points the dashboard keeps per stream (its history when there is no recorder)' },
   pageBuffer: { type: 'number', integer: true, min: 64, default: 1024, describe: 'KiB a page may fall behind on its WebSocket before it is closed with 1013 (it reconnects and reloads)' },

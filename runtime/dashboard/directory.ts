@@ -253,7 +253,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
       if (!known || !card || known.url !== f.url || !card.up) fresh.push(f);
     }
     // New sketches, and ones that moved or came back: poll them now rather than at the next turn.
-    await Promise.all(fresh.map((f) => this.#poll(f)));
+    await Promise.all(fresh.map((f) => this.#poll(f, true)));
     this.#changed();
   }
 
@@ -270,7 +270,8 @@ export class Directory extends EventEmitter<DirectoryEvents> {
     this.#changed();
   }
 
-  async #poll(f: FoundSketch): Promise<void> {
+  /** Polls `f`'s status; `extra`: a poll out of turn (after a browse), which does not count as a missed poll. */
+  async #poll(f: FoundSketch, extra = false): Promise<void> {
     const before = this.#cards.get(f.name);
     let status: SketchStatus | undefined;
     let why = '';
@@ -284,7 +285,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
     if (current && current.url !== f.url) return; // it moved meanwhile: the newer poll decides
     const announced = f.streams.map((path) => before?.streams.find((s) => s.path === path) ?? emptyStream(path));
     if (!status) {
-      const misses = (this.#misses.get(f.name) ?? 0) + 1;
+      const misses = (this.#misses.get(f.name) ?? 0) + (extra && before ? 0 : 1);
       this.#misses.set(f.name, misses);
       // Down: polls unanswered long enough, or unanswered while mDNS no longer finds it (a goodbye).
       const state: Liveness = misses >= this.#o.downAfterPolls || !this.#browsed.has(f.name) ? 'down' : 'stale';

@@ -4,7 +4,7 @@
  * what is published to the pages' WebSocket stream (`/live`). No server in it: the dashboard
  * sketch serves these routes and publishes what this hands it.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -292,7 +292,7 @@ export function pageDir(): string {
   throw new Error('cannot find the dashboard page files (runtime/dashboard/page in the sketchnet package)');
 }
 
-/** The page's files and uPlot's, read once (a few tens of KiB): served from memory. */
+/** The page's files, uPlot's and dagre's, read once (~200 KiB): served from memory. */
 function loadPageFiles(): Map<string, { type: string; body: Buffer; cache: string }> {
   const dir = pageDir();
   const require = createRequire(import.meta.url);
@@ -302,7 +302,8 @@ function loadPageFiles(): Map<string, { type: string; body: Buffer; cache: strin
   const files = new Map<string, { type: string; body: Buffer; cache: string }>();
   const add = (path: string, file: string, type: string, cache = 'no-cache') => files.set(path, { type, body: readFileSync(file), cache });
   add('/', join(dir, 'index.html'), 'text/html; charset=utf-8');
-  add('/app.js', join(dir, 'app.js'), 'text/javascript; charset=utf-8');
+  // app.js and the modules it imports (circuit.js, lanes.js, waterfall.js): every .js of the folder.
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.js')).sort()) add(`/${f}`, join(dir, f), 'text/javascript; charset=utf-8');
   add('/style.css', join(dir, 'style.css'), 'text/css; charset=utf-8');
   add('/uPlot.iife.min.js', join(uplot, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8', 'max-age=86400');
   add('/uPlot.min.css', join(uplot, 'uPlot.min.css'), 'text/css; charset=utf-8', 'max-age=86400');

@@ -153,7 +153,7 @@ export class BrokerPeer {
         responseTopic: this.#replyTopic,
         correlationData: Buffer.from(String(p.seq)),
         // MQTT 5 §3.3.2.3.7 user property: the W3C trace context, as a traceparent header would carry it
-        userProperties: userProperties(p.trace, this.#options.from?.()),
+        ...userProperties(p.trace, this.#options.from?.()),
       },
     });
   }
@@ -242,10 +242,11 @@ export class BrokerPeer {
   }
 }
 
-/** The user properties of a request: the trace context and the sender's name, when there are. */
-function userProperties(traceparent: string | undefined, from: string | undefined): Record<string, string> {
+/** The user properties of a request, `{ userProperties }` when there are any (the trace context, the sender's name), else `{}` (an empty one is not sent: mqtt-packet would write a malformed property). */
+function userProperties(traceparent: string | undefined, from: string | undefined): { userProperties?: Record<string, string> } {
+  if (!traceparent && !from) return {};
   const u: Record<string, string> = {};
   if (traceparent) u.traceparent = traceparent;
   if (from) u['sketchnet-from'] = from;
-  return u;
+  return { userProperties: u };
 }

@@ -7,9 +7,12 @@
 // sketch that is down is dashed and does not pulse.
 
 const SVG = 'http://www.w3.org/2000/svg';
-/** Node box, px (before the drawing is scaled to its box). */
-const NODE_W = 132;
-const NODE_H = 46;
+/** Node box, px (before the drawing is scaled to its box); narrower in a box under COMPACT_BELOW px. */
+const SIZES = {
+  wide: { w: 132, h: 46, ranksep: 120, nodesep: 22, chars: 17 },
+  compact: { w: 104, h: 42, ranksep: 84, nodesep: 14, chars: 11 },
+};
+const COMPACT_BELOW = 560;
 /** How long a pulse takes along its edge, ms. */
 const PULSE_MS = 800;
 /** Pulses alive at once on one edge; one more waits until one arrives. */
@@ -116,6 +119,7 @@ export function createCircuit(box, { onSelect }) {
     nodes: new Map(), // id → { data, el, x, y }
     edges: new Map(), // id → { data, el, path, label, pts, cum, sentAt, emitRate, emitUntil, acc, pulses: [], spawned }
     key: '',
+    size: SIZES.wide,
     layouts: 0,
     drawnAt: null,
     frame: 0,
@@ -123,17 +127,20 @@ export function createCircuit(box, { onSelect }) {
   };
 
   function layout(graph) {
+    const { w: NODE_W, h: NODE_H, chars } = self.size;
     const g = new dagre.graphlib.Graph({ multigraph: false });
-    g.setGraph({ rankdir: 'LR', nodesep: 22, ranksep: 110, marginx: 8, marginy: 8 });
+    g.setGraph({ rankdir: 'LR', nodesep: self.size.nodesep, ranksep: self.size.ranksep, marginx: 8, marginy: 8 });
     g.setDefaultEdgeLabel(() => ({}));
     for (const id of [...graph.nodes.keys()].sort()) g.setNode(id, { width: NODE_W, height: NODE_H });
     for (const e of [...graph.edges.values()].sort((a, b) => a.id.localeCompare(b.id))) g.setEdge(e.from, e.to, {});
     dagre.layout(g);
     self.layouts++;
-    const { width, height } = g.graph();
-    root.setAttribute('viewBox', `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`);
-    root.setAttribute('width', String(Math.ceil(width)));
-    root.style.aspectRatio = `${Math.ceil(width)} / ${Math.ceil(height)}`;
+    // An empty graph has no extent (dagre says -Infinity): drawn as nothing.
+    const width = g.nodeCount() ? Math.max(1, Math.ceil(g.graph().width)) : 1;
+    const height = g.nodeCount() ? Math.max(1, Math.ceil(g.graph().height)) : 1;
+    root.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    root.setAttribute('width', String(width));
+    root.style.aspectRatio = `${width} / ${height}`;
     gNodes.replaceChildren();
     gEdges.replaceChildren();
     gPulses.replaceChildren();
@@ -143,11 +150,11 @@ export function createCircuit(box, { onSelect }) {
     for (const id of g.nodes()) {
       const n = g.node(id);
       const data = graph.nodes.get(id);
-      const name = data.name.length > 17 ? `${data.name.slice(0, 16)}…` : data.name;
+      const name = data.name.length > chars ? `${data.name.slice(0, chars - 1)}…` : data.name;
       const el = svg('g', { class: 'node', transform: `translate(${n.x - NODE_W / 2},${n.y - NODE_H / 2})`, 'data-node': id, tabindex: data.external ? -1 : 0 },
         svg('rect', { width: NODE_W, height: NODE_H, rx: 7 }),
-        svg('text', { x: 10, y: 19, class: 'name' }, name),
-        svg('text', { x: 10, y: 36, class: 'meta' }, ''),
+        svg('text', { x: 9, y: NODE_H / 2 - 4, class: 'name' }, name),
+        svg('text', { x: 9, y: NODE_H / 2 + 12, class: 'meta' }, ''),
         svg('title', {}, data.name));
       if (!data.external) {
         el.addEventListener('click', () => onSelect(id));
@@ -163,19 +170,25 @@ export function createCircuit(box, { onSelect }) {
       for (let i = 1; i < pts.length; i++) cum.push(cum[i - 1] + Math.hypot(pts[i].x - pts[i - 1].x, pts[i].y - pts[i - 1].y));
       const path = svg('path', { d: `M${pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' L')}`, 'marker-end': 'url(#arrow)' });
       const [lx, ly] = along(pts, cum, 0.5);
-      const label = svg('text', { x: lx.toFixed(1), y: (ly - 7).toFixed(1), 'text-anchor': 'middle', class: 'label' });
-      const el = svg('g', { class: 'edge', 'data-edge': data.id }, path, label);
+      // The rate above the edge, the ack p99 below it: each fits between two ranks.
+      const label = svg('text', { x: lx.toFixed(1), y: (ly - 6).toFixed(1), 'text-anchor': 'middle', class: 'label' });
+      const label2 = svg('text', { x: lx.toFixed(1), y: (ly + 14).toFixed(1), 'text-anchor': 'middle', class: 'label p99' });
+      const el = svg('g', { class: 'edge', 'data-edge': data.id }, path, label, label2);
       gEdges.append(el);
       const old = oldEdges.get(data.id);
-      self.edges.set(data.id, { data, el, path, label, pts, cum, sentAt: old?.sentAt ?? null, emitRate: 0, emitUntil: 0, acc: 0, pulses: [], spawned: old?.spawned ?? 0 });
+      self.edges.set(data.id, { data, el, path, label, label2, pts, cum, sentAt: old?.sentAt ?? null, emitRate: 0, emitUntil: 0, acc: 0, pulses: [], spawned: old?.spawned ?? 0 });
     }
   }
 
   /** Takes the cards of one poll: lays the graph out again only when its nodes or edges changed. */
   function update(cards, nowMs = performance.now()) {
     const graph = graphOf(cards);
-    const key = JSON.stringify([[...graph.nodes.keys()].sort(), [...graph.edges.keys()].sort()]);
+    self.cards = cards;
+    const size = (box.clientWidth || 1000) < COMPACT_BELOW ? SIZES.compact : SIZES.wide;
+    const key = JSON.stringify([[...graph.nodes.keys()].sort(), [...graph.edges.keys()].sort(), size === SIZES.compact]);
     if (key !== self.key) {
+      self.size = size;
+      root.classList.toggle('compact', size === SIZES.compact);
       self.key = key;
       layout(graph);
     }
@@ -191,7 +204,8 @@ export function createCircuit(box, { onSelect }) {
       const down = self.nodes.get(d.from)?.data.state === 'down' || self.nodes.get(d.to)?.data.state === 'down';
       e.down = down;
       e.el.setAttribute('class', `edge${down ? ' down' : ''}${d.linkState === 'retrying' ? ' retrying' : ''}`);
-      e.label.textContent = `${fmtRate(d.rate)}/s${d.p99 != null ? ` · p99 ${d.p99 < 10 ? d.p99.toFixed(1) : d.p99.toFixed(0)} ms` : ''}`;
+      e.label.textContent = `${fmtRate(d.rate)} msg/s`;
+      e.label2.textContent = d.p99 != null ? `p99 ${d.p99 < 10 ? d.p99.toFixed(1) : d.p99.toFixed(0)} ms` : '';
       // Pulses: the messages sent since the previous poll, spread over the time until the next.
       const prev = e.sentAt;
       e.sentAt = { sent: d.sent, at: nowMs };
@@ -259,12 +273,18 @@ export function createCircuit(box, { onSelect }) {
         pulsing: e.emitRate > 0 && performance.now() < e.emitUntil && !e.down,
         pulses: e.pulses.length,
         spawned: e.spawned,
-        label: e.label.textContent,
+        label: `${e.label.textContent} ${e.label2.textContent}`.trim(),
       })),
       layouts: self.layouts,
       drawnAt: self.drawnAt,
     };
   }
+
+  // A box crossing COMPACT_BELOW is laid out again with the other node size.
+  new ResizeObserver(() => {
+    const size = (box.clientWidth || 1000) < COMPACT_BELOW ? SIZES.compact : SIZES.wide;
+    if (self.cards && size !== self.size) update(self.cards);
+  }).observe(box);
 
   return { update, info, get drawnAt() { return self.drawnAt; } };
 }

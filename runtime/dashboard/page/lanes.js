@@ -58,7 +58,7 @@ function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 }
 
-const hhmmss = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const hhmmss = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 
 /**
  * The lanes drawn in `box`. `draw(lanes, ticks, [x0, x1])`: `lanes` = [{ id, label, times, values,
@@ -158,7 +158,13 @@ export function createLanes(box, { onView }) {
       ctx.globalAlpha = lane.stale ? 0.45 : 1;
       ctx.fillStyle = muted;
       const duty = cols.knownTime > 0 ? Math.round((cols.highTime / cols.knownTime) * 100) : null;
-      ctx.fillText(`${lane.label} · ${cols.transitions} transitions${duty == null ? '' : ` · ${duty} % high`}`, 2, top - 12);
+      const caption = `${lane.label} · ${cols.transitions} transitions${duty == null ? '' : ` · ${duty} % high`}`;
+      ctx.globalAlpha = 0.85;
+      ctx.fillStyle = cssVar('--card');
+      ctx.fillRect(0, top - 13, ctx.measureText(caption).width + 6, 13);
+      ctx.globalAlpha = lane.stale ? 0.45 : 1;
+      ctx.fillStyle = muted;
+      ctx.fillText(caption, 2, top - 12);
       ctx.strokeStyle = line;
       ctx.beginPath();
       ctx.moveTo(0, lo + 0.5);
@@ -219,11 +225,15 @@ export function createLanes(box, { onView }) {
     ctx.strokeStyle = line;
     const axisY = height - AXIS_H + 4;
     const n = Math.max(2, Math.floor(width / 110));
+    let right = -Infinity;
     for (let k = 0; k <= n; k++) {
       const t = x0 + ((x1 - x0) * k) / n;
-      const x = xOf(t);
-      ctx.textAlign = k === 0 ? 'start' : k === n ? 'end' : 'center';
-      ctx.fillText(hhmmss(t), x, axisY);
+      const text = hhmmss(t);
+      const w = ctx.measureText(text).width;
+      const x = Math.min(width - w, Math.max(0, xOf(t) - w / 2));
+      if (x < right + 8) continue; // no overlap: a label that would touch the previous one is left out
+      ctx.fillText(text, x, axisY);
+      right = x + w;
     }
     ctx.textAlign = 'start';
     return self.drawn;

@@ -42,7 +42,7 @@ export function renderWaterfall(box, answer) {
     row.className = `span kind-${span.kind}${span.status?.code === 'error' ? ' error' : ''}`;
     const label = document.createElement('div');
     label.className = 'span-label';
-    label.style.paddingLeft = `${depth * 0.9}rem`;
+    label.style.paddingLeft = `calc(${depth} * var(--indent))`;
     label.textContent = `${span.sketch} · ${span.name}`;
     label.title = Object.entries(span.attributes || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
     const track = document.createElement('div');
@@ -53,9 +53,9 @@ export function renderWaterfall(box, answer) {
     bar.style.width = `max(2px, ${(dur / total) * 100}%)`;
     const text = document.createElement('span');
     text.className = 'span-ms';
-    text.textContent = `+${ms(start)} ms · ${ms(dur)} ms`;
-    track.append(bar, text);
-    row.append(label, track);
+    text.append(Object.assign(document.createElement('span'), { className: 'span-start', textContent: `+${ms(start)} ms · ` }), `${ms(dur)} ms`);
+    track.append(bar);
+    row.append(label, track, text);
     return row;
   });
   box.replaceChildren(...els);
