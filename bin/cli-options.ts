@@ -95,3 +95,25 @@ export const SERVER_SECURITY_OPTIONS = {
     group: 'Keys and TLS:',
   },
 } as const satisfies Record<string, Options>;
+
+/** `sketch run`'s tracing options: `--otlp`, `--no-trace`, `--spans` (docs/API.md, "Spans and traces"). */
+export const TRACE_OPTIONS = {
+  otlp: {
+    type: 'string',
+    requiresArg: true,
+    describe: 'export spans to an OpenTelemetry collector over OTLP/HTTP JSON at this base URL, e.g. http://localhost:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT)',
+    group: 'Tracing:',
+  },
+  trace: {
+    type: 'boolean',
+    default: true,
+    describe: 'record spans (GET /.well-known/sketch/spans, sketch trace) and send W3C traceparent with requests (--no-trace turns it off)',
+    group: 'Tracing:',
+  },
+  spans: {
+    type: 'number',
+    requiresArg: true,
+    describe: 'spans kept for sketch trace, the oldest dropped first (default 2048)',
+    group: 'Tracing:',
+  },
+} as const satisfies Record<string, Options>;

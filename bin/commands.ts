@@ -51,6 +51,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     add: async (y, head) => void y.command({ ...(await import('./tap.js')).tapCommand, ...head }),
   },
   {
+    command: 'trace <name>',
+    describe: 'follow the requests a sketch handles across the sketches they reach: one tree of hops with latencies per trace',
+    add: async (y, head) => void y.command({ ...(await import('./trace.js')).traceCommand, ...head }),
+  },
+  {
     command: 'demo',
     describe: 'run the circuit clock → iopin → buzzer in one process (as sketch up does), over mDNS + WebSocket',
     add: async (y, head) => void y.command({ ...(await import('./demo.js')).demoCommand, ...head }),

@@ -12,7 +12,7 @@ import type { Node, Pair, YAMLMap } from 'yaml';
 import { flagName, oneLine, parseOrigins, parsePeerAddress, resolveOptions, type OptionSchema, type SketchClass } from '../runtime/index.js';
 import { BUILTINS } from '../sketches/index.js';
 import { BROKER_OPTIONS, HA_OPTION } from './broker-options.js';
-import { CLIENT_SECURITY_OPTIONS, COMMON_RUN_OPTIONS, SERVER_SECURITY_OPTIONS } from './cli-options.js';
+import { CLIENT_SECURITY_OPTIONS, COMMON_RUN_OPTIONS, SERVER_SECURITY_OPTIONS, TRACE_OPTIONS } from './cli-options.js';
 import { loadSketch } from './load-sketch.js';
 import { checkRunOptions } from './run.js';
 
@@ -65,6 +65,7 @@ const RUN_OPTIONS: Record<string, Options> = {
   ...CLIENT_SECURITY_OPTIONS,
   ...BROKER_OPTIONS,
   ...HA_OPTION,
+  ...TRACE_OPTIONS,
 };
 
 /**

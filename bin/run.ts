@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, parsePeerAddress, resolveOptions, type ListenOptions, type Sketch, type SketchClass, type SketchConfig } from '../runtime/index.js';
 import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
-import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, yargsOptions } from './cli-options.js';
+import { resolveOtlp } from '../runtime/net/otlp.js';
+import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, TRACE_OPTIONS, yargsOptions } from './cli-options.js';
 import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
 import { LOG_OPTIONS, loggingOptions } from './log-options.js';
@@ -25,6 +26,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       y.options(common);
       y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_SECURITY_OPTIONS });
       y.options({ ...BROKER_OPTIONS, ...HA_OPTION });
+      y.options(TRACE_OPTIONS);
       y.options(LOG_OPTIONS).conflicts('quiet', 'verbose');
       if (cls) {
         const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
@@ -73,6 +75,12 @@ export function checkRunOptions(cls: SketchClass | undefined, argv: Record<strin
   if ((argv['tls-cert'] === undefined) !== (argv['tls-key'] === undefined)) {
     throw errors.INVALID_OPTION('--tls-cert and --tls-key go together: give both, or neither');
   }
+  const spans = argv.spans;
+  if (spans !== undefined && !(typeof spans === 'number' && Number.isSafeInteger(spans) && spans >= 1)) throw errors.INVALID_OPTION(`--spans must be a whole number of spans ≥ 1, got ${JSON.stringify(spans)}`);
+  if (argv.otlp !== undefined) {
+    if (argv.trace === false) throw errors.INVALID_OPTION('--otlp exports spans, which --no-trace turns off: give one or the other');
+    resolveOtlp({ endpoint: String(argv.otlp) }, {}); // an http(s) URL
+  }
   return true;
 }
 
@@ -80,8 +88,10 @@ export function checkRunOptions(cls: SketchClass | undefined, argv: Record<strin
  * What `sketch run` builds a sketch from: the `SketchConfig` for `new cls(config)` and where
  * `run(listen)` listens, from options checked by {@link checkRunOptions} (`argv` as there). Reads
  * the files named (`--key-file`, `--tls-cert`/`--tls-key`, `--ca`, `--broker-ca`).
+ * Span export (`--otlp`, else the `OTEL_EXPORTER_OTLP_*` variables) is decided here, so that a bad
+ * variable stops the command before anything starts.
  * @throws SketchError `SKETCH_ERR_KEY_FILE`, `SKETCH_ERR_TLS_FILE`, `SKETCH_ERR_BROKER_URL`,
- *   `SKETCH_ERR_INVALID_OPTION`.
+ *   `SKETCH_ERR_INVALID_OPTION`, `SKETCH_ERR_OTLP_PROTOCOL`.
  */
 export async function sketchConfig(
   cls: SketchClass,
@@ -105,7 +115,11 @@ export async function sketchConfig(
     discoverTimeout: common.discoverTimeout * 1000,
     logging,
     broker: await brokerOptions(argv),
+    trace: argv.trace !== false,
+    ...(typeof argv.spans === 'number' ? { spans: argv.spans } : {}),
   };
+  const otlp = config.trace ? resolveOtlp(typeof argv.otlp === 'string' ? { endpoint: argv.otlp } : {}) : undefined;
+  config.otlp = otlp ? { ...otlp, env: {} } : false;
   return { config, listen: { host: common.host, port: common.port } };
 }
 

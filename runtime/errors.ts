@@ -95,6 +95,12 @@ export const ERROR_CODES = {
   SKETCH_ERR_BROKER_UNREACHABLE: 1,
   /** `sketch up`: the device file (`sketchnet.yaml`) cannot be read, is not valid YAML/JSON, or lists a sketch badly (unknown kind or option, bad value, duplicate name or port); one `FILE:LINE: …` line per problem. */
   SKETCH_ERR_DEVICE_FILE: 1,
+  /** `OTEL_EXPORTER_OTLP_PROTOCOL` (or `…_TRACES_PROTOCOL`) asks for grpc or http/protobuf: sketchnet exports OTLP/HTTP with JSON only. CLI exit 2. */
+  SKETCH_ERR_OTLP_PROTOCOL: 2,
+  /** `sketch trace`: the sketch keeps no spans (it runs with `--no-trace`, or is older than the spans endpoint). */
+  SKETCH_ERR_NOT_TRACING: 1,
+  /** `sketch trace`: the sketch handled fewer requests than `--count` within `--timeout`. */
+  SKETCH_ERR_TRACE_TIMEOUT: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -266,6 +272,20 @@ export const errors = {
     ),
   BROKER_UNREACHABLE: (url: string, detail: string, cause?: unknown) =>
     new SketchError('SKETCH_ERR_BROKER_UNREACHABLE', `cannot reach the broker at ${url}: ${detail}`, { cause }),
+  OTLP_PROTOCOL: (variable: string, value: string) =>
+    new SketchError(
+      'SKETCH_ERR_OTLP_PROTOCOL',
+      `${variable}=${value}: sketchnet exports spans over OTLP/HTTP with JSON only; set it to http/json (or unset it) and give the collector's HTTP address (port 4318)`,
+    ),
+  NOT_TRACING: (name: string, detail: string) =>
+    new SketchError('SKETCH_ERR_NOT_TRACING', `sketch "${name}" keeps no spans (${detail}): start it without --no-trace (an older sketchnet has no spans to show)`),
+  TRACE_TIMEOUT: (name: string, seen: number, wanted: number, timeoutSeconds: number) =>
+    new SketchError(
+      'SKETCH_ERR_TRACE_TIMEOUT',
+      seen === 0
+        ? `"${name}" handled no request within ${s(timeoutSeconds)}: is anything sending to it? (wait longer with --timeout SECONDS)`
+        : `"${name}" handled ${seen} of ${wanted} requests within ${s(timeoutSeconds)} (wait longer with --timeout SECONDS)`,
+    ),
   /** `problems`: one `FILE:LINE: where: what` line each; the first is the message, the others the `detail`. */
   DEVICE_FILE: (problems: readonly string[]) =>
     new SketchError('SKETCH_ERR_DEVICE_FILE', problems[0] ?? 'the device file has a problem', problems.length > 1 ? { detail: problems.slice(1).join('\n') } : {}),

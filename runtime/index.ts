@@ -3,6 +3,7 @@
  * mDNS/DNS-SD and acknowledge every message. See docs/API.md.
  */
 export { Sketch, MAX_CONNECTIONS, UPGRADE_TIMEOUT_MS, type SketchConfig, type SketchClass, type SketchEvents, type ListenOptions, type SketchAddress } from './sketch.js';
+export type { OtlpOptions } from './net/otlp.js';
 export { reactive, isReactive, QUEUE_HIGH_WATER, REPLY_HIGH_WATER, TURN_SLICE, type LoopMethod, type ServeOptions } from './net/reactive.js';
 export { Peer, type PeerOptions } from './net/peer.js';
 export {

@@ -16,6 +16,7 @@ import { Route, type Sender } from './net/route.js';
 import { FROM_HEADER, IncomingLinks, OutgoingLink } from './net/links.js';
 import { answerSpans, spansPath } from './net/spans-http.js';
 import { Tracer } from './net/spans.js';
+import { OtlpExporter, resolveOtlp, type OtlpOptions } from './net/otlp.js';
 import type { HaEntity } from './discovery/home-assistant.js';
 import { Dedupe } from './net/dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
@@ -110,6 +111,12 @@ export interface SketchConfig {
   trace?: boolean;
   /** Spans kept in the ring, the oldest dropped first (`--spans`). Default 2048 ({@link SPAN_RING_SIZE}). */
   spans?: number;
+  /**
+   * Export the spans to an OpenTelemetry collector over OTLP/HTTP JSON (`--otlp URL`; see
+   * {@link OtlpOptions}); `false`: never. Default: on when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and `OTEL_SDK_DISABLED` is not `true`).
+   */
+  otlp?: OtlpOptions | false;
 }
 
 /** The events a {@link Sketch} emits, with their arguments. */
@@ -207,7 +214,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
     broker: BrokerLinkOptions | undefined;
@@ -232,6 +239,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   readonly #incoming = new IncomingLinks<object>();
   /** The spans of what this sketch handles and sends; undefined with `trace: false`. */
   readonly #tracer?: Tracer;
+  /** Sends the spans to a collector (`config.otlp`, `OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  readonly #otlp?: OtlpExporter;
   #link?: BrokerLink;
   readonly #outboxes = new Map<string, Outbox>();
   #started = 0;
@@ -243,7 +252,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * @throws SketchError `SKETCH_ERR_BROKER_URL` for a `config.broker.url` that is not an MQTT broker URL;
    *   `SKETCH_ERR_INVALID_OPTION` when `config.options` does not fit the
    *   class's option schema, a `config` number is out of bounds, or `static streams`
-   *   declares a stream out of bounds.
+   *   declares a stream out of bounds, or `config.otlp` has a bad endpoint or number;
+   *   `SKETCH_ERR_OTLP_PROTOCOL` when export is on and `OTEL_EXPORTER_OTLP_PROTOCOL` is not `http/json`.
    */
   constructor(config: SketchConfig = {}) {
     super();
@@ -280,6 +290,11 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       throw errors.INVALID_OPTION(`SketchConfig.spans must be a whole number of spans ≥ 1, got ${JSON.stringify(config.spans)}`);
     }
     if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, name: () => this.name, kind: this.kind });
+    const otlp = this.#tracer && config.otlp !== false ? resolveOtlp(config.otlp, undefined, (line) => this.log.warn(line)) : undefined;
+    if (otlp) {
+      this.#otlp = new OtlpExporter({ ...otlp, env: {}, name: () => this.name, kind: this.kind, log: (line) => this.log.warn(line) });
+      this.#otlp.attach(this.#tracer!);
+    }
   }
 
   /** The sketch's spans (ring, exporters: `tracer.onEnd`); undefined with `trace: false`. */
@@ -693,6 +708,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         this.log.error(`teardown failed: ${oneLine(err)}`);
       }
     }
+    await this.#otlp?.close(); // the spans of the closing connections too; at most OtlpOptions.closeTimeout
     if (this.#ownsDiscovery && this.#discovery) await this.#discovery.close().catch(() => {});
     const server = this.#server;
     const wss = this.#wss;

@@ -10,7 +10,7 @@ import { runCli, SKETCH_BIN } from './helpers/net.js';
 
 const fixture = (name: string) => path.relative(process.cwd(), fileURLToPath(new URL(`./fixtures/sketches/${name}`, import.meta.url)));
 const BUILTINS = ['clock', 'iopin', 'buzzer', 'thermometer', 'recorder', 'dashboard', 'button'];
-const COMMANDS = ['run', 'ls', 'send', 'tap', 'demo', 'key', 'ca', 'export', 'replay', 'completion'];
+const COMMANDS = ['run', 'ls', 'send', 'tap', 'trace', 'demo', 'key', 'ca', 'export', 'replay', 'completion'];
 
 /** The words `sketch --get-yargs-completions …words` prints, one per line (bash: no descriptions). */
 async function complete(...words: string[]): Promise<string[]> {

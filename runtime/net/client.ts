@@ -29,7 +29,7 @@ export const MAX_JSON_BYTES = 64 * 1024 * 1024;
 /**
  * GETs `url` (`http:`/`https:`) and parses the JSON answer.
  * @throws Error (one line) on a connection error, after `timeoutMs`, for a non-200 answer
- *   (with the first line of its body), a body over `maxBytes`, or a body that is not JSON;
+ *   (with the first line of its body; the error's `statusCode` and `line` hold them), a body over `maxBytes`, or a body that is not JSON;
  *   SketchError `SKETCH_ERR_UNAUTHORIZED` for a 401.
  */
 export function getJson(
@@ -56,7 +56,8 @@ export function getJson(
         if (res.statusCode === 401) return reject(errors.UNAUTHORIZED(name));
         if (res.statusCode !== 200) {
           const line = body.split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 200) ?? '';
-          return reject(new Error(`${name} answered ${res.statusCode} to GET ${url.pathname}${line ? `: ${line}` : ''}`));
+          // `statusCode` and `line` kept for callers that tell answers apart (sketch trace: 404 = no spans)
+          return reject(Object.assign(new Error(`${name} answered ${res.statusCode} to GET ${url.pathname}${line ? `: ${line}` : ''}`), { statusCode: res.statusCode, line }));
         }
         try {
           resolve(JSON.parse(body));

@@ -512,7 +512,9 @@ function build(plot) {
     height: 180,
     series: [{}, ...plot.fields.map((f, i) => {
       const unit = unitOf(f, plot.units);
-      return { label: unit ? `${f} (${unit})` : f, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, value: (u, v) => (v == null ? '–' : `${v.toFixed(2)}${unit ? ` ${unit}` : ''}`) };
+      // On a pin stream the pin number and the edge counter are labels, not signals: hidden (the legend shows them again).
+      const show = !(LANE_STREAM.test(plot.stream) && (f === 'pin' || f === 'seqno'));
+      return { show, label: unit ? `${f} (${unit})` : f, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, value: (u, v) => (v == null ? '–' : `${v.toFixed(2)}${unit ? ` ${unit}` : ''}`) };
     })],
     axes: [axis(), { ...axis(), label: units.join(', '), size: 60 }],
     scales: { x: { time: true } },
