@@ -9,11 +9,12 @@ import { LOG_TEXT_MAX, printable } from './text.js';
 import { createLogger, lineStream, type Logger, type LoggerOptions } from './log.js';
 import { MdnsDiscovery, type Announcement, type Discovery } from './discovery/mdns.js';
 import { dropUndefined, resolveOptions, type OptionSchema } from './options.js';
-import { Peer, type PeerOptions } from './net/peer.js';
+import type { PeerOptions } from './net/peer.js';
 import { BrokerLink, brokerHost, type BrokerLinkOptions } from './net/broker-link.js';
 import { checkBrokerUrl } from './net/broker.js';
-import { Route, type Sender } from './net/route.js';
-import { FROM_HEADER, IncomingLinks, OutgoingLink } from './net/links.js';
+import type { Route } from './net/route.js'; // {@link Route}
+import { clientName, IncomingLinks } from './net/links.js';
+import { Senders } from './net/senders.js';
 import { answerSpans, spansPath } from './net/spans-http.js';
 import { Tracer } from './net/spans.js';
 import { OtlpExporter, resolveOtlp, type OtlpOptions } from './net/otlp.js';
@@ -21,10 +22,10 @@ import type { HaEntity } from './discovery/home-assistant.js';
 import { Dedupe } from './net/dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
 import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
-import { answerRoute, findRoute, type HttpRoutes } from './net/routes.js';
+import { answerRoute, findRoute, refuseUpgrade, sendText, type HttpRoutes } from './net/routes.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 import { StreamHub } from './streams/hub.js';
-import { Outbox, type OutboxOptions } from './streams/outbox.js';
+import type { Outbox, OutboxOptions } from './streams/outbox.js';
 import type { DeliverPolicy } from './streams/query.js';
 import { statusPath, type SketchStatus } from './streams/status.js';
 import { drivesHardware } from './hardware/safe-state.js';
@@ -234,7 +235,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   #address?: SketchAddress;
   /** Every stream and every connection, by channel. */
   readonly #hub: StreamHub;
-  readonly #peers = new Map<string, OutgoingLink>();
+  /** Every peer it sends to: `stream()`'s connections and the outboxes. */
+  readonly #senders: Senders;
   /** Every client connection (and broker sender), counted: the status's incoming links. */
   readonly #incoming = new IncomingLinks<object>();
   /** The spans of what this sketch handles and sends; undefined with `trace: false`. */
@@ -242,7 +244,6 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Sends the spans to a collector (`config.otlp`, `OTEL_EXPORTER_OTLP_ENDPOINT`). */
   readonly #otlp?: OtlpExporter;
   #link?: BrokerLink;
-  readonly #outboxes = new Map<string, Outbox>();
   #started = 0;
   #closing?: Promise<void>;
   #running = false;
@@ -274,7 +275,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       tls: config.tls,
       broker: config.broker,
     };
-    checkConfig(this.#config);
+    checkConfig({ ...this.#config, spans: config.spans ?? 1 });
     if (config.broker) checkBrokerUrl(config.broker.url);
     const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
     this.log = createLogger({ ...config.logging, ...sink, name: () => this.name, label: () => this.label });
@@ -286,15 +287,21 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
-    if (config.spans !== undefined && (!Number.isSafeInteger(config.spans) || config.spans < 1)) {
-      throw errors.INVALID_OPTION(`SketchConfig.spans must be a whole number of spans ≥ 1, got ${JSON.stringify(config.spans)}`);
-    }
     if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, name: () => this.name, kind: this.kind });
     const otlp = this.#tracer && config.otlp !== false ? resolveOtlp(config.otlp, undefined, (line) => this.log.warn(line)) : undefined;
     if (otlp) {
       this.#otlp = new OtlpExporter({ ...otlp, env: {}, name: () => this.name, kind: this.kind, log: (line) => this.log.warn(line) });
       this.#otlp.attach(this.#tracer!);
     }
+    this.#senders = new Senders({
+      name: () => this.name,
+      discovery: this.#discovery,
+      discoverTimeout: this.#config.discoverTimeout,
+      peer: this.#config.peer,
+      broker: () => this.#link,
+      tracer: this.#tracer,
+      log: this.log,
+    });
   }
 
   /** The sketch's spans (ring, exporters: `tracer.onEnd`); undefined with `trace: false`. */
@@ -378,7 +385,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       const route = findRoute(routes, req.url);
       if (route?.open) return answerRoute(route, req, res, undefined, (line) => this.out(line));
       const verdict = this.#gate.check(req);
-      if (!verdict.ok) return void refuseHttp(res, verdict.status, verdict.line);
+      if (!verdict.ok) return void sendText(res, verdict.status, verdict.line);
       if (route) return answerRoute(route, req, res, verdict.right, (line) => this.out(line));
       if (req.method === 'GET' && statusPath(req.url)) {
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -418,13 +425,13 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     // missing or unknown key 401 (both before the path is looked at), a bad stream query 400.
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const verdict = this.#gate.check(req);
-      if (!verdict.ok) return refuse(socket, verdict.status, verdict.line);
+      if (!verdict.ok) return refuseUpgrade(socket, verdict.status, verdict.line);
       const check = this.#hub.check(req.url ?? '/');
-      if (!check.ok) return refuse(socket, 400, check.error);
+      if (!check.ok) return refuseUpgrade(socket, 400, check.error);
       if (this.#hub.size >= this.#config.maxConnections) {
         if (!this.#full) this.log.warn(`${this.#config.maxConnections} connections: refusing more (503) until one closes`);
         this.#full = true;
-        return refuse(socket, 503, `this sketch serves at most ${this.#config.maxConnections} connections: try again later`);
+        return refuseUpgrade(socket, 503, `this sketch serves at most ${this.#config.maxConnections} connections: try again later`);
       }
       this.#full = false;
       wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, check, verdict.right));
@@ -587,8 +594,9 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       streams,
     };
     if (this.#link) status.broker = { url: this.#link.client.url, connected: this.#link.client.connected, name: this.#link.name ?? null };
-    if (this.#outboxes.size) status.forward = Object.fromEntries([...this.#outboxes].map(([k, o]) => [k, o.status()]));
-    status.links = { out: [...this.#peers.values()].map((l) => l.status()), in: this.#incoming.status() };
+    const forward = this.#senders.forward();
+    if (forward) status.forward = forward;
+    status.links = { out: this.#senders.links(), in: this.#incoming.status() };
     return status;
   }
 
@@ -600,34 +608,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * sketch, and reported in the status under `forward`.
    */
   outbox(peer: string, options: OutboxOptions = {}): Outbox {
-    let o = this.#outboxes.get(peer);
-    if (!o) {
-      const key = `outbox:${peer}`;
-      const connect = () => {
-        // the outbox retries, with its own backoff and one log line
-        const p = this.#sender(peer, { retries: 0 }, () => {
-          const s = o!.status();
-          return { queued: s.queued, dropped: s.dropped };
-        });
-        this.#peers.set(key, p);
-        return p;
-      };
-      let p = connect();
-      o = new Outbox({
-        ...options,
-        target: peer,
-        send: (text) => p.send(text),
-        // no acknowledgement in time: drop that connection, the next attempt makes a new one
-        abandon: () => {
-          const hung = p;
-          p = connect();
-          void hung.close();
-        },
-        log: (line) => this.log.warn(line),
-      });
-      this.#outboxes.set(peer, o);
-    }
-    return o;
+    return this.#senders.outbox(peer, options);
   }
 
   /**
@@ -640,44 +621,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    */
   stream(peer: string, data: unknown): Promise<string> {
     if (this.#closing) return Promise.reject(errors.CLOSED(`sketch "${this.name}"`));
-    let p = this.#peers.get(peer);
-    if (!p) {
-      p = this.#sender(peer, { log: (line, level) => this.log.write(level ?? 'warn', line), announceLookup: true });
-      this.#peers.set(peer, p);
-    }
-    return p.send(typeof data === 'string' ? data : JSON.stringify(data));
-  }
-
-  /**
-   * The counted link to `target`: a WebSocket {@link Peer}, or with a broker and a name a
-   * {@link Route} that may go through the broker instead. `queue`: the outbox in front of it.
-   */
-  #sender(target: string, extra: PeerOptions, queue?: () => { queued: number; dropped: number }): OutgoingLink {
-    return new OutgoingLink(target, this.#route(target, extra), { tracer: this.#tracer, queue });
-  }
-
-  #route(target: string, extra: PeerOptions): Sender {
-    const from = () => this.name;
-    const webSocket = (t: string) =>
-      new Peer(t, {
-        discovery: this.#discovery,
-        discoverTimeout: this.#config.discoverTimeout,
-        from,
-        ...extra,
-        ...this.#config.peer,
-        ...(extra.retries === 0 ? { retries: 0 } : {}),
-      });
-    const link = this.#link;
-    if (!link || /^wss?:\/\//i.test(target)) return webSocket(target);
-    return new Route(target, {
-      mdns: this.#discovery,
-      directory: link.directory,
-      discoverTimeout: this.#config.discoverTimeout,
-      webSocket,
-      preferDirect: link.preferDirect,
-      broker: () => link.peer(target, { discoverTimeout: this.#config.discoverTimeout, ackTimeout: this.#config.peer?.ackTimeout, log: (line) => this.log.warn(line), from }),
-      log: (line) => this.log.info(line),
-    });
+    return this.#senders.link(peer).send(typeof data === 'string' ? data : JSON.stringify(data));
   }
 
   /**
@@ -698,8 +642,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#announcement) tasks.push(this.#announcement.close());
     if (this.#link) tasks.push(this.#link.close());
     for (const ws of this.#hub.sockets()) ws.close(1001, 'sketch stopping');
-    for (const o of this.#outboxes.values()) tasks.push(o.close());
-    for (const p of this.#peers.values()) tasks.push(p.close());
+    tasks.push(this.#senders.close());
     await Promise.allSettled(tasks);
     if (this.teardown) {
       try {
@@ -741,6 +684,7 @@ function checkConfig(c: {
   heartbeat: number;
   maxConnections: number;
   upgradeTimeout: number;
+  spans: number;
 }): void {
   const check = (name: string, value: number, min: number, unit: string) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
@@ -753,6 +697,7 @@ function checkConfig(c: {
   check('heartbeat', c.heartbeat, 0, 'ms');
   check('maxConnections', c.maxConnections, 1, 'connections');
   check('upgradeTimeout', c.upgradeTimeout, 1, 'ms');
+  if (!Number.isSafeInteger(c.spans) || c.spans < 1) throw errors.INVALID_OPTION(`SketchConfig.spans must be a whole number of spans ≥ 1, got ${JSON.stringify(c.spans)}`);
 }
 
 /** Default `SketchConfig.maxConnections`: 512. */
@@ -760,37 +705,7 @@ export const MAX_CONNECTIONS = 512;
 /** Default `SketchConfig.upgradeTimeout`, in ms: 10 000. */
 export const UPGRADE_TIMEOUT_MS = 10_000;
 
-/** Answers a refused plain HTTP request (the status endpoint, or anything else) with one line. */
-function refuseHttp(res: http.ServerResponse, status: number, line: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(`${line}\n`);
-}
-
 /** Whether `host` only listens on loopback (127.0.0.0/8, ::1, localhost). */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
-/** Answers a refused upgrade on the raw socket (no WebSocket exists yet) with one line, and closes it. */
-function refuse(socket: Duplex, status: number, line: string): void {
-  const body = `${line}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
-
-/** Who is connecting: the sketch named by a sketchnet client's `sketchnet-from` header, else the remote address `IP:PORT`. */
-function clientName(req: http.IncomingMessage): string {
-  const named = req.headers[FROM_HEADER];
-  if (typeof named === 'string' && named) {
-    try {
-      return printable(decodeURIComponent(named), 64);
-    } catch {
-      return printable(named, 64);
-    }
-  }
-  const a = req.socket.remoteAddress ?? '?';
-  return `${a.includes(':') ? `[${a}]` : a}:${req.socket.remotePort ?? 0}`;
 }

@@ -5,7 +5,9 @@
  * additions per message; rates and acknowledgement percentiles are worked out when the status
  * is read, from twelve 5-second slots (the last minute).
  */
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { printable } from '../text.js';
 import type { Sender } from './route.js';
 import type { Tracer } from './spans.js';
 
@@ -264,4 +266,20 @@ export class IncomingLinks<K extends object = object> {
   status(): IncomingLinkStatus[] {
     return [...this.#links.values()].map(({ from, path, meter }) => ({ from, path, received: meter.count, rate: meter.rate(), lastAt: meter.lastAtSeconds }));
   }
+}
+
+/** Who is connecting: the sketch named by a sketchnet client's `sketchnet-from` header (percent-decoded, at most 64 printable characters), else the remote address `IP:PORT`. */
+export function clientName(req: IncomingMessage): string {
+  const named = req.headers[FROM_HEADER];
+  if (typeof named === 'string' && named) {
+    let name = named;
+    try {
+      name = decodeURIComponent(named);
+    } catch {
+      // not percent-encoded after all: as it came
+    }
+    return printable(name, 64);
+  }
+  const a = req.socket.remoteAddress ?? '?';
+  return `${a.includes(':') ? `[${a}]` : a}:${req.socket.remotePort ?? 0}`;
 }

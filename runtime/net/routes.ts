@@ -3,7 +3,8 @@
  * dashboard's page and API, the recorder's `/history`. A sketch lists them by path in
  * `Sketch.routes()`; the server looks a request's path up here, so sketch.ts only calls in.
  */
-import type http from 'node:http';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Right } from '../security/keys.js';
 import { oneLine } from '../errors.js';
 
@@ -65,4 +66,13 @@ export function sendText(res: http.ServerResponse, status: number, line: string)
 export function sendJson(res: http.ServerResponse, value: unknown, status = 200): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(value));
+}
+
+/** Answers a refused upgrade on the raw socket (no WebSocket exists yet) with one line, and closes it. */
+export function refuseUpgrade(socket: Duplex, status: number, line: string): void {
+  const body = `${line}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
