@@ -11,7 +11,7 @@
  *   --only 1,3  just these cases
  *   --out FILE  where to write the report
  *   --no-pin    do not pin server processes to CPU 0 and clients to CPU 1
- *   --node PATH another Node.js binary for case 9 (repeatable; lines fetched by .ci/fetch-node
+ *   --node PATH another Node.js binary for cases 9 and 18 (repeatable; lines fetched by .ci/fetch-node
  *               are found by themselves)
  *   --profile   only profile the sketchnet server and Peer client (node --cpu-prof) and print
  *               where they spend their time
@@ -28,12 +28,14 @@ import { dashboard } from './cases/dashboard.js';
 import { fanout } from './cases/fanout.js';
 import { fanoutPeers } from './cases/fanout-peers.js';
 import { chain } from './cases/chain.js';
+import { circuit } from './cases/circuit.js';
 import { startupPeers } from './cases/startup-peers.js';
 import { flood } from './cases/flood.js';
 import { gpio } from './cases/gpio.js';
 import { memory } from './cases/memory.js';
 import { recorder } from './cases/recorder.js';
 import { catchup, slowSubscribers } from './cases/streams.js';
+import { tracing } from './cases/tracing.js';
 import { raiseOpenFileLimit } from './lib/cpu.js';
 import { canPin, findNodes, findPeers, FULL, OUT, QUICK, ROOT, SKETCH_BIN, type Ctx } from './lib/env.js';
 import { killAllNow, running, stopAll } from './lib/proc.js';
@@ -49,8 +51,8 @@ const quick = flag('quick');
 const only = value('only')?.split(',').map(Number);
 const outFile = path.resolve(value('out') ?? (quick ? path.join(OUT, 'BENCHMARKS.quick.md') : path.join(ROOT, 'BENCHMARKS.md')));
 
-/** The whole run's time limit: nothing may hang (full runs take ~12 min on 2 cores). */
-const DEADLINE_MS = quick ? 5 * 60_000 : 25 * 60_000;
+/** The whole run's time limit: nothing may hang (full runs take ~12 min on 2 cores, plus ~4 min for cases 18–19 with four Node.js lines). */
+const DEADLINE_MS = quick ? 5 * 60_000 : 30 * 60_000;
 
 // Whatever happens, no child outlives the bench.
 process.on('exit', killAllNow);
@@ -112,6 +114,8 @@ const CASES: Array<[number, string, (ctx: Ctx) => Promise<Section>]> = [
   [15, '15. The clock → iopin → buzzer chain against Python', chain],
   [16, '16. Start-up and idle memory against peers', startupPeers],
   [17, '17. GPIO: output writes and edge latency by backend', gpio],
+  [18, '18. Links and tracing on the acknowledged path', tracing],
+  [19, '19. Dashboard circuit: 50 sketches, 100 links', circuit],
 ];
 
 const started = performance.now();
@@ -165,7 +169,7 @@ function header({ peers, pin }: Ctx): string[] {
     ),
     '',
     pin
-      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3, 6–8, 10, 11 and 13–15; in case 10 the flooder also runs at nice 19). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI start-up cases (4, 5, 9, 16) run unpinned, as users run them, through the `sketch` command by name (a symlink on PATH, as `npm link` makes).'
+      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3, 6–8, 10, 11, 13–15 and 18; in case 10 the flooder also runs at nice 19). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI start-up cases (4, 5, 9, 16) run unpinned, as users run them, through the `sketch` command by name (a symlink on PATH, as `npm link` makes).'
       : 'Placement: not pinned (`--no-pin`, one CPU, or no taskset): expect bimodal one-in-flight figures.',
     '',
     `Peers: ws ${pkgVersion('ws')}; socket.io ${pkgVersion('socket.io')} (socket.io-client ${pkgVersion('socket.io-client')}); mqtt.js ${peers.mqtt === true ? pkgVersion('mqtt') : 'unavailable'}; mosquitto ${peer(peers.mosquitto, () => mosquittoVersion((peers.mosquitto as { bin: string }).bin))}; Python original: ${peer(peers.python, () => pythonVersion((peers.python as { bin: string }).bin))}.`,
@@ -179,7 +183,7 @@ function footer(): string[] {
     '```sh',
     'npm run build                                  # the bench measures the built dist/ (tsc + the esbuild bundle)',
     'apt-get install -y python3-websockets mosquitto # the peers (rows are skipped without them)',
-    'for v in 22 24 26; do .ci/fetch-node $v; done   # more Node.js lines for case 9 (npm registry packages)',
+    'for v in 22 24 26; do .ci/fetch-node $v; done   # more Node.js lines for cases 9 and 18 (npm registry packages)',
     '../shared/sandbox npm run bench                # full run, ~12 min on 2 cores: writes BENCHMARKS.md',
     '../shared/sandbox npm run bench -- --quick     # every case once, small counts (CI)',
     '../shared/sandbox npm run bench -- --only 1,2  # some cases',

@@ -412,7 +412,7 @@ async function browserCpu(ctx: Ctx, s: Section, browser: Browser, counts: Counts
 }
 
 /** Pids of this process's descendants (Chromium and its children: the sketches and dashboard are stopped by then or not Chromium). */
-function chromiumPids(): number[] {
+export function chromiumPids(): number[] {
   const parent = new Map<number, number>();
   const comm = new Map<number, string>();
   for (const d of readdirSync('/proc')) {
@@ -433,7 +433,7 @@ function chromiumPids(): number[] {
   return [...comm].filter(([pid, name]) => /chrom/i.test(name) && isOurs(pid)).map(([pid]) => pid);
 }
 
-function safeCpu(pid: number): number {
+export function safeCpu(pid: number): number {
   try {
     return procCpuUs(pid);
   } catch {

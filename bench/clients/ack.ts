@@ -3,6 +3,8 @@
  * measures acknowledgements per second, over a warm-up then `--rounds` rounds.
  *
  *   --via peer         sketchnet's own client path: `Peer` (what `Sketch.stream()` uses)
+ *   --via sketch       a sender sketch's `stream()` (Peer behind its counted link and, unless
+ *                      `--trace false`, a `send` span and a `traceparent` per message)
  *   --via ws           a bare `ws` client: send a text frame, count reply frames
  *   --via mqtt-puback  mqtt.js QoS 1 publish, acknowledged by the broker's PUBACK
  *   --via mqtt-e2e     mqtt.js QoS 1 request on one topic, acknowledged by a responder's
@@ -17,13 +19,13 @@
  */
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { Peer } from '../../dist/runtime/index.js';
+import { Peer, Sketch } from '../../dist/runtime/index.js';
 import { args, fail } from '../lib/child.js';
 import { WindowedLoad } from '../lib/load.js';
 import { MQTT_REPLY_TOPIC, MQTT_REQUEST_TOPIC, noDelay } from '../lib/mqtt.js';
 import { serveLoadRounds } from '../lib/rounds.js';
 
-const a = args({ url: '', via: 'ws', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000', key: '', ca: '' });
+const a = args({ url: '', via: 'ws', payload: '16', window: '1', warmup: '500', 'round-ms': '1000', max: '10000000', key: '', ca: '', trace: 'true' });
 /** `--key KEY` (presented as `Authorization: Bearer`) and `--ca FILE` (trusted for `wss://`). */
 const security = { ...(a.key ? { key: a.key } : {}), ...(a.ca ? { ca: readFileSync(a.ca) } : {}) };
 const MAX_ROUNDS = 100;
@@ -41,6 +43,19 @@ async function connect(): Promise<{ load: WindowedLoad; close: () => Promise<voi
       );
       await peer.send('hello'); // open the connection (and negotiate) before timing anything
       return { load, close: () => peer.close() };
+    }
+    case 'sketch': {
+      class Sender extends Sketch {
+        static override readonly kind = 'bench-sender';
+      }
+      const sender = new Sender({ name: 'bench-sender', discovery: false, trace: a.trace !== 'false', log: () => {}, peer: { retries: 0, ...security } });
+      await sender.run({ host: '127.0.0.1', port: 0 });
+      const load: WindowedLoad = new WindowedLoad(
+        () => sender.stream(a.url!, payload).then(() => load.ack(), (err: Error) => load.fail(err)),
+        window,
+      );
+      await sender.stream(a.url!, 'hello');
+      return { load, close: () => sender.close() };
     }
     case 'ws': {
       const ws = new WebSocket(a.url!, {

@@ -20,6 +20,8 @@
  * Security (any mode): `--key KEY` requires that write key (`Authorization: Bearer`);
  * `--tls-cert FILE --tls-key FILE` serves `wss://`.
  *
+ * `--trace false` runs it with `trace: false` (no spans recorded; case 18's untraced rows).
+ *
  * Prints `{"ready":{"port":…}}` once serving; answers `stats` (see ../lib/child.ts).
  */
 import { performance } from 'node:perf_hooks';
@@ -41,6 +43,7 @@ const a = args({
   broker: '',
   name: '',
   'max-connections': '',
+  trace: 'true',
 });
 const log = a.quiet === 'true' ? () => {} : (line: string) => console.log(line);
 
@@ -92,6 +95,7 @@ try {
     ...(a.announce ? { name: a.announce } : { discovery: false as const, ...(a.name ? { name: a.name } : {}) }),
     ...(a.broker ? { broker: { url: a.broker, preferDirect: false } } : {}),
     ...(a['max-connections'] ? { maxConnections: Number(a['max-connections']) } : {}),
+    ...(a.trace === 'false' ? { trace: false } : {}),
     log,
     ...(a.key ? { keys: [{ key: a.key, right: 'write' as const }] } : {}),
     ...(a['tls-cert'] ? { tls: await loadTlsIdentity(a['tls-cert'], a['tls-key']!) } : {}),
