@@ -116,4 +116,10 @@ export const TRACE_OPTIONS = {
     describe: 'spans kept for sketch trace, the oldest dropped first (default 2048)',
     group: 'Tracing:',
   },
+  'trace-rate': {
+    type: 'number',
+    requiresArg: true,
+    describe: 'traces this sketch starts and records per second at most (burst as many); the rest go unsampled (default 100; 0: none)',
+    group: 'Tracing:',
+  },
 } as const satisfies Record<string, Options>;

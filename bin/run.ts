@@ -77,6 +77,8 @@ export function checkRunOptions(cls: SketchClass | undefined, argv: Record<strin
   }
   const spans = argv.spans;
   if (spans !== undefined && !(typeof spans === 'number' && Number.isSafeInteger(spans) && spans >= 1)) throw errors.INVALID_OPTION(`--spans must be a whole number of spans ≥ 1, got ${JSON.stringify(spans)}`);
+  const rate = argv['trace-rate'];
+  if (rate !== undefined && !(typeof rate === 'number' && rate >= 0)) throw errors.INVALID_OPTION(`--trace-rate must be a number of traces per second ≥ 0, got ${JSON.stringify(rate)}`);
   if (argv.otlp !== undefined) {
     if (argv.trace === false) throw errors.INVALID_OPTION('--otlp exports spans, which --no-trace turns off: give one or the other');
     resolveOtlp({ endpoint: String(argv.otlp) }, {}); // an http(s) URL
@@ -117,6 +119,7 @@ export async function sketchConfig(
     broker: await brokerOptions(argv),
     trace: argv.trace !== false,
     ...(typeof argv.spans === 'number' ? { spans: argv.spans } : {}),
+    ...(typeof argv['trace-rate'] === 'number' ? { traceRate: argv['trace-rate'] } : {}),
   };
   const otlp = config.trace ? resolveOtlp(typeof argv.otlp === 'string' ? { endpoint: argv.otlp } : {}) : undefined;
   config.otlp = otlp ? { ...otlp, env: {} } : false;

@@ -113,6 +113,12 @@ export interface SketchConfig {
   /** Spans kept in the ring, the oldest dropped first (`--spans`). Default 2048 ({@link SPAN_RING_SIZE}). */
   spans?: number;
   /**
+   * Traces this sketch starts (a tick, a request from a plain client, a send outside any
+   * `loop`) and records, per second at most, bursts of as many (`--trace-rate`); the rest are
+   * sent on unsampled, and nobody records them. Default 100 ({@link TRACE_RATE}); `Infinity`: all.
+   */
+  traceRate?: number;
+  /**
    * Export the spans to an OpenTelemetry collector over OTLP/HTTP JSON (`--otlp URL`; see
    * {@link OtlpOptions}); `false`: never. Default: on when `OTEL_EXPORTER_OTLP_ENDPOINT` or
    * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and `OTEL_SDK_DISABLED` is not `true`).
@@ -215,7 +221,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
     broker: BrokerLinkOptions | undefined;
@@ -275,7 +281,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       tls: config.tls,
       broker: config.broker,
     };
-    checkConfig({ ...this.#config, spans: config.spans ?? 1 });
+    checkConfig({ ...this.#config, spans: config.spans ?? 1, traceRate: config.traceRate ?? 0 });
     if (config.broker) checkBrokerUrl(config.broker.url);
     const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
     this.log = createLogger({ ...config.logging, ...sink, name: () => this.name, label: () => this.label });
@@ -287,7 +293,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
-    if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, name: () => this.name, kind: this.kind });
+    if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, rate: config.traceRate, propagate: this.to !== undefined, name: () => this.name, kind: this.kind });
     const otlp = this.#tracer && config.otlp !== false ? resolveOtlp(config.otlp, undefined, (line) => this.log.warn(line)) : undefined;
     if (otlp) {
       this.#otlp = new OtlpExporter({ ...otlp, env: {}, name: () => this.name, kind: this.kind, log: (line) => this.log.warn(line) });
@@ -685,6 +691,7 @@ function checkConfig(c: {
   maxConnections: number;
   upgradeTimeout: number;
   spans: number;
+  traceRate: number;
 }): void {
   const check = (name: string, value: number, min: number, unit: string) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
@@ -697,6 +704,7 @@ function checkConfig(c: {
   check('heartbeat', c.heartbeat, 0, 'ms');
   check('maxConnections', c.maxConnections, 1, 'connections');
   check('upgradeTimeout', c.upgradeTimeout, 1, 'ms');
+  if (typeof c.traceRate !== 'number' || !(c.traceRate >= 0)) throw errors.INVALID_OPTION(`SketchConfig.traceRate must be a number of traces per second ≥ 0, got ${JSON.stringify(c.traceRate)}`);
   if (!Number.isSafeInteger(c.spans) || c.spans < 1) throw errors.INVALID_OPTION(`SketchConfig.spans must be a whole number of spans ≥ 1, got ${JSON.stringify(c.spans)}`);
 }
 

@@ -3,10 +3,10 @@ import * as assert from 'uvu/assert';
 import { Tracer, unixNano } from '../runtime/net/spans.js';
 import { parseTraceparent } from '../runtime/net/trace-context.js';
 
-function tracer(capacity?: number) {
+function tracer(capacity?: number, extra: Partial<ConstructorParameters<typeof Tracer>[0]> = {}) {
   let t = 1_796_000_000_000; // ms since the epoch
   const tick = () => (t += 0.25);
-  return new Tracer({ name: () => 'iopin', kind: 'iopin', capacity, now: tick });
+  return new Tracer({ name: () => 'iopin', kind: 'iopin', capacity, now: tick, propagate: true, ...extra });
 }
 
 test('a request received with a traceparent continues that trace: receive is the sender span\'s child, loop receive\'s', async () => {
@@ -101,6 +101,38 @@ test('root() runs a job in a trace of its own whose requests are its children', 
   const spans = tr.query({ trace: seen });
   assert.equal(spans.map((s) => s.name), ['send iopin', 'tick 1']);
   assert.is(spans[0]!.parentSpanId, spans[1]!.spanId);
+});
+
+test('traces started here are recorded at most `rate` per second, bursts of as many; the others go out unsampled', () => {
+  let now = 0;
+  const tr = tracer(undefined, { rate: 2, monotonic: () => now });
+  const sent = Array.from({ length: 5 }, () => tr.client('p', 'mdns', 'm'));
+  for (const c of sent) c.end(true, 'ok');
+  assert.is(tr.query().length, 2);
+  assert.equal(sent.map((c) => c.traceparent.slice(-2)), ['01', '01', '00', '00', '00']);
+  now += 500; // half a second: one more token
+  tr.client('p', 'mdns', 'm').end(true, 'ok');
+  tr.client('p', 'mdns', 'm').end(true, 'ok');
+  assert.is(tr.query().length, 3);
+  // a request arriving unsampled is not recorded, whatever the rate
+  const s = tr.server('/', 'x', 'm', sent[4]!.traceparent);
+  assert.is(s.recording, false);
+});
+
+test('a sketch that has sent nothing runs loop without a trace context; from its first send on, loop carries it', async () => {
+  const tr = tracer(undefined, { propagate: false });
+  const first = tr.server('/', 'x', 'm');
+  let inside: unknown = 'unset';
+  await first.run(async () => {
+    inside = tr.current();
+  });
+  assert.is(inside, undefined, 'no context: nothing to pass on yet');
+  tr.client('p', 'mdns', 'm').end(true, 'ok'); // it sends: from now on loop runs in its context
+  const second = tr.server('/', 'x', 'm');
+  await second.run(async () => {
+    inside = tr.current();
+  });
+  assert.ok(inside && typeof inside === 'object');
 });
 
 test('times are written as ns since the epoch with µs kept', () => {

@@ -18,7 +18,7 @@ import { DEDUPE_MAX_SESSIONS, DEDUPE_SESSION_TTL_MS, DEDUPE_WINDOW, type Dedupe,
 import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
 import type { LoopHost } from './reactive.js';
 import type { IncomingLinks, LinkMeter } from './links.js';
-import type { ServerSpan, Tracer } from './spans.js';
+import { NO_SPAN, type ServerSpan, type Tracer } from './spans.js';
 
 /** Options of {@link serveBroker}. */
 export interface BrokerServeOptions {
@@ -104,7 +104,8 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   };
   /** Runs `loop` in the request's spans (when traced). */
   const apply = async (channel: string, message: string, from: string, traceparent?: string): Promise<Outcome> => {
-    const span = tracer?.server(channel, from, message, traceparent);
+    const traced = tracer?.server(channel, from, message, traceparent);
+    const span = traced === NO_SPAN ? undefined : traced;
     const o = await run(channel, message, span);
     span?.answered(o.ok, o.ok ? undefined : o.message);
     return o;

@@ -7,7 +7,7 @@ import { LOG_TEXT_MAX, printable } from '../text.js';
 import type { Dedupe, Outcome } from './dedupe.js';
 import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
 import type { LinkMeter } from './links.js';
-import type { ServerSpan, Tracer } from './spans.js';
+import { NO_SPAN, type ServerSpan, type Tracer } from './spans.js';
 
 /** The shape of a sketch's `loop`: `channel` is the request path, `message` the text frame. */
 export type LoopMethod = (channel: string, message: string) => unknown;
@@ -173,7 +173,8 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
       reply(encodeError(protocol, 'SKETCH_ERR_BAD_MESSAGE', oneLine(err)));
       return;
     }
-    const span = tracer?.server(channel, from, r.msg, r.traceparent);
+    const traced = tracer?.server(channel, from, r.msg, r.traceparent);
+    const span = traced === NO_SPAN ? undefined : traced; // nothing to record or pass on: loop as it is
     const outcome = await (dedupe && !refuse ? dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, () => apply(r.msg, span)) : apply(r.msg, span));
     answer(outcome, r.seq);
     span?.answered(outcome.ok, outcome.ok ? undefined : outcome.message);
@@ -188,6 +189,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
         await new Promise<void>((resolve) => setImmediate(resolve)); // fairness: others get a turn
       }
       const message = queue[head]!;
+      let span: ServerSpan;
       queue[head++] = '';
       if (head > 1024 && head * 2 > queue.length) {
         queue.splice(0, head);
@@ -199,8 +201,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
         await request(message);
       } else if (refuse) {
         answer({ ok: false, code: refuse.code, message: refuse.message });
-      } else if (tracer) {
-        const span = tracer.server(channel, from, message);
+      } else if (tracer && (span = tracer.server(channel, from, message)) !== NO_SPAN) {
         const o = await apply(message, span);
         answer(o);
         span.answered(o.ok, o.ok ? undefined : o.message);

@@ -72,7 +72,26 @@ export interface TracerOptions {
   kind: string;
   /** Clock, ms since the epoch with a fraction. Default `performance.timeOrigin + performance.now()`. */
   now?: () => number;
+  /**
+   * Traces this sketch starts (as their root) and records, per second at most: a token bucket
+   * of `rate` tokens refilled at `rate` per second, so bursts of up to `rate` are all recorded.
+   * The others are sent on unsampled (flags `00`: no sketch records them). A trace started
+   * elsewhere follows its root's decision. `Infinity`: every one; 0: none started here.
+   * Default {@link TRACE_RATE} (100).
+   */
+  rate?: number;
+  /**
+   * Whether `loop` runs in its trace context from the first request on (requests it sends then
+   * continue the trace). Default false: from the first request sent on (`client()`), so a sketch
+   * that never sends pays nothing for the context. A sketch with a peer (`to`) sets it true.
+   */
+  propagate?: boolean;
+  /** Monotonic clock for the rate, ms. Default `performance.now`. */
+  monotonic?: () => number;
 }
+
+/** Default {@link TracerOptions.rate}: 100 traces started and recorded per second per sketch. */
+export const TRACE_RATE = 100;
 
 const storage = new AsyncLocalStorage<TraceContext>();
 /** performance.timeOrigin, read once (it is a getter): the default clock is read 4 times per message handled. */
@@ -110,6 +129,8 @@ export interface ClientSpan {
 
 /** A request received: its spans, and `loop` run inside them. */
 export interface ServerSpan {
+  /** Whether anything is recorded (false: a trace not sampled; the calls below do nothing, or only pass the context on). */
+  readonly recording: boolean;
   /** Runs `fn` (the loop) in a `loop` span: requests it sends continue this trace. */
   run<T>(fn: () => T): T;
   /** Ends the `loop` span. */
@@ -118,24 +139,51 @@ export interface ServerSpan {
   answered(ok: boolean, error?: string): void;
 }
 
-/** A context that is not sampled: nothing recorded, the caller's context passed on. */
-const UNSAMPLED_SERVER = (ctx: TraceContext): ServerSpan => ({
+/** A request whose trace is not recorded: nothing kept; `ctx` (when the sketch propagates) passed on to what `loop` sends. */
+const unsampledServer = (ctx: TraceContext): ServerSpan => ({
+  recording: false,
   run: (fn) => storage.run(ctx, fn),
   looped() {},
   answered() {},
 });
+/** The same for a sketch that has sent nothing yet: `loop` runs as it is (no context, no cost). */
+export const NO_SPAN: ServerSpan = { recording: false, run: (fn) => fn(), looped() {}, answered() {} };
 
 /** See the module comment. */
 export class Tracer {
   readonly #ring: (SpanRecord | undefined)[];
   #at = 0;
-  readonly #o: Required<TracerOptions>;
+  readonly #o: Required<Pick<TracerOptions, 'capacity' | 'name' | 'kind' | 'now'>>;
   readonly #listeners: Array<(span: SpanRecord) => void> = [];
+  readonly #rate: number;
+  readonly #monotonic: () => number;
+  #tokens: number;
+  #filledAt: number;
+  /** Whether `loop` runs in its trace context (see {@link TracerOptions.propagate}). */
+  #propagate: boolean;
 
   constructor(options: TracerOptions) {
-    this.#o = { ...options, capacity: options.capacity ?? SPAN_RING_SIZE, now: options.now ?? wallClock };
+    this.#o = { name: options.name, kind: options.kind, capacity: options.capacity ?? SPAN_RING_SIZE, now: options.now ?? wallClock };
     if (!Number.isSafeInteger(this.#o.capacity) || this.#o.capacity < 1) throw new RangeError(`span ring capacity must be a whole number ≥ 1, got ${this.#o.capacity}`);
     this.#ring = new Array(this.#o.capacity);
+    const rate = options.rate ?? TRACE_RATE;
+    if (typeof rate !== 'number' || Number.isNaN(rate) || rate < 0) throw new RangeError(`trace rate must be a number of traces per second ≥ 0, got ${rate}`);
+    this.#rate = rate;
+    this.#tokens = rate;
+    this.#monotonic = options.monotonic ?? (() => performance.now());
+    this.#filledAt = this.#monotonic();
+    this.#propagate = options.propagate ?? false;
+  }
+
+  /** Whether a trace starting here now is recorded (the token bucket of {@link TracerOptions.rate}). */
+  #sample(): boolean {
+    if (this.#rate === Infinity) return true;
+    const now = this.#monotonic();
+    this.#tokens = Math.min(this.#rate, this.#tokens + ((now - this.#filledAt) / 1000) * this.#rate);
+    this.#filledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   /** The clock, ms since the epoch. */
@@ -175,8 +223,10 @@ export class Tracer {
    * running `loop`'s span, or the root of a new trace.
    */
   client(peer: string, via: string, message: string): ClientSpan {
+    this.#propagate = true;
     const parent = storage.getStore();
     if (parent && !(parent.flags & SAMPLED)) return { traceparent: formatTraceparent(parent), end() {} };
+    if (!parent && !this.#sample()) return { traceparent: `00-${newTraceId()}-${newSpanId()}-00`, end() {} };
     const span = this.#span(parent?.traceId ?? newTraceId(), parent?.spanId, `send ${peer}`, 'client', {
       'sketch.peer': peer,
       'sketch.via': via,
@@ -195,8 +245,11 @@ export class Tracer {
   /**
    * Runs `fn` in a new trace, in an internal span named `name` (the clock's `tick N`) that ends
    * when what `fn` returns settles; `fn` gets the trace id. Requests `fn` sends are its children.
+   * A trace the rate does not let through is run unsampled: `fn` gets null, nothing is recorded.
    */
-  root<T>(name: string, fn: (traceId: string) => Promise<T>): Promise<T> {
+  root<T>(name: string, fn: (traceId: string | null) => Promise<T>): Promise<T> {
+    this.#propagate = true;
+    if (!this.#sample()) return storage.run({ traceId: newTraceId(), spanId: newSpanId(), flags: 0 }, () => fn(null));
     const span = this.#span(newTraceId(), undefined, name, 'internal', {});
     const r = span.record;
     const done = storage.run({ traceId: r.traceId, spanId: r.spanId, flags: SAMPLED }, () => fn(r.traceId));
@@ -212,8 +265,10 @@ export class Tracer {
    * span, continuing `traceparent` when it is a valid one, else a new trace.
    */
   server(channel: string, from: string, message: string, traceparent?: string): ServerSpan {
+    if (!this.#propagate && traceparent !== undefined && traceparent.endsWith('-00')) return NO_SPAN; // not sampled, nothing to pass on
     const parent = traceparent === undefined ? undefined : parseTraceparent(traceparent);
-    if (parent && !(parent.flags & SAMPLED)) return UNSAMPLED_SERVER(parent);
+    if (parent && !(parent.flags & SAMPLED)) return this.#propagate ? unsampledServer(parent) : NO_SPAN;
+    if (!parent && !this.#sample()) return this.#propagate ? unsampledServer({ traceId: newTraceId(), spanId: newSpanId(), flags: 0 }) : NO_SPAN;
     const receive = this.#span(parent?.traceId ?? newTraceId(), parent?.spanId, `receive ${channel}`, 'server', {
       'sketch.channel': channel,
       'sketch.from': from,
@@ -221,9 +276,10 @@ export class Tracer {
     });
     let loop: Active | undefined;
     return {
+      recording: true,
       run: (fn) => {
         loop = this.#span(receive.record.traceId, receive.record.spanId, `loop ${channel}`, 'internal', {});
-        return storage.run({ traceId: loop.record.traceId, spanId: loop.record.spanId, flags: SAMPLED }, fn);
+        return this.#propagate ? storage.run({ traceId: loop.record.traceId, spanId: loop.record.spanId, flags: SAMPLED }, fn) : fn();
       },
       looped: (ok, error) => loop?.end(ok, error),
       answered: (ok, error) => receive.end(ok, error),
