@@ -121,6 +121,21 @@ test('three sketches over real sockets: each status lists its links by name, and
   await Promise.all([a.close(), b.close(), c.close()]);
 });
 
+test('past its spans bound a sketch keeps only the newest; past its trace rate the rest go unsampled and neither side records them', async () => {
+  const quiet = { discovery: false as const, log: () => {} };
+  const c = new Relay({ ...quiet, name: 'c', spans: 4 });
+  const addr = await c.run({ host: '127.0.0.1' });
+  const a = new Relay({ ...quiet, name: 'a', traceRate: 3 });
+  for (let i = 0; i < 10; i++) await a.stream(addr.url, String(i));
+  const http = addr.url.replace('ws://', 'http://');
+  const kept = (await (await fetch(`${http}.well-known/sketch/spans`)).json()) as { spans: Array<{ name: string; attributes: Record<string, string> }> };
+  assert.is(kept.spans.length, 4, 'the ring of 4: two requests, receive and loop each');
+  assert.equal(kept.spans.map((s) => (s.name === 'receive /' ? s.attributes['sketch.message'] : s.name)), ['loop /', '1', 'loop /', '2'], 'of the three sampled traces, the newest two');
+  const sent = a.tracer!.query();
+  assert.equal(sent.map((s) => s.attributes['sketch.message']), ['0', '1', '2'], 'three traces a second at most: the first three');
+  await Promise.all([a.close(), c.close()]);
+});
+
 test('with trace: false nothing is recorded, no traceparent is sent and the spans endpoint says so', async () => {
   const quiet = { discovery: false as const, log: () => {} };
   const c = new Relay({ ...quiet, name: 'c', trace: false });
