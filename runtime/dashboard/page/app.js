@@ -119,8 +119,9 @@ function authHeaders() {
   return state.key ? { authorization: `Bearer ${state.key}` } : {};
 }
 
-async function api(path) {
-  const res = await fetch(path, { headers: authHeaders(), cache: 'no-store' });
+/** GET `path` from the API; `early`: the same request already made (index.html's first `/api/sketches`). */
+async function api(path, early) {
+  const res = (await early) || (await fetch(path, { headers: authHeaders(), cache: 'no-store' }));
   if (res.status === 401) {
     const err = new Error('a valid key is required');
     err.status = 401;
@@ -159,11 +160,22 @@ async function start() {
     state.ws.close();
     state.ws = null;
   }
+  // index.html asked for the first list while the scripts loaded (with the key stored then).
+  const early = window.sketchnetEarly;
+  window.sketchnetEarly = null;
+  let first;
   try {
-    await api('/api/sketches');
+    first = await api('/api/sketches', early?.key === state.key ? early.res : null);
   } catch (err) {
     if (err.status === 401) return askKey(state.key ? 'that key was refused' : '');
     return retry(generation, err.message);
+  }
+  if (generation !== state.generation) return;
+  // The circuit at once (its layout is the page's longest step), before the cards: they come
+  // with /live (onSubscribed), as do the plots' histories.
+  if (!state.list.length) {
+    put($('overview'), 'hidden', first.sketches.length === 0);
+    circuit.update(first.sketches);
   }
   const url = new URL('/live?new', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -258,10 +270,18 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/**
+ * Sets `target[key]` only when it differs: a poll that changes nothing writes nothing (even the
+ * same value written again invalidates style, and 50 cards every poll cost a frame of work).
+ */
+function put(target, key, value) {
+  if (target[key] !== value) target[key] = value;
+}
+
 function renderCards(cards) {
   state.list = cards;
-  $('empty').hidden = cards.length > 0;
-  $('overview').hidden = cards.length === 0;
+  put($('empty'), 'hidden', cards.length > 0);
+  put($('overview'), 'hidden', cards.length === 0);
   circuit.update(cards);
   const names = new Set(cards.map((c) => c.name));
   for (const [name, entry] of state.cards) {
@@ -318,19 +338,21 @@ function updateCard(entry, card) {
   entry.el.classList.toggle('gone', !card.up);
   entry.el.classList.toggle('stale', live === 'stale');
   entry.el.classList.toggle('down', live === 'down');
-  entry.el.dataset.state = live;
-  entry.el.querySelector('.addr').textContent = card.address;
-  entry.el.querySelector('.badge').textContent = live;
-  entry.el.querySelector('.badge').title = card.why || '';
+  put(entry.el.dataset, 'state', live);
+  put(entry.el.querySelector('.addr'), 'textContent', card.address);
+  put(entry.el.querySelector('.badge'), 'textContent', live);
+  put(entry.el.querySelector('.badge'), 'title', card.why || '');
   showSeen(entry);
   updateTails(entry, card);
   // A sketch whose loop is not @reactive never answers: no message box for it.
-  entry.el.querySelector('form.send').hidden = card.acknowledges === false;
-  entry.el.querySelector('.reply').hidden = card.acknowledges === false;
-  const rows = card.streams.map((s) =>
-    el('tr', {}, el('td', {}, s.path), el('td', {}, s.rate == null ? '–' : `${s.rate.toFixed(1)}/s`), el('td', {}, s.lag == null ? '–' : `lag ${(s.lag * 1000).toFixed(0)} ms`), el('td', {}, `${s.drops} dropped`)),
-  );
-  entry.table.replaceChildren(el('tr', {}, el('th', {}, 'stream'), el('th', {}, 'rate'), el('th', {}, 'lag'), el('th', {}, 'drops')), ...rows);
+  put(entry.el.querySelector('form.send'), 'hidden', card.acknowledges === false);
+  put(entry.el.querySelector('.reply'), 'hidden', card.acknowledges === false);
+  const cells = card.streams.map((s) => [s.path, s.rate == null ? '–' : `${s.rate.toFixed(1)}/s`, s.lag == null ? '–' : `lag ${(s.lag * 1000).toFixed(0)} ms`, `${s.drops} dropped`]);
+  const rowsKey = JSON.stringify(cells);
+  if (entry.rowsKey !== rowsKey) {
+    entry.rowsKey = rowsKey;
+    entry.table.replaceChildren(el('tr', {}, el('th', {}, 'stream'), el('th', {}, 'rate'), el('th', {}, 'lag'), el('th', {}, 'drops')), ...cells.map((row) => el('tr', {}, ...row.map((c) => el('td', {}, c)))));
+  }
   if (card.kind === 'recorder' || card.kind === 'dashboard') return;
   for (const s of card.streams) {
     if (entry.plots.has(s.path)) continue;
@@ -624,8 +646,8 @@ function showSeen(entry) {
   const card = entry.card;
   const live = card.state || (card.up ? 'up' : 'down');
   const seen = entry.el.querySelector('.seen');
-  seen.textContent = live === 'up' || !card.seen ? '' : `last seen ${ago(Date.now() - card.seen)} ago`;
-  seen.title = card.seen ? new Date(card.seen).toLocaleString() : '';
+  put(seen, 'textContent', live === 'up' || !card.seen ? '' : `last seen ${ago(Date.now() - card.seen)} ago`);
+  put(seen, 'title', card.seen ? new Date(card.seen).toLocaleString() : '');
 }
 
 setInterval(() => {
@@ -693,8 +715,10 @@ function drawLanes() {
   state.lanesDirty = false;
   const sources = laneSources();
   const tickTimes = ticks().map((t) => t.time);
-  $('lanes-panel').hidden = sources.length === 0 && tickTimes.length === 0;
-  if ($('lanes-panel').hidden || $('overview').hidden) return;
+  // (called every 100 ms while there is no lane: the same value written again would cost a frame each time)
+  const hidden = sources.length === 0 && tickTimes.length === 0;
+  put($('lanes-panel'), 'hidden', hidden);
+  if (hidden || $('overview').hidden) return;
   lanes.draw(sources, tickTimes, xRange());
   state.lanesDrawn = Date.now();
 }
@@ -722,7 +746,7 @@ async function waterfallLoop() {
 async function refreshWaterfall() {
   const list = ticks().filter((t) => t.trace);
   const hasTicks = list.length > 0;
-  $('waterfall-panel').hidden = !hasTicks;
+  put($('waterfall-panel'), 'hidden', !hasTicks);
   $('overview').classList.toggle('no-waterfall', !hasTicks);
   if (!hasTicks || document.hidden || !state.banner.connected) return;
   const now = Date.now() / 1000;

@@ -3,10 +3,12 @@
 // left to right), drawn in SVG. Each edge is labelled with its rate (msg/s) and ack p99 (ms) and
 // pulses as messages pass: pulses come from the `sent` counter's growth between two polls, at
 // most one per edge per frame whatever the rate (1000 msg/s shows as a steady stream of pulses,
-// not 1000), at most MAX_PULSES alive per edge, PULSE_MS / MAX_PULSES apart. The pulses are
-// drawn on one canvas over the SVG (no element, no attribute per pulse), at most FPS frames a
-// second, and only while a pulse moves, the page is visible and the circuit on screen. A link
-// from or to a sketch that is down is dashed and does not pulse.
+// not 1000), at most MAX_PULSES alive per edge (pulses.js). They are drawn on one canvas over
+// the SVG (no element, no attribute per pulse), at most FPS frames a second, by a worker on an
+// OffscreenCanvas where the browser has one, and only while a pulse moves, the page is visible
+// and the circuit on screen. A link from or to a sketch that is down is dashed and does not pulse.
+
+import { along, createPulses } from './pulses.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** Node box, px (before the drawing is scaled to its box); narrower in a box under COMPACT_BELOW px. */
@@ -15,15 +17,6 @@ const SIZES = {
   compact: { w: 104, h: 42, ranksep: 84, nodesep: 14, chars: 11 },
 };
 const COMPACT_BELOW = 560;
-/** How long a pulse takes along its edge, ms. */
-const PULSE_MS = 800;
-/** Pulses alive at once on one edge (PULSE_MS / MAX_PULSES apart at least); one more waits until one arrives. */
-const MAX_PULSES = 3;
-/** Pulse frames per second, at most: a pulse moves ~1/12 of its edge from one to the next. */
-const FPS = 15;
-/** A pulse's radius in the drawing's units (as the nodes'), and at least this many CSS px. */
-const PULSE_R = 4;
-const PULSE_MIN_PX = 1.5;
 /** After this many ms without a newer poll, an edge stops pulsing (its rate is no longer known). */
 const PULSE_HOLD_MS = 6000;
 
@@ -97,28 +90,19 @@ export function graphOf(cards) {
   return { nodes, edges };
 }
 
-/** Point at `frac` (0–1) of the way along a polyline with precomputed cumulative lengths. */
-function along(pts, cum, frac) {
-  const d = frac * cum[cum.length - 1];
-  let i = 1;
-  while (i < cum.length - 1 && cum[i] < d) i++;
-  const seg = cum[i] - cum[i - 1] || 1;
-  const t = (d - cum[i - 1]) / seg;
-  return [pts[i - 1].x + (pts[i].x - pts[i - 1].x) * t, pts[i - 1].y + (pts[i].y - pts[i - 1].y) * t];
-}
-
 const fmtRate = (r) => (r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r.toFixed(2));
 
-/** Barycenter sweeps of `fastOrder`: it stops earlier after this many without fewer crossings. */
+/** Barycenter sweeps of `fastOrder` at most (it stops sooner after 4 in a row without fewer crossings). */
 const ORDER_SWEEPS = 12;
 
 /**
  * The order of the nodes within each rank, for dagre's `customOrder`: dagre's own heuristic (a
  * depth-first initial order, then barycenter sweeps down and up, keeping the order with the
- * fewest crossings, until 4 sweeps in a row find none fewer) on plain arrays. dagre's builds a
- * graphlib graph per rank and sweep: for 50 sketches and 100 links (~450 nodes with the long
- * edges' dummies) it took ~60 % of the layout (~250 ms); this takes a few ms. A compound graph
- * (clusters) goes to dagre's own `order`.
+ * fewest crossings, until 4 sweeps in a row find none fewer) on plain arrays. dagre's builds
+ * graphlib graphs per rank and sweep: for 50 sketches and 100 links (~450 nodes with the long
+ * edges' dummies) it took ~60 % of the layout (~250 ms in the page); this takes a few ms, with
+ * no more crossings on the graphs of test/dashboard-page.ts. A compound graph (clusters) goes to
+ * dagre's own `order`.
  * @param g dagre's layout graph (every node ranked, long edges split by dummies: each edge spans one rank).
  * @returns the crossings of the order kept.
  */
@@ -158,14 +142,20 @@ export function fastOrder(g, order) {
   }
   const pos = new Float64Array(nodes.length);
   const place = () => layers.forEach((l) => l.forEach((v, k) => (pos[v] = k)));
+  // The edges between each rank and the next, [from, to, weight]
+  const between = layers.map(() => []);
+  succs.forEach((m, u) => m.forEach((weight, w) => rank[w] === rank[u] + 1 && between[rank[u]].push([u, w, weight])));
   /** Weighted crossings between every two adjacent ranks. */
   const crossings = () => {
     let cc = 0;
-    for (let r = 0; r < maxRank; r++) {
-      const es = [];
-      for (const u of layers[r]) for (const [w, weight] of succs[u]) if (rank[w] === r + 1) es.push([pos[u], pos[w], weight]);
-      es.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-      for (let i = 0; i < es.length; i++) for (let j = i + 1; j < es.length; j++) if (es[j][0] > es[i][0] && es[j][1] < es[i][1]) cc += es[i][2] * es[j][2];
+    for (const es of between) {
+      for (let i = 0; i < es.length; i++) {
+        const [u1, w1, x1] = es[i];
+        for (let j = i + 1; j < es.length; j++) {
+          const [u2, w2, x2] = es[j];
+          if ((pos[u1] - pos[u2]) * (pos[w1] - pos[w2]) < 0) cc += x1 * x2;
+        }
+      }
     }
     return cc;
   };
@@ -204,9 +194,9 @@ export function fastOrder(g, order) {
 }
 
 /**
- * The circuit drawn in `box`. `update(cards)` with every poll's cards; it animates its pulses
- * itself (at most FPS frames a second) while any edge pulses. `onSelect(name)` is called when a sketch's node is
- * clicked (or activated with Enter).
+ * The circuit drawn in `box`. `update(cards)` with every poll's cards; its pulses animate
+ * themselves (pulses.js: at most FPS frames a second) while any edge pulses. `onSelect(name)` is
+ * called when a sketch's node is clicked (or activated with Enter).
  */
 export function createCircuit(box, { onSelect }) {
   const root = svg('svg', { class: 'circuit', role: 'img', 'aria-label': 'circuit of the sketches and their links' });
@@ -221,26 +211,30 @@ export function createCircuit(box, { onSelect }) {
   box.append(root, canvas);
   const self = {
     nodes: new Map(), // id → { data, el, x, y }
-    edges: new Map(), // id → { data, el, path, label, pts, cum, sentAt, emitRate, emitUntil, acc, pulses: [born ms], spawned }
+    edges: new Map(), // id → { data, el, path, label, pts, cum, sentAt, emitRate, emitUntil, pulses (alive), spawned }
     key: '',
     size: SIZES.wide,
     layouts: 0,
     drawnAt: null,
-    frame: 0,
-    timer: 0,
-    last: 0,
-    /** The drawing's extent (viewBox units), and where the SVG sits in the box (CSS px). */
-    extent: { w: 1, h: 1 },
-    view: { left: 0, top: 0, w: 0, h: 0 },
-    color: '',
     onScreen: true,
-    painted: false,
+    running: null,
+    /** Where the SVG sits in the box and its size (CSS px), as last sent to the pulses. */
+    view: '',
   };
+  const pulses = pulsesOn(canvas, (stats) => {
+    for (const [id, [alive, spawned]] of Object.entries(stats)) {
+      const e = self.edges.get(id);
+      if (e) Object.assign(e, { pulses: e.down ? 0 : alive, spawned });
+    }
+  });
 
   function layout(graph) {
     const { w: NODE_W, h: NODE_H, chars } = self.size;
     const g = new dagre.graphlib.Graph({ multigraph: false });
-    g.setGraph({ rankdir: 'LR', nodesep: self.size.nodesep, ranksep: self.size.ranksep, marginx: 8, marginy: 8 });
+    // Cycles broken by dagre's greedy feedback-arc set (its default, depth first, turns a ring of
+    // 50 sketches with links i → i+1 and i → i+7 into a strip 50 ranks wide: 3× the width, 3×
+    // the long-edge dummies, 3× the layout time); a network without cycles is laid out the same.
+    g.setGraph({ rankdir: 'LR', acyclicer: 'greedy', nodesep: self.size.nodesep, ranksep: self.size.ranksep, marginx: 8, marginy: 8 });
     g.setDefaultEdgeLabel(() => ({}));
     for (const id of [...graph.nodes.keys()].sort()) g.setNode(id, { width: NODE_W, height: NODE_H });
     for (const e of [...graph.edges.values()].sort((a, b) => a.id.localeCompare(b.id))) g.setEdge(e.from, e.to, {});
@@ -288,8 +282,9 @@ export function createCircuit(box, { onSelect }) {
       const el = svg('g', { class: 'edge', 'data-edge': data.id }, path, label, label2);
       gEdges.append(el);
       const old = oldEdges.get(data.id);
-      self.edges.set(data.id, { data, el, path, label, label2, pts, cum, sentAt: old?.sentAt ?? null, emitRate: 0, emitUntil: 0, acc: 0, pulses: [], spawned: old?.spawned ?? 0 });
+      self.edges.set(data.id, { data, el, path, label, label2, pts, cum, sentAt: old?.sentAt ?? null, emitRate: 0, emitUntil: 0, pulses: 0, spawned: old?.spawned ?? 0 });
     }
+    pulses.geometry([...self.edges.values()].map((e) => ({ id: e.data.id, pts: e.pts.map((q) => ({ x: q.x, y: q.y })), cum: e.cum })), { w: width, h: height });
   }
 
   /** Takes the cards of one poll: lays the graph out again only when its nodes or edges changed. */
@@ -325,92 +320,35 @@ export function createCircuit(box, { onSelect }) {
       e.sentAt = { sent: d.sent, at: nowMs };
       if (down) {
         e.emitRate = 0;
-        e.pulses = [];
+        e.pulses = 0;
       } else if (prev && d.sent > prev.sent && nowMs > prev.at) {
         e.emitRate = ((d.sent - prev.sent) * 1000) / (nowMs - prev.at);
         e.emitUntil = nowMs + Math.min(PULSE_HOLD_MS, (nowMs - prev.at) * 1.5);
       } else if (prev && d.sent === prev.sent) e.emitRate = 0;
     }
     if (self.drawnAt === null) self.drawnAt = performance.now();
-    animate();
+    pulses.rates([...self.edges.values()].map((e) => ({ id: e.data.id, rate: e.down ? 0 : e.emitRate, forMs: e.emitUntil - nowMs, down: !!e.down })));
   }
 
-  /** Runs the pulse frames (at most FPS a second) while the page is visible and the circuit on screen. */
-  function animate() {
-    if (self.frame || self.timer || document.hidden || !self.onScreen) return;
-    const wait = Math.max(0, 1000 / FPS - (performance.now() - self.last));
-    self.timer = setTimeout(() => {
-      self.timer = 0;
-      self.frame = requestAnimationFrame(tick);
-    }, self.last ? wait : 0);
+  /** The pulses run while the page is visible and the circuit on screen. */
+  function run() {
+    const on = !document.hidden && self.onScreen;
+    if (on !== self.running) pulses.run((self.running = on));
   }
 
-  /** The canvas over the SVG, sized to it (CSS px × devicePixelRatio); read when the SVG is resized, never per frame. */
+  /** The canvas over the SVG, sized to it (CSS px): read when the SVG is resized, never per frame. */
   function fit() {
-    const view = { left: root.offsetLeft, top: root.offsetTop, w: root.clientWidth, h: root.clientHeight };
-    self.view = view;
-    const dpr = window.devicePixelRatio || 1;
+    const at = root.getBoundingClientRect();
+    const from = box.getBoundingClientRect();
+    const view = { left: at.left - from.left - box.clientLeft, top: at.top - from.top - box.clientTop, w: at.width, h: at.height };
+    const key = JSON.stringify(view);
+    if (key === self.view) return;
+    self.view = key;
     canvas.style.left = `${view.left}px`;
     canvas.style.top = `${view.top}px`;
     canvas.style.width = `${view.w}px`;
     canvas.style.height = `${view.h}px`;
-    canvas.width = Math.max(1, Math.round(view.w * dpr));
-    canvas.height = Math.max(1, Math.round(view.h * dpr));
-    self.color = getComputedStyle(canvas).getPropertyValue('--pulse').trim() || '#ff7f0e';
-    self.painted = true; // (resizing cleared it: drawn again on the next frame)
-    self.last = 0;
-    animate();
-  }
-
-  /**
-   * One frame: at most one new pulse per edge (none sooner than PULSE_MS / MAX_PULSES after the
-   * previous one), every pulse moved along and drawn on the canvas in one path. Idle edges cost
-   * a check each; with no pulse alive the frames stop until the next poll.
-   */
-  function tick(now) {
-    self.frame = 0;
-    const dt = self.last ? Math.min(250, now - self.last) : 1000 / FPS;
-    self.last = now;
-    const ctx = canvas.getContext('2d');
-    const { w, h } = self.view;
-    const k = w / self.extent.w;
-    const dpr = canvas.width / Math.max(1, w);
-    const r = Math.max(PULSE_R, PULSE_MIN_PX / (k || 1));
-    let alive = false;
-    let drawn = false;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    if (self.painted) ctx.clearRect(0, 0, canvas.width, canvas.height);
-    self.painted = false;
-    ctx.setTransform(k * dpr, 0, 0, k * dpr, 0, 0);
-    ctx.beginPath();
-    for (const e of self.edges.values()) {
-      if (e.emitRate > 0 && now < e.emitUntil && !e.down) {
-        e.acc = Math.min(1, e.acc + (dt / 1000) * e.emitRate);
-        const gap = now - (e.pulses.at(-1) ?? -Infinity);
-        if (e.acc >= 1 && e.pulses.length < MAX_PULSES && gap >= PULSE_MS / MAX_PULSES) {
-          e.acc -= 1;
-          e.pulses.push(now);
-          e.spawned++;
-        }
-        alive = true;
-      }
-      if (!e.pulses.length) continue;
-      while (e.pulses.length && now - e.pulses[0] >= PULSE_MS) e.pulses.shift();
-      for (const born of e.pulses) {
-        const [x, y] = along(e.pts, e.cum, (now - born) / PULSE_MS);
-        ctx.moveTo(x + r, y);
-        ctx.arc(x, y, r, 0, 2 * Math.PI);
-        drawn = true;
-      }
-      if (e.pulses.length) alive = true;
-    }
-    if (drawn && h > 0) {
-      ctx.fillStyle = self.color;
-      ctx.fill();
-      self.painted = true;
-    }
-    if (alive) animate();
-    else self.last = 0;
+    pulses.view({ w: view.w, h: view.h, dpr: window.devicePixelRatio || 1, color: getComputedStyle(canvas).getPropertyValue('--pulse').trim() });
   }
 
   /** What is drawn, for tests and benchmarks. */
@@ -426,7 +364,7 @@ export function createCircuit(box, { onSelect }) {
         down: !!e.down,
         dashed: getComputedStyle(e.path).strokeDasharray !== 'none',
         pulsing: e.emitRate > 0 && performance.now() < e.emitUntil && !e.down,
-        pulses: e.pulses.length,
+        pulses: e.pulses,
         spawned: e.spawned,
         label: `${e.label.textContent} ${e.label2.textContent}`.trim(),
       })),
@@ -440,17 +378,44 @@ export function createCircuit(box, { onSelect }) {
   if (typeof IntersectionObserver === 'function') {
     new IntersectionObserver((entries) => {
       self.onScreen = entries.at(-1).isIntersecting;
-      animate();
+      run();
     }).observe(box);
   }
-  document.addEventListener('visibilitychange', () => animate());
-  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', fit);
+  document.addEventListener('visibilitychange', run);
+  run();
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    self.view = '';
+    fit();
+  });
 
-  // A box crossing COMPACT_BELOW is laid out again with the other node size.
+  // A box crossing COMPACT_BELOW is laid out again with the other node size; a drawing narrower
+  // than its box is centred in it: the canvas follows.
   new ResizeObserver(() => {
     const size = (box.clientWidth || 1000) < COMPACT_BELOW ? SIZES.compact : SIZES.wide;
     if (self.cards && size !== self.size) update(self.cards);
+    fit();
   }).observe(box);
 
   return { update, info, get drawnAt() { return self.drawnAt; } };
+}
+
+/**
+ * The pulses (pulses.js) on `canvas`: in a worker that draws on the canvas transferred to it
+ * (OffscreenCanvas), else on this thread. Either way the same calls; `onStats` gets the figures.
+ */
+function pulsesOn(canvas, onStats) {
+  if (typeof canvas.transferControlToOffscreen === 'function' && typeof Worker === 'function') {
+    try {
+      const worker = new Worker(new URL('./pulses.js', import.meta.url), { type: 'module', name: 'circuit pulses' });
+      const offscreen = canvas.transferControlToOffscreen();
+      worker.postMessage({ canvas: offscreen }, [offscreen]);
+      worker.onmessage = ({ data }) => data.stats && onStats(data.stats);
+      worker.onerror = (ev) => console.warn('circuit pulses: the worker failed', ev.message);
+      const call = (op) => (...args) => worker.postMessage({ op, args });
+      return { geometry: call('geometry'), rates: call('rates'), view: call('view'), run: call('run') };
+    } catch {
+      // no module worker here: drawn on this thread
+    }
+  }
+  return createPulses(canvas, onStats);
 }
