@@ -22,7 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, noBrowserReason } from '../../test/helpers/browser.js';
-import { chromiumPids, safeCpu } from './dashboard.js';
+import { chromiumPids, pageMetrics, safeCpu } from './dashboard.js';
 import { BENCH, ROOT, SKETCH_BIN, spawnOn, type Ctx } from '../lib/env.js';
 import { stopAll, type Child } from '../lib/proc.js';
 import { fmtMs, goalCell, judge, section, table, type Section } from '../lib/report.js';
@@ -315,13 +315,7 @@ async function browserCpu(browser: Browser, base: string, counts: Counts): Promi
     await page.goto(`${base}/`);
     await page.waitForFunction((n) => document.querySelectorAll('#circuit [data-node]').length >= n, counts.sketches, { timeout: 20_000, polling: 100 });
     await sleep(counts.warmupMs);
-    const cdp = await context.newCDPSession(page);
-    let domain = 'threadTicks';
-    await cdp.send('Performance.enable', { timeDomain: 'threadTicks' }).catch(async () => {
-      domain = 'timeTicks';
-      await cdp.send('Performance.enable');
-    });
-    const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value])) as Record<string, number>;
+    const { cdp, domain, metrics } = await pageMetrics(context, page);
     const pids = chromiumPids();
     /** CPU over `ms`: all Chromium processes (/proc) and the page's metrics, % of one core. */
     const measure = async (ms: number) => {

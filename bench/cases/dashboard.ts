@@ -27,7 +27,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Browser, Page, Route } from 'playwright-core';
+import type { Browser, BrowserContext, CDPSession, Page, Route } from 'playwright-core';
 import { RecordStore } from '../../dist/runtime/recorder/store.js';
 import { launchBrowser, noBrowserReason } from '../../test/helpers/browser.js';
 import { procCpuUs } from '../lib/cpu.js';
@@ -364,13 +364,7 @@ async function browserCpu(ctx: Ctx, s: Section, browser: Browser, counts: Counts
           throw new Error(`the page never showed ${STREAMS} live plots${errors.length ? ` (page error: ${errors[0]})` : ''}: ${err.message.split('\n')[0]}`);
         });
       await sleep(counts.warmupMs);
-      const cdp = await context.newCDPSession(page);
-      let domain = 'threadTicks';
-      await cdp.send('Performance.enable', { timeDomain: 'threadTicks' }).catch(async () => {
-        domain = 'timeTicks';
-        await cdp.send('Performance.enable');
-      });
-      const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value])) as Record<string, number>;
+      const { domain, metrics } = await pageMetrics(context, page);
       const seqs = () => page.evaluate(() => (window as unknown as { sketchnetDashboard: { plots(): Array<{ last: { seq: number } | null }> } }).sketchnetDashboard.plots().map((p) => p.last?.seq ?? 0));
       const pids = chromiumPids();
       const cpu0 = pids.reduce((sum, pid) => sum + safeCpu(pid), 0);
@@ -485,4 +479,19 @@ async function listed(base: string, names: string[], recorder: boolean): Promise
 
 function fmtSpread(x: Summary): string {
   return x.n > 1 ? `${fmtMs(x.median)} (${fmtMs(x.min)}–${fmtMs(x.max)})` : fmtMs(x.median);
+}
+
+/**
+ * The page's CDP performance metrics (TaskDuration, ScriptDuration… in s), read on the page's
+ * thread CPU clock where Chromium offers it (`domain` says which: threadTicks, else timeTicks).
+ */
+export async function pageMetrics(context: BrowserContext, page: Page): Promise<{ cdp: CDPSession; domain: string; metrics: () => Promise<Record<string, number>> }> {
+  const cdp = await context.newCDPSession(page);
+  let domain = 'threadTicks';
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' }).catch(async () => {
+    domain = 'timeTicks';
+    await cdp.send('Performance.enable');
+  });
+  const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value])) as Record<string, number>;
+  return { cdp, domain, metrics };
 }

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { FoundSketch } from '../discovery/mdns.js';
 import type { SketchStatus } from '../streams/status.js';
+import type { IncomingLinkStatus, OutgoingLinkStatus } from '../net/links.js';
 
 /** One stream of a sketch as the dashboard shows it (from the sketch's status). */
 export interface StreamCard {
@@ -22,44 +23,16 @@ export interface StreamCard {
 }
 
 /** One outgoing link of a sketch (status `links.out`): messages it sends to a peer. */
-export interface OutLinkCard {
-  /** The peer as given: an instance name or a `ws://` URL. */
-  to: string;
-  /** How the peer was reached: `mdns`, `url` or `broker`. */
+/** One outgoing link of a sketch (status `links.out`), as read from its status (checked field by field). */
+export type OutLinkCard = Omit<OutgoingLinkStatus, 'via' | 'state'> & {
+  /** How the peer was reached: `mdns`, `url` or `broker` (a newer sketch may say more). */
   via: string;
   /** `connected`, `retrying` or `idle`. */
   state: string;
-  /** Totals since the sketch started. */
-  sent: number;
-  acked: number;
-  errors: number;
-  /** Written, not acknowledged yet. */
-  inFlight: number;
-  /** Waiting unsent (outbox queue or peer window). */
-  queued: number;
-  /** Outbox overflow drops. */
-  dropped: number;
-  /** Messages per second sent over the last 60 s. */
-  rate: number;
-  /** Send → acknowledgement, ms, over the last 60 s (`null`: none). */
-  ackMs: { p50: number | null; p99: number | null };
-  /** Last send, s since the epoch (`null`: none yet). */
-  lastAt: number | null;
-}
+};
 
 /** One incoming link of a sketch (status `links.in`): a client connection sending to it. */
-export interface InLinkCard {
-  /** The client sketch's instance name (header `sketchnet-from`), else its `IP:PORT`. */
-  from: string;
-  /** Request path, e.g. `/`. */
-  path: string;
-  /** Messages received on this connection. */
-  received: number;
-  /** Messages per second over the last 60 s. */
-  rate: number;
-  /** Last message, s since the epoch (`null`: none yet). */
-  lastAt: number | null;
-}
+export type InLinkCard = IncomingLinkStatus;
 
 /** A sketch's links as its status says (`{out: [], in: []}` for a sketch too old to say). */
 export interface LinksCard {
