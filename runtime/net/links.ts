@@ -200,20 +200,20 @@ export class OutgoingLink implements Sender {
   send(text: string): Promise<string> {
     this.#meter.mark();
     this.#inFlight++;
-    const span = this.#o.tracer?.client(this.to, this.sender.via ?? 'mdns', text);
+    const span = this.#o.tracer?.client(this.to, '', text); // its `via` once known: a route is chosen on the first send
     const t0 = performance.now();
     return this.sender.send(text, span?.traceparent).then(
       (ack) => {
         this.#inFlight--;
         this.#acked++;
         this.#meter.time(performance.now() - t0);
-        span?.end(true, ack, this.sender.via);
+        if (span?.recording) span.end(true, ack, this.sender.via ?? 'mdns');
         return ack;
       },
       (err: Error) => {
         this.#inFlight--;
         this.#errors++;
-        span?.end(false, err.message, this.sender.via);
+        if (span?.recording) span.end(false, err.message, this.sender.via ?? 'mdns');
         throw err;
       },
     );

@@ -170,12 +170,14 @@ export class Peer {
       ...options,
     };
     this.#plain = !this.#options.subprotocol;
+    this.#via = /^wss?:\/\//i.test(target) ? 'url' : 'mdns';
   }
 
   /** How this peer is reached: a `ws://` URL given, or a name found over mDNS. */
   get via(): 'mdns' | 'url' {
-    return /^wss?:\/\//i.test(this.target) ? 'url' : 'mdns';
+    return this.#via;
   }
+  readonly #via: 'mdns' | 'url';
 
   /** `connected` while open, `retrying` while reconnecting after a failure, else `idle` (connected on the next send). */
   get state(): 'connected' | 'retrying' | 'idle' {

@@ -97,6 +97,7 @@ const storage = new AsyncLocalStorage<TraceContext>();
 /** performance.timeOrigin, read once (it is a getter): the default clock is read 4 times per message handled. */
 const ORIGIN = performance.timeOrigin;
 const wallClock = () => ORIGIN + performance.now();
+const noop = () => {};
 const cut = (text: string) => (text.length > SPAN_TEXT_MAX ? `${text.slice(0, SPAN_TEXT_MAX)}…` : text);
 
 /** A span in progress. */
@@ -123,6 +124,8 @@ class Active {
 export interface ClientSpan {
   /** The `traceparent` value that carries this span as the receiver's parent. */
   readonly traceparent: string;
+  /** Whether it is recorded (false: a trace not sampled; `end` does nothing). */
+  readonly recording: boolean;
   /** Ends the span: `text` the acknowledgement on success, else the error's line; `via`: how it travelled, once known (a route is chosen on the first send). */
   end(ok: boolean, text?: string, via?: string): void;
 }
@@ -219,22 +222,22 @@ export class Tracer {
   }
 
   /**
-   * A request to `peer` is sent now (`via` how it travels): its `send` span, a child of the
-   * running `loop`'s span, or the root of a new trace.
+   * A request to `peer` is sent now (`via` how it travels, `''` when known only at the end): its
+   * `send` span, a child of the running `loop`'s span, or the root of a new trace — or, not
+   * sampled, only the `traceparent` to pass on.
    */
   client(peer: string, via: string, message: string): ClientSpan {
     this.#propagate = true;
     const parent = storage.getStore();
-    if (parent && !(parent.flags & SAMPLED)) return { traceparent: formatTraceparent(parent), end() {} };
-    if (!parent && !this.#sample()) return { traceparent: `00-${newTraceId()}-${newSpanId()}-00`, end() {} };
-    const span = this.#span(parent?.traceId ?? newTraceId(), parent?.spanId, `send ${peer}`, 'client', {
-      'sketch.peer': peer,
-      'sketch.via': via,
-      'sketch.message': cut(message),
-    });
+    if (parent && !(parent.flags & SAMPLED)) return { traceparent: formatTraceparent(parent), recording: false, end: noop };
+    if (!parent && !this.#sample()) return { traceparent: `00-${newTraceId()}-${newSpanId()}-00`, recording: false, end: noop };
+    const attributes: Record<string, string> = { 'sketch.peer': peer, 'sketch.message': cut(message) };
+    if (via) attributes['sketch.via'] = via;
+    const span = this.#span(parent?.traceId ?? newTraceId(), parent?.spanId, `send ${peer}`, 'client', attributes);
     const r = span.record;
     return {
       traceparent: `00-${r.traceId}-${r.spanId}-01`,
+      recording: true,
       end: (ok, text, via) => {
         if (via) r.attributes['sketch.via'] = via;
         span.end(ok, ok ? undefined : text, ok && text !== undefined ? { 'sketch.ack': cut(text) } : undefined);
