@@ -16,8 +16,9 @@ import type { Route } from './net/route.js'; // {@link Route}
 import { clientName, IncomingLinks } from './net/links.js';
 import { Senders } from './net/senders.js';
 import { answerSpans, spansPath } from './net/spans-http.js';
-import { Tracer } from './net/spans.js';
-import { OtlpExporter, resolveOtlp, type OtlpOptions } from './net/otlp.js';
+import type { Tracer } from './net/spans.js';
+import type { OtlpExporter } from './net/otlp.js';
+import { startTracing, type TracingConfig } from './net/tracing.js';
 import type { HaEntity } from './discovery/home-assistant.js';
 import { Dedupe } from './net/dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './net/heartbeat.js';
@@ -35,8 +36,8 @@ import type { OriginRule } from './security/origin.js';
 import type { TlsIdentity } from './security/tls.js';
 import type { PublishOptions, Stream, StreamSpec } from './streams/stream.js';
 
-/** How a sketch is built: `new MySketch(config)`. Every field is optional. */
-export interface SketchConfig {
+/** How a sketch is built: `new MySketch(config)`. Every field is optional; the tracing fields are {@link TracingConfig}'s. */
+export interface SketchConfig extends TracingConfig {
   /** DNS-SD instance name to announce. Default: the class's `kind`. */
   name?: string;
   /** Values for the class's option schema (`static options`); defaults fill the rest. */
@@ -105,25 +106,6 @@ export interface SketchConfig {
    * peers on besides mDNS (`--broker`; see {@link BrokerLink}). Default none.
    */
   broker?: BrokerLinkOptions;
-  /**
-   * Record spans (`GET /.well-known/sketch/spans`) and carry W3C trace context on the requests
-   * sent (`--no-trace` turns it off: nothing recorded, no `traceparent` sent). Default true.
-   */
-  trace?: boolean;
-  /** Spans kept in the ring, the oldest dropped first (`--spans`). Default 2048 ({@link SPAN_RING_SIZE}). */
-  spans?: number;
-  /**
-   * Traces this sketch starts (a tick, a request from a plain client, a send outside any
-   * `loop`) and records, per second at most, bursts of as many (`--trace-rate`); the rest are
-   * sent on unsampled, and nobody records them. Default 100 ({@link TRACE_RATE}); `Infinity`: all.
-   */
-  traceRate?: number;
-  /**
-   * Export the spans to an OpenTelemetry collector over OTLP/HTTP JSON (`--otlp URL`; see
-   * {@link OtlpOptions}); `false`: never. Default: on when `OTEL_EXPORTER_OTLP_ENDPOINT` or
-   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and `OTEL_SDK_DISABLED` is not `true`).
-   */
-  otlp?: OtlpOptions | false;
 }
 
 /** The events a {@link Sketch} emits, with their arguments. */
@@ -281,7 +263,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       tls: config.tls,
       broker: config.broker,
     };
-    checkConfig({ ...this.#config, spans: config.spans ?? 1, traceRate: config.traceRate ?? 0 });
+    checkConfig(this.#config);
     if (config.broker) checkBrokerUrl(config.broker.url);
     const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
     this.log = createLogger({ ...config.logging, ...sink, name: () => this.name, label: () => this.label });
@@ -293,12 +275,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
-    if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, rate: config.traceRate, propagate: this.to !== undefined, name: () => this.name, kind: this.kind });
-    const otlp = this.#tracer && config.otlp !== false ? resolveOtlp(config.otlp, undefined, (line) => this.log.warn(line)) : undefined;
-    if (otlp) {
-      this.#otlp = new OtlpExporter({ ...otlp, env: {}, name: () => this.name, kind: this.kind, log: (line) => this.log.warn(line) });
-      this.#otlp.attach(this.#tracer!);
-    }
+    ({ tracer: this.#tracer, otlp: this.#otlp } = startTracing(config, { name: () => this.name, kind: this.kind, sends: this.to !== undefined, warn: (line) => this.log.warn(line) }));
     this.#senders = new Senders({
       name: () => this.name,
       discovery: this.#discovery,
@@ -690,8 +667,6 @@ function checkConfig(c: {
   heartbeat: number;
   maxConnections: number;
   upgradeTimeout: number;
-  spans: number;
-  traceRate: number;
 }): void {
   const check = (name: string, value: number, min: number, unit: string) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
@@ -704,8 +679,6 @@ function checkConfig(c: {
   check('heartbeat', c.heartbeat, 0, 'ms');
   check('maxConnections', c.maxConnections, 1, 'connections');
   check('upgradeTimeout', c.upgradeTimeout, 1, 'ms');
-  if (typeof c.traceRate !== 'number' || !(c.traceRate >= 0)) throw errors.INVALID_OPTION(`SketchConfig.traceRate must be a number of traces per second ≥ 0, got ${JSON.stringify(c.traceRate)}`);
-  if (!Number.isSafeInteger(c.spans) || c.spans < 1) throw errors.INVALID_OPTION(`SketchConfig.spans must be a whole number of spans ≥ 1, got ${JSON.stringify(c.spans)}`);
 }
 
 /** Default `SketchConfig.maxConnections`: 512. */
