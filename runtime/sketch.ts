@@ -25,6 +25,7 @@ import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
 import { answerRoute, findRoute, refuseUpgrade, sendText, type HttpRoutes } from './net/routes.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 import { StreamHub } from './streams/hub.js';
+import { stepLine, wallClock } from './streams/wall-clock.js';
 import type { Outbox, OutboxOptions } from './streams/outbox.js';
 import type { DeliverPolicy } from './streams/query.js';
 import { statusPath, type SketchStatus } from './streams/status.js';
@@ -289,7 +290,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     this.#hub = new StreamHub(cls.streams ?? {}, {
       maxBuffered: this.#config.maxBuffered,
       log: (line) => this.log.warn(line),
-      now: () => Date.now() / 1000,
+      now: () => wallClock.now(), // µs resolution; steps of the wall clock noticed (runtime/streams/wall-clock.ts)
     });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
@@ -379,6 +380,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`);
     if (this.#running) throw errors.ALREADY_RUNNING(this.name);
     this.#running = true;
+    const stopWatching = wallClock.onStep((ms) => this.log.warn(stepLine(ms)));
+    this.#abort.signal.addEventListener('abort', stopWatching, { once: true });
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     await this.setup(this.options);
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
