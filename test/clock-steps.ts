@@ -1,0 +1,43 @@
+/**
+ * Wall-clock steps under libfaketime (Debian's `faketime`): the thermometer's process sees its
+ * wall clock stepped +1 day, then back 1 hour, while its monotonic clock runs on
+ * (FAKETIME_DONT_FAKE_MONOTONIC=1). Skipped without libfaketime.
+ */
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cli, sleep } from './helpers/net.js';
+
+const LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'].find((f) => existsSync(f));
+
+test('a 10 Hz thermometer stepped +1 day then −1 hour keeps sampling at 10 Hz, seq gapless, one line per step', async () => {
+  if (!LIB) return console.log('  skipped: libfaketime is not installed (apt-get install faketime)');
+  const file = join(mkdtempSync(join(tmpdir(), 'faketime-')), 'offset');
+  writeFileSync(file, '+0\n');
+  const env = { LD_PRELOAD: LIB, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' };
+  const t = cli(['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.1', '--no-mdns', '--host', '127.0.0.1'], env);
+  try {
+    const port = Number((await t.waitFor(/serving on [^:]+:\d+/)).split(':').at(-1));
+    await sleep(1500);
+    writeFileSync(file, '+1d\n');
+    await sleep(1500);
+    writeFileSync(file, '+23h\n'); // back one hour
+    await sleep(1500);
+    const status = (await (await fetch(`http://127.0.0.1:${port}/.well-known/sketch`)).json()) as { streams: Record<string, { seq: number; history: { firstSeq: number; items: number } }> };
+    const readings = status.streams['/readings']!;
+    // 4.5 s at 10 Hz (start-up aside): nothing stopped after the backward step, nothing bunched after the forward one
+    assert.ok(readings.seq >= 38 && readings.seq <= 50, `${readings.seq} readings in 4.5 s`);
+    assert.is(readings.history.items, readings.seq, 'every seq held: gapless');
+    const out = t.stdout() + t.stderr();
+    assert.match(out, /wall clock stepped \+86400\.\d s/);
+    assert.match(out, /wall clock stepped -3600\.\d s/);
+    assert.is(out.match(/wall clock stepped/g)!.length, 2, out);
+  } finally {
+    t.child.kill('SIGTERM');
+    await t.exited();
+  }
+});
+
+test.run();
