@@ -12,7 +12,7 @@ import { cli, sleep } from './helpers/net.js';
 
 const LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'].find((f) => existsSync(f));
 
-test('a 10 Hz thermometer stepped +1 day then −1 hour keeps sampling at 10 Hz, seq gapless, one line per step', async () => {
+test('a 10 Hz thermometer stepped +1 day then −1 hour keeps sampling at 10 Hz, seq gapless, its status rate and interval the real ones, one line per step', async () => {
   if (!LIB) return console.log('  skipped: libfaketime is not installed (apt-get install faketime)');
   const file = join(mkdtempSync(join(tmpdir(), 'faketime-')), 'offset');
   writeFileSync(file, '+0\n');
@@ -25,11 +25,15 @@ test('a 10 Hz thermometer stepped +1 day then −1 hour keeps sampling at 10 Hz,
     await sleep(1500);
     writeFileSync(file, '+23h\n'); // back one hour
     await sleep(1500);
-    const status = (await (await fetch(`http://127.0.0.1:${port}/.well-known/sketch`)).json()) as { streams: Record<string, { seq: number; history: { firstSeq: number; items: number } }> };
+    const status = (await (await fetch(`http://127.0.0.1:${port}/.well-known/sketch`)).json()) as {
+      streams: Record<string, { seq: number; rate: number; interval: { mean: number }; history: { firstSeq: number; items: number } }>;
+    };
     const readings = status.streams['/readings']!;
     // 4.5 s at 10 Hz (start-up aside): nothing stopped after the backward step, nothing bunched after the forward one
     assert.ok(readings.seq >= 38 && readings.seq <= 50, `${readings.seq} readings in 4.5 s`);
     assert.is(readings.history.items, readings.seq, 'every seq held: gapless');
+    assert.ok(readings.rate > 7 && readings.rate < 12, `rate ${readings.rate}/s: the real one, from the monotonic clock`);
+    assert.ok(Math.abs(readings.interval.mean - 0.1) < 0.02, `interval ${readings.interval.mean} s`);
     const out = t.stdout() + t.stderr();
     assert.match(out, /wall clock stepped \+86400\.\d s/);
     assert.match(out, /wall clock stepped -3600\.\d s/);

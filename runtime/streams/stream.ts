@@ -112,6 +112,8 @@ export class Stream {
   readonly #intervals = new Window(100);
   readonly #lags = new Window(1000);
   #lastTime?: number;
+  /** When the last item was published on the monotonic clock, s. */
+  #lastMono = 0;
   /** Oldest seq a `delivery: 'all'` subscriber still needs (kept past the history's bounds). */
   #keepFrom = Infinity;
   #drops = 0;
@@ -130,7 +132,7 @@ export class Stream {
     this.maxCredit = wholeInRange(path, 'maxCredit', spec.maxCredit, DEFAULT_MAX_CREDIT, 1, MAX_CREDIT, ' items');
     this.clock = host.clock ?? (() => performance.now());
     this.#host = host;
-    this.#rate = new RateCounter(host.now());
+    this.#rate = new RateCounter(this.clock() / 1000); // monotonic: a step of the wall clock is no burst nor silence
   }
 
   /** Unsent bytes allowed per subscriber before 1013 (`delivery: 'all'`). */
@@ -154,10 +156,18 @@ export class Stream {
     const isString = typeof data === 'string';
     const json = isString ? JSON.stringify(data) : jsonValue(data);
     const item = this.history.append(isString ? data : json, json, time, published, this.#keepFrom);
-    this.#rate.add(published);
+    const mono = this.clock() / 1000;
+    this.#rate.add(mono);
     this.#lags.push(published - time);
-    if (this.#lastTime !== undefined) this.#intervals.push(time - this.#lastTime);
+    if (this.#lastTime !== undefined) {
+      // Sample times' interval, unless it differs from the monotonic one by more than a second:
+      // the wall clock was stepped between the two (then the monotonic interval).
+      const byTime = time - this.#lastTime;
+      const byMono = mono - this.#lastMono;
+      this.#intervals.push(Math.abs(byTime - byMono) > 1 ? byMono : byTime);
+    }
     this.#lastTime = time;
+    this.#lastMono = mono;
     if (this.#subscribers.size === 0) return item;
     let plain: Buffer | undefined;
     let v2: Buffer | undefined;
@@ -227,7 +237,7 @@ export class Stream {
         maxBytes: h.limits.maxBytes,
         maxAgeSeconds: h.limits.maxAgeSeconds ?? null,
       },
-      rate: round(this.#rate.rate(now), 3)!,
+      rate: round(this.#rate.rate(this.clock() / 1000), 3)!,
       interval: { mean: mean(this.#intervals), jitter: round(this.#intervals.stddev(), 6) ?? null },
       lag: { mean: mean(this.#lags), p99: round(this.#lags.percentile(99), 6) ?? null },
       drops: this.#drops,
