@@ -86,6 +86,24 @@ test('keep: items sampled longer ago than keepSeconds are deleted in steps of re
   s.close();
 });
 
+test('keep after a forward step of the wall clock: nothing younger than keepSeconds of monotonic time is deleted', () => {
+  let now = T0 + 1000;
+  let ahead = 0; // ms the clock stepped ahead within the window
+  const s = new RecordStore({ file: dbFile(), keepSeconds: 60, retentionStep: 100, now: () => now, steppedAhead: () => ahead });
+  for (let i = 1; i <= 10_000; i++) s.add(item(i)); // T0+0.1 … T0+1000
+  s.flush();
+  while (s.retainStep() > 0);
+  now += 86_400; // NTP set the clock a day ahead
+  ahead = 86_400_000;
+  assert.is(s.retainStep(), 0, 'the step alone deletes nothing');
+  assert.is(count(s), 601);
+  now += 61; // a minute later (monotonic), the step has left the window: the rows are 61 s old
+  ahead = 0;
+  while (s.retainStep() > 0);
+  assert.is(count(s), 0);
+  s.close();
+});
+
 test('max size: past maxSizeMB the oldest items go until the data fits, the newest stay', () => {
   const s = new RecordStore({ file: dbFile(), maxSizeMB: 0.5, retentionStep: 200 });
   const pad = 'x'.repeat(200);

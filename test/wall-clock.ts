@@ -59,4 +59,18 @@ test('a backward step of an hour is reported as negative and times go back with 
   assert.is(steps.length, 1);
 });
 
+test('forward steps are remembered for a retention window of monotonic time, backward ones never counted', () => {
+  const { c, clock, advance } = clocks();
+  c.wall += 86_400_000;
+  advance(1);
+  clock.nowMs();
+  c.wall -= 3_600_000;
+  advance(1);
+  clock.nowMs();
+  const within = clock.forwardStepsWithin(3_600_000);
+  assert.ok(Math.abs(within - 86_400_000) < 3, `${within}`);
+  advance(3_600_001); // an hour of monotonic time later the step is out of the window
+  assert.is(clock.forwardStepsWithin(3_600_000), 0);
+});
+
 test.run();

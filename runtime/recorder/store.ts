@@ -4,6 +4,7 @@
  * `db.transaction()`; never an `await` inside); retention deletes in small steps between
  * batches, so ingest is never blocked for long. docs/API.md ("Recorder") documents the schema.
  */
+import { wallClock } from '../streams/wall-clock.js';
 import { existsSync, statSync } from 'node:fs';
 import { errors, oneLine } from '../errors.js';
 import { numericFields } from '../streams/fields.js';
@@ -62,8 +63,10 @@ export interface RecordStoreOptions {
   maxSizeMB?: number;
   /** Rows deleted per retention step (one short transaction). Default {@link RETENTION_STEP} (500). */
   retentionStep?: number;
-  /** Current time in seconds since the epoch. Default: `Date.now() / 1000`. */
+  /** Current time in seconds since the epoch. Default: the process's wall clock (runtime/streams/wall-clock.ts). */
   now?: () => number;
+  /** The wall clock's forward steps within the last `ms` of monotonic time, ms (see `WallClock.forwardStepsWithin`). Default: the process's wall clock's. */
+  steppedAhead?: (ms: number) => number;
   /** Where one-line warnings go. Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -238,7 +241,8 @@ export class RecordStore {
       batchItems: BATCH_ITEMS,
       flushMs: FLUSH_MS,
       retentionStep: RETENTION_STEP,
-      now: () => Date.now() / 1000,
+      now: () => wallClock.now(),
+      steppedAhead: (ms: number) => wallClock.forwardStepsWithin(ms),
       log: () => {},
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as unknown as StoreSettings;
@@ -388,7 +392,8 @@ export class RecordStore {
     const { keepSeconds, maxSizeMB, retentionStep } = this.#options;
     let n = 0;
     if (keepSeconds !== undefined) {
-      const cutoff = this.#options.now() - keepSeconds;
+      // Moved back by the clock's forward steps within the window: a step ahead purges nothing young.
+      const cutoff = this.#options.now() - keepSeconds - this.#options.steppedAhead(keepSeconds * 1000) / 1000;
       n = this.#db
         .prepare('DELETE FROM items WHERE id IN (SELECT id FROM items WHERE time < ? ORDER BY time LIMIT ?)')
         .run(cutoff, retentionStep).changes;

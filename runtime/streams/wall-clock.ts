@@ -16,6 +16,8 @@ import { performance } from 'node:perf_hooks';
 
 /** A wall clock step smaller than this (ms) is drift, not a step: 1000. */
 export const STEP_THRESHOLD_MS = 1000;
+/** Steps remembered for {@link WallClock.forwardStepsWithin}: the last 64. */
+export const MAX_STEPS_KEPT = 64;
 
 /** Options of {@link WallClock}; both clocks in ms. */
 export interface WallClockOptions {
@@ -32,6 +34,8 @@ export class WallClock {
   #anchorWall: number;
   #anchorMono: number;
   readonly #listeners = new Set<(stepMs: number) => void>();
+  /** The steps seen, oldest first (at most {@link MAX_STEPS_KEPT}): when (monotonic ms) and how far (ms). */
+  readonly #steps: Array<{ mono: number; ms: number }> = [];
   /** The last time returned: later readings never go back from it but for a step. */
   #last = 0;
 
@@ -56,6 +60,8 @@ export class WallClock {
       this.#anchorWall = wall;
       this.#anchorMono = mono;
       this.#last = wall;
+      this.#steps.push({ mono, ms: off });
+      if (this.#steps.length > MAX_STEPS_KEPT) this.#steps.shift();
       for (const l of this.#listeners) l(off);
       return wall;
     }
@@ -70,6 +76,19 @@ export class WallClock {
     if (t < this.#last) t = this.#last;
     this.#last = t;
     return t;
+  }
+
+  /**
+   * The forward steps of the last `windowMs` of monotonic time, added up, ms (0 when none). A
+   * retention cutoff moved back by it (`now − keep − this`) never deletes an item because the
+   * clock jumped ahead: an item is deleted only once it is `keep` old in monotonic time, too.
+   */
+  forwardStepsWithin(windowMs: number): number {
+    this.nowMs(); // notice a step not yet seen
+    const since = this.#mono() - windowMs;
+    let sum = 0;
+    for (const s of this.#steps) if (s.mono >= since && s.ms > 0) sum += s.ms;
+    return sum;
   }
 
   /** Now, in s since the epoch (µs resolution). */
