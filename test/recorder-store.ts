@@ -104,6 +104,35 @@ test('keep after a forward step of the wall clock: nothing younger than keepSeco
   s.close();
 });
 
+test('a full disk (SQLITE_FULL) never throws: one line, storage full, items counted unstored, retried until space is back, then ok', async () => {
+  const lines: string[] = [];
+  const states: string[] = [];
+  const s = new RecordStore({ file: dbFile(), retryMs: 20, log: (l) => lines.push(l), onStorage: (st) => states.push(st) });
+  for (let i = 1; i <= 100; i++) s.add(item(i));
+  s.flush();
+  const pages = s.db.pragma('page_count', { simple: true }) as number;
+  s.db.pragma(`max_page_count = ${pages + 2}`); // SQLite's own SQLITE_FULL, as on a full disk
+  const pad = 'x'.repeat(2000);
+  for (let i = 101; i <= 400; i++) s.add(item(i, { data: JSON.stringify({ celsius: i, pad }) }));
+  assert.not.throws(() => s.flush());
+  assert.is(s.storage, 'full');
+  assert.equal(states, ['full']);
+  assert.is(lines.filter((l) => /the disk is full/.test(l)).length, 1, lines.join('\n'));
+  s.add(item(401));
+  assert.ok(s.unstored >= 300, `${s.unstored} unstored`);
+  await new Promise((r) => setTimeout(r, 100)); // retries keep failing: still one line
+  assert.is(lines.filter((l) => /the disk is full/.test(l)).length, 1);
+  s.db.pragma('max_page_count = 1000000'); // space is back
+  for (let i = 0; i < 100 && s.storage !== 'ok'; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.is(s.storage, 'ok');
+  assert.equal(states, ['full', 'ok']);
+  assert.match(lines.at(-1)!, /takes writes again/);
+  s.add(item(500));
+  assert.is(s.flush(), 1);
+  assert.is(count(s), 101, 'what was stored before stays; the producers are asked again for the rest');
+  s.close();
+});
+
 test('max size: past maxSizeMB the oldest items go until the data fits, the newest stay', () => {
   const s = new RecordStore({ file: dbFile(), maxSizeMB: 0.5, retentionStep: 200 });
   const pad = 'x'.repeat(200);

@@ -5,7 +5,8 @@
  * batches, so ingest is never blocked for long. docs/API.md ("Recorder") documents the schema.
  */
 import { wallClock } from '../streams/wall-clock.js';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statfsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { errors, oneLine } from '../errors.js';
 import { numericFields } from '../streams/fields.js';
 import { decimate, toSeries, type Series } from './decimate.js';
@@ -69,6 +70,33 @@ export interface RecordStoreOptions {
   steppedAhead?: (ms: number) => number;
   /** Where one-line warnings go. Default: nowhere. */
   log?: (line: string) => void;
+  /**
+   * Called when writing fails for want of space or a working disk (SQLITE_FULL, an I/O error, a
+   * read-only remount) with the state, and again with `'ok'` once a retry wrote: the recorder
+   * then stops its subscriptions (the producers keep the items in their histories) and resumes
+   * them after the newest stored item. Default: nothing.
+   */
+  onStorage?: (state: StorageState) => void;
+  /** First retry after a failed write, ms; doubles up to {@link STORAGE_RETRY_MAX_MS}. Default {@link STORAGE_RETRY_MS} (1000). */
+  retryMs?: number;
+}
+
+/** The database's writability: `ok`, `full` (SQLITE_FULL: no space left) or `error` (I/O error, read-only). */
+export type StorageState = 'ok' | 'full' | 'error';
+/** Default {@link RecordStoreOptions.retryMs}: 1000 ms. */
+export const STORAGE_RETRY_MS = 1000;
+/** Longest wait between two retries of a failed write: 30 000 ms. */
+export const STORAGE_RETRY_MAX_MS = 30_000;
+/** Bytes a retry writes (and deletes) to check that space came back: 64 KiB. */
+const PROBE_BYTES = 65_536;
+
+/** The storage state a write error means, or undefined for any other error. */
+function storageState(err: unknown): Exclude<StorageState, 'ok'> | undefined {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return undefined;
+  if (code === 'SQLITE_FULL') return 'full';
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN') return 'error';
+  return undefined;
 }
 
 /** Default {@link RecordStoreOptions.batchItems}: 500 items per transaction. */
@@ -150,6 +178,7 @@ export interface Selection {
 type StoreSettings = Required<Omit<RecordStoreOptions, 'keepSeconds' | 'maxSizeMB'>> & { keepSeconds?: number; maxSizeMB?: number };
 
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS storage_probe (b BLOB);
 CREATE TABLE IF NOT EXISTS items (
   id INTEGER PRIMARY KEY,
   sketch TEXT NOT NULL,
@@ -218,7 +247,12 @@ export class RecordStore {
   readonly #insert: Statement;
   readonly #insertGap: Statement;
   readonly #upsertRollup: Statement;
-  readonly #rollups = new RollupAccumulator();
+  #rollups = new RollupAccumulator();
+  #storage: StorageState = 'ok';
+  #storageError?: string;
+  #unstored = 0;
+  #retryTimer?: NodeJS.Timeout;
+  #retryDelay = STORAGE_RETRY_MS;
   /** Rollups hold every item sampled from this time on (s); older items (a file from before rollups) are decimated from the items. */
   readonly #rollupsFrom: number;
   readonly #write: (items: RecordItem[], gaps: RecordGap[]) => number;
@@ -244,9 +278,12 @@ export class RecordStore {
       now: () => wallClock.now(),
       steppedAhead: (ms: number) => wallClock.forwardStepsWithin(ms),
       log: () => {},
+      onStorage: () => {},
+      retryMs: STORAGE_RETRY_MS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as unknown as StoreSettings;
     const o = this.#options;
+    this.#retryDelay = o.retryMs;
     const whole = (name: string, v: number) => {
       if (!Number.isInteger(v) || v < 1) throw errors.INVALID_OPTION(`${name} must be a whole number ≥ 1, got ${v}`);
     };
@@ -297,6 +334,32 @@ export class RecordStore {
     return this.#db;
   }
 
+  /** Whether the database takes writes: `ok`, or since a failed write `full` / `error` until a retry wrote. */
+  get storage(): StorageState {
+    return this.#storage;
+  }
+
+  /** Why the last write failed (one line), while `storage` is not `ok`. */
+  get storageError(): string | undefined {
+    return this.#storageError;
+  }
+
+  /** Items not stored because the disk was full or failing (the recorder asks the producers for them again). */
+  get unstored(): number {
+    return this.#unstored;
+  }
+
+  /** Free bytes on the database's file system (`statfs`), or null when unknown (`:memory:`). */
+  get freeBytes(): number | null {
+    if (this.file === ':memory:') return null;
+    try {
+      const st = statfsSync(dirname(this.file));
+      return st.bavail * st.bsize;
+    } catch {
+      return null;
+    }
+  }
+
   /** Items queued, not yet written. */
   get queued(): number {
     return this.#queue.length + this.#gapQueue.length;
@@ -335,13 +398,17 @@ export class RecordStore {
   /** Queues one item; the batch is written when full or after `flushMs`. */
   add(item: RecordItem): void {
     if (this.#closed) return;
+    if (this.#storage !== 'ok') {
+      this.#unstored++; // the producer still holds it: asked for again once writes work
+      return;
+    }
     this.#queue.push(item);
     this.#schedule();
   }
 
   /** Queues one gap, written with the next batch. */
   addGap(gap: RecordGap): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#storage !== 'ok') return;
     this.#gapQueue.push(gap);
     this.#schedule();
   }
@@ -366,10 +433,64 @@ export class RecordStore {
     const gaps = this.#gapQueue;
     this.#queue = [];
     this.#gapQueue = [];
-    const n = this.#write(items, gaps);
+    let n: number;
+    try {
+      n = this.#write(items, gaps);
+    } catch (err) {
+      const state = storageState(err);
+      if (!state) throw err;
+      this.#unstored += items.length;
+      this.#failed(state, err);
+      return 0;
+    }
     this.#written += n;
     this.#retainSoon();
     return n;
+  }
+
+  /** A write failed for want of space or disk: one line, then retries with backoff (eviction first, with `maxSizeMB`). */
+  #failed(state: Exclude<StorageState, 'ok'>, err: unknown): void {
+    this.#rollups = new RollupAccumulator(); // what the failed transaction held is rolled back
+    if (this.#storage === 'ok') {
+      const free = this.freeBytes;
+      this.#options.log(
+        `cannot write to ${this.file}: ${state === 'full' ? 'the disk is full' : oneLine(err)}${free === null ? '' : ` (${free} bytes free)`}; ` +
+          'still answering /recorded and /history from what is stored, retrying with backoff; the sketches keep what is not stored in their histories',
+      );
+      this.#storage = state;
+      this.#storageError = oneLine(err);
+      this.#options.onStorage(state);
+    }
+    this.#retryIn(this.#retryDelay);
+    this.#retryDelay = Math.min(STORAGE_RETRY_MAX_MS, this.#retryDelay * 2);
+  }
+
+  #retryIn(ms: number): void {
+    if (this.#retryTimer || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retry();
+    }, ms);
+    this.#retryTimer.unref?.();
+  }
+
+  /** Tries to write again: evicts first when a size bound is set, then writes and deletes a probe. */
+  #retry(): void {
+    if (this.#closed) return;
+    try {
+      if (this.#options.maxSizeMB !== undefined) while (this.retainStep() > 0);
+      this.#db.exec(`INSERT INTO storage_probe (b) VALUES (zeroblob(${PROBE_BYTES})); DELETE FROM storage_probe;`);
+    } catch (err) {
+      const state = storageState(err);
+      if (!state) throw err;
+      this.#failed(state, err);
+      return;
+    }
+    this.#options.log(`${this.file} takes writes again: resuming`);
+    this.#storage = 'ok';
+    this.#storageError = undefined;
+    this.#retryDelay = this.#options.retryMs;
+    this.#options.onStorage('ok');
   }
 
   /** Runs retention steps on the next turns of the event loop while one is due. */
@@ -554,6 +675,7 @@ export class RecordStore {
     this.flush();
     this.#closed = true;
     if (this.#retaining) clearImmediate(this.#retaining);
+    clearTimeout(this.#retryTimer);
     this.#db.close();
   }
 }
