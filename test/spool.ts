@@ -1,0 +1,39 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SqliteOutboxStore } from '../runtime/streams/spool.js';
+import { outboxStoreContract } from './helpers/outbox-store-contract.js';
+
+const tmpFile = () => join(mkdtempSync(join(tmpdir(), 'spool-')), 'spool.db');
+
+outboxStoreContract('SqliteOutboxStore', () => new SqliteOutboxStore(tmpFile()), {
+  reopen: (store) => {
+    const file = (store as SqliteOutboxStore).file;
+    store.close();
+    return new SqliteOutboxStore(file);
+  },
+});
+
+test('a spool reopened after its process ended holds every item it held, in order, and its size', () => {
+  const file = tmpFile();
+  const a = new SqliteOutboxStore(file);
+  for (let i = 1; i <= 1000; i++) a.put(i, JSON.stringify({ reading: i }));
+  for (let i = 1; i <= 10; i++) a.del(i);
+  a.close();
+  const b = new SqliteOutboxStore(file);
+  assert.is(b.size, 990);
+  assert.equal(b.oldest(3), [11, 12, 13]);
+  assert.is(b.newest(), 1000);
+  assert.is(b.get(11), '{"reading":11}');
+  b.close();
+});
+
+test('a file that is not a database is refused with one line naming it', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'spool-')), 'not-a-db');
+  writeFileSync(file, 'x'.repeat(4096));
+  assert.throws(() => new SqliteOutboxStore(file), (err: Error) => err.message.includes(file));
+});
+
+test.run();
