@@ -55,6 +55,12 @@ export interface SketchConfig {
   to?: string;
   /** How long `stream()` looks for a peer by name, in ms. Default 5000. */
   discoverTimeout?: number;
+  /**
+   * A SQLite file (`--spool`) holding what waits in the sketch's outboxes (`--to` on a producer),
+   * one queue per peer: it survives a restart, a SIGKILL or a power cut (see
+   * runtime/streams/spool.ts for what a power cut can still lose). Default none: in memory.
+   */
+  spool?: string;
   /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
   maxPayload?: number;
   /**
@@ -222,7 +228,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate' | 'spool'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
     broker: BrokerLinkOptions | undefined;
@@ -307,6 +313,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       peer: this.#config.peer,
       broker: () => this.#link,
       tracer: this.#tracer,
+      spool: config.spool,
       log: this.log,
     });
   }

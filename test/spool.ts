@@ -12,7 +12,7 @@ outboxStoreContract('SqliteOutboxStore', () => new SqliteOutboxStore(tmpFile()),
   reopen: (store) => {
     const file = (store as SqliteOutboxStore).file;
     store.close();
-    return new SqliteOutboxStore(file);
+    return new SqliteOutboxStore(file, (store as SqliteOutboxStore).queue);
   },
 });
 
@@ -27,6 +27,18 @@ test('a spool reopened after its process ended holds every item it held, in orde
   assert.equal(b.oldest(3), [11, 12, 13]);
   assert.is(b.newest(), 1000);
   assert.is(b.get(11), '{"reading":11}');
+  b.close();
+});
+
+test('two queues in one spool file keep their items apart', () => {
+  const file = tmpFile();
+  const a = new SqliteOutboxStore(file, 'buzzer');
+  const b = new SqliteOutboxStore(file, 'logger');
+  a.put(1, 'a1');
+  b.put(1, 'b1');
+  b.put(2, 'b2');
+  assert.equal([a.size, b.size, a.get(1), b.newest()], [1, 2, 'a1', 2]);
+  a.close();
   b.close();
 });
 

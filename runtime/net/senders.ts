@@ -12,6 +12,7 @@ import { OutgoingLink, type OutgoingLinkStatus } from './links.js';
 import { Peer, type PeerOptions } from './peer.js';
 import { Route, type Sender } from './route.js';
 import type { Tracer } from './spans.js';
+import { SqliteOutboxStore } from '../streams/spool.js';
 
 /** What {@link Senders} needs from its sketch. */
 export interface SendersOptions {
@@ -25,6 +26,8 @@ export interface SendersOptions {
   /** The broker link, once joined: peers are then also looked for there. */
   broker: () => BrokerLink | undefined;
   tracer?: Tracer;
+  /** The spool file: each outbox's items kept there (one queue per peer) instead of in memory. */
+  spool?: string;
   log: Logger;
 }
 
@@ -66,6 +69,7 @@ export class Senders {
     let p = connect();
     o = new Outbox({
       ...options,
+      ...(this.#o.spool ? { store: new SqliteOutboxStore(this.#o.spool, peer) } : {}),
       target: peer,
       send: (text) => p.send(text),
       // no acknowledgement in time: drop that connection, the next attempt makes a new one

@@ -2,7 +2,7 @@
  * The spool: an {@link OutboxStore} in SQLite, so that what a producer holds for an absent
  * receiver survives a restart, a SIGKILL or a power cut (`--spool FILE`).
  *
- * One table `outbox (id INTEGER PRIMARY KEY, item TEXT)` per file; every call is one statement
+ * One table `outbox (queue, id, item)` per file, one queue per peer; every call is one statement
  * (better-sqlite3 is synchronous, as the contract asks). WAL with `synchronous = NORMAL`: a
  * process killed at any moment loses nothing committed; a power cut can lose the last
  * transactions not yet checkpointed to the disk by the WAL's fsync at checkpoint — the items
@@ -18,6 +18,8 @@ import type { OutboxStore } from './outbox.js';
 export class SqliteOutboxStore implements OutboxStore {
   /** The file, as given. */
   readonly file: string;
+  /** The queue in it: one per peer (`--to`), so one spool file serves a sketch's every outbox. */
+  readonly queue: string;
   readonly #db: Database;
   readonly #put: Statement;
   readonly #get: Statement;
@@ -32,51 +34,52 @@ export class SqliteOutboxStore implements OutboxStore {
    * @throws SketchError `SKETCH_ERR_RECORD_DB` when the file cannot be opened as a spool;
    *   `SKETCH_ERR_ADDON` when better-sqlite3 cannot be loaded.
    */
-  constructor(file: string) {
+  constructor(file: string, queue = '') {
     this.file = file;
+    this.queue = queue;
     let db: Database | undefined;
     try {
       db = openDatabase(file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.exec('CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, item TEXT NOT NULL)');
+      db.exec('CREATE TABLE IF NOT EXISTS outbox (queue TEXT NOT NULL, id INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (queue, id)) WITHOUT ROWID');
     } catch (err) {
       db?.close();
       if (err instanceof Error && err.name === 'SketchError') throw err;
       throw errors.RECORD_DB(file, oneLine(err));
     }
     this.#db = db;
-    this.#put = db.prepare('INSERT OR REPLACE INTO outbox (id, item) VALUES (?, ?)');
-    this.#get = db.prepare('SELECT item FROM outbox WHERE id = ?');
-    this.#del = db.prepare('DELETE FROM outbox WHERE id = ? RETURNING item');
-    this.#oldest = db.prepare('SELECT id FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
-    this.#newest = db.prepare('SELECT max(id) AS id FROM outbox');
-    this.#count = db.prepare('SELECT count(*) AS n FROM outbox');
-    this.#size = (this.#count.get() as { n: number }).n;
+    this.#put = db.prepare('INSERT OR REPLACE INTO outbox (queue, id, item) VALUES (?, ?, ?)');
+    this.#get = db.prepare('SELECT item FROM outbox WHERE queue = ? AND id = ?');
+    this.#del = db.prepare('DELETE FROM outbox WHERE queue = ? AND id = ? RETURNING item');
+    this.#oldest = db.prepare('SELECT id FROM outbox WHERE queue = ? AND id > ? ORDER BY id LIMIT ?');
+    this.#newest = db.prepare('SELECT max(id) AS id FROM outbox WHERE queue = ?');
+    this.#count = db.prepare('SELECT count(*) AS n FROM outbox WHERE queue = ?');
+    this.#size = (this.#count.get(queue) as { n: number }).n;
   }
 
   put(id: number, item: string): void {
-    const had = this.#get.get(id) !== undefined;
-    this.#put.run(id, item);
+    const had = this.#get.get(this.queue, id) !== undefined;
+    this.#put.run(this.queue, id, item);
     if (!had) this.#size++;
   }
 
   get(id: number): string | undefined {
-    return (this.#get.get(id) as { item: string } | undefined)?.item;
+    return (this.#get.get(this.queue, id) as { item: string } | undefined)?.item;
   }
 
   del(id: number): string | undefined {
-    const row = this.#del.get(id) as { item: string } | undefined;
+    const row = this.#del.get(this.queue, id) as { item: string } | undefined;
     if (row) this.#size--;
     return row?.item;
   }
 
   oldest(limit: number, after = 0): number[] {
-    return (this.#oldest.all(after, limit) as Array<{ id: number }>).map((r) => r.id);
+    return (this.#oldest.all(this.queue, after, limit) as Array<{ id: number }>).map((r) => r.id);
   }
 
   newest(): number | undefined {
-    return (this.#newest.get() as { id: number | null }).id ?? undefined;
+    return (this.#newest.get(this.queue) as { id: number | null }).id ?? undefined;
   }
 
   get size(): number {
