@@ -44,4 +44,36 @@ test('a 10 Hz thermometer stepped +1 day then −1 hour keeps sampling at 10 Hz,
   }
 });
 
+test('a recorder --keep 1h whose clock is stepped +1 day then −1 hour purges nothing younger than an hour and stores every reading', async () => {
+  if (!LIB) return console.log('  skipped: libfaketime is not installed (apt-get install faketime)');
+  const dir = mkdtempSync(join(tmpdir(), 'faketime-'));
+  const file = join(dir, 'offset');
+  writeFileSync(file, '+0\n');
+  const env = { LD_PRELOAD: LIB, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' };
+  const id = `${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const therm = cli(['run', 'thermometer', '--sensor', 'simulated', '--interval', '0.1', '--name', `therm-${id}`, '--host', '127.0.0.1'], env);
+  const rec = cli(['run', 'recorder', '--db', join(dir, 'r.db'), '--keep', '1h', '--rescan', '1', '--name', `rec-${id}`, '--host', '127.0.0.1'], env);
+  try {
+    const port = (c: typeof rec) => Number(/serving on [^:]+:(\d+)/.exec(c.stdout())![1]);
+    await Promise.all([therm.waitFor(/serving on/), rec.waitFor(/serving on/)]);
+    await rec.waitFor(new RegExp(`therm-${id}/readings: recording`), 15_000);
+    await sleep(1500);
+    writeFileSync(file, '+1d\n');
+    await sleep(2000);
+    writeFileSync(file, '+23h\n');
+    await sleep(2000);
+    const seq = ((await (await fetch(`http://127.0.0.1:${port(therm)}/.well-known/sketch`)).json()) as { streams: Record<string, { seq: number }> }).streams['/readings']!.seq;
+    await sleep(500); // the recorder's batch
+    const recorded = (await (await fetch(`http://127.0.0.1:${port(rec)}/recorded`)).json()) as Array<{ sketch: string; count: number; seq: number }>;
+    const mine = recorded.find((r) => r.sketch === `therm-${id}`)!;
+    assert.ok(mine, JSON.stringify(recorded));
+    assert.ok(mine.count >= seq - 2, `${mine.count} rows stored, the thermometer at seq ${seq}: nothing purged`);
+    assert.match(rec.stdout() + rec.stderr(), /wall clock stepped \+86400/);
+  } finally {
+    therm.child.kill('SIGTERM');
+    rec.child.kill('SIGTERM');
+    await Promise.all([therm.exited(), rec.exited()]);
+  }
+});
+
 test.run();
