@@ -133,6 +133,16 @@ test('a full disk (SQLITE_FULL) never throws: one line, storage full, items coun
   s.close();
 });
 
+test('the resume point is the highest seq stored of the newest epoch, even when the clock went back between items', () => {
+  const s = new RecordStore({ file: dbFile() });
+  s.add(item(1, { time: T0 + 86_400 })); // stored while the clock was a day ahead
+  s.add(item(2, { time: T0 + 86_401 }));
+  s.add(item(3, { time: T0 + 1 })); // then stepped back
+  s.flush();
+  assert.is(s.last('thermometer', '/readings')?.seq, 3);
+  s.close();
+});
+
 test('max size: past maxSizeMB the oldest items go until the data fits, the newest stay', () => {
   const s = new RecordStore({ file: dbFile(), maxSizeMB: 0.5, retentionStep: 200 });
   const pad = 'x'.repeat(200);

@@ -547,11 +547,19 @@ export class RecordStore {
 
   /** The newest item recorded of one stream (by sample time, then by arrival), or undefined. */
   last(sketch: string, stream: string): { kind: string; epoch: string; seq: number; time: number } | undefined {
-    return this.#db
+    // The epoch of the newest row by time, then that epoch's highest seq (items_once): after a
+    // backward step of the wall clock the newest by time is not the last stored.
+    const newest = this.#db
       .prepare<{ kind: string; epoch: string; seq: number; time: number }>(
         'SELECT kind, epoch, seq, time FROM items WHERE sketch = ? AND stream = ? ORDER BY time DESC, id DESC LIMIT 1',
       )
       .get(sketch, stream);
+    if (!newest) return undefined;
+    return this.#db
+      .prepare<{ kind: string; epoch: string; seq: number; time: number }>(
+        'SELECT kind, epoch, seq, time FROM items WHERE sketch = ? AND stream = ? AND epoch = ? ORDER BY seq DESC LIMIT 1',
+      )
+      .get(sketch, stream, newest.epoch);
   }
 
   /**
