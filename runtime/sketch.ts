@@ -61,6 +61,8 @@ export interface SketchConfig {
    * runtime/streams/spool.ts for what a power cut can still lose). Default none: in memory.
    */
   spool?: string;
+  /** MB (10^6 bytes) of items the spool holds per peer at most (`--spool-max`); past it the oldest unsent are dropped and counted in the outbox's `dropped`. Default: no bound but the outbox's `maxItems`. */
+  spoolMax?: number;
   /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
   maxPayload?: number;
   /**
@@ -228,7 +230,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate' | 'spool'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate' | 'spool' | 'spoolMax'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
     broker: BrokerLinkOptions | undefined;
@@ -314,6 +316,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       broker: () => this.#link,
       tracer: this.#tracer,
       spool: config.spool,
+      spoolMax: config.spoolMax,
       log: this.log,
     });
   }

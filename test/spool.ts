@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Outbox } from '../runtime/streams/outbox.js';
 import { SqliteOutboxStore } from '../runtime/streams/spool.js';
 import { outboxStoreContract } from './helpers/outbox-store-contract.js';
 
@@ -40,6 +41,17 @@ test('two queues in one spool file keep their items apart', () => {
   assert.equal([a.size, b.size, a.get(1), b.newest()], [1, 2, 'a1', 2]);
   a.close();
   b.close();
+});
+
+test('an outbox on a spool bounded in bytes drops the oldest unsent items past it and counts them', async () => {
+  const store = new SqliteOutboxStore(tmpFile(), 'peer');
+  const lines: string[] = [];
+  const o = new Outbox({ target: 'peer', store, maxBytes: 10_000, send: () => new Promise(() => {}), log: (l) => lines.push(l) });
+  for (let i = 0; i < 1000; i++) o.push({ reading: i, pad: 'x'.repeat(80) }); // ~100 B each: 100 KB pushed
+  assert.ok(store.bytes <= 10_000, `${store.bytes} bytes held`);
+  assert.ok(o.status().dropped >= 890, `${o.status().dropped} dropped`);
+  assert.is(lines.filter((l) => /spool for peer is full \(10000 bytes\)/.test(l)).length, 1);
+  await o.close();
 });
 
 test('a file that is not a database is refused with one line naming it', () => {

@@ -28,6 +28,8 @@ export interface SendersOptions {
   tracer?: Tracer;
   /** The spool file: each outbox's items kept there (one queue per peer) instead of in memory. */
   spool?: string;
+  /** MB the spool holds per peer at most. */
+  spoolMax?: number;
   log: Logger;
 }
 
@@ -69,7 +71,7 @@ export class Senders {
     let p = connect();
     o = new Outbox({
       ...options,
-      ...(this.#o.spool ? { store: new SqliteOutboxStore(this.#o.spool, peer) } : {}),
+      ...(this.#o.spool ? { store: new SqliteOutboxStore(this.#o.spool, peer), maxBytes: this.#o.spoolMax === undefined ? undefined : this.#o.spoolMax * 1e6 } : {}),
       target: peer,
       send: (text) => p.send(text),
       // no acknowledgement in time: drop that connection, the next attempt makes a new one

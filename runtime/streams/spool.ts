@@ -28,6 +28,7 @@ export class SqliteOutboxStore implements OutboxStore {
   readonly #newest: Statement;
   readonly #count: Statement;
   #size: number;
+  #bytes: number;
 
   /**
    * Opens (creating it) the spool `file`.
@@ -54,14 +55,18 @@ export class SqliteOutboxStore implements OutboxStore {
     this.#del = db.prepare('DELETE FROM outbox WHERE queue = ? AND id = ? RETURNING item');
     this.#oldest = db.prepare('SELECT id FROM outbox WHERE queue = ? AND id > ? ORDER BY id LIMIT ?');
     this.#newest = db.prepare('SELECT max(id) AS id FROM outbox WHERE queue = ?');
-    this.#count = db.prepare('SELECT count(*) AS n FROM outbox WHERE queue = ?');
-    this.#size = (this.#count.get(queue) as { n: number }).n;
+    this.#count = db.prepare('SELECT count(*) AS n, sum(length(CAST(item AS BLOB))) AS bytes FROM outbox WHERE queue = ?');
+    const held = this.#count.get(queue) as { n: number; bytes: number | null };
+    this.#size = held.n;
+    this.#bytes = held.bytes ?? 0;
   }
 
   put(id: number, item: string): void {
-    const had = this.#get.get(this.queue, id) !== undefined;
+    const had = this.get(id);
     this.#put.run(this.queue, id, item);
-    if (!had) this.#size++;
+    if (had === undefined) this.#size++;
+    else this.#bytes -= Buffer.byteLength(had);
+    this.#bytes += Buffer.byteLength(item);
   }
 
   get(id: number): string | undefined {
@@ -70,7 +75,10 @@ export class SqliteOutboxStore implements OutboxStore {
 
   del(id: number): string | undefined {
     const row = this.#del.get(this.queue, id) as { item: string } | undefined;
-    if (row) this.#size--;
+    if (row) {
+      this.#size--;
+      this.#bytes -= Buffer.byteLength(row.item);
+    }
     return row?.item;
   }
 
@@ -84,6 +92,11 @@ export class SqliteOutboxStore implements OutboxStore {
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Bytes of the items held (UTF-8 JSON text): what `--spool-max` bounds. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   close(): void {
