@@ -545,7 +545,7 @@ export class RecordStore {
     });
   }
 
-  /** The newest item recorded of one stream (by sample time, then by arrival), or undefined. */
+  /** The newest item recorded of one stream: the highest seq of the epoch whose item has the newest sample time; undefined when none. */
   last(sketch: string, stream: string): { kind: string; epoch: string; seq: number; time: number } | undefined {
     // The epoch of the newest row by time, then that epoch's highest seq (items_once): after a
     // backward step of the wall clock the newest by time is not the last stored.
