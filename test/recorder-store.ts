@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SketchError } from '../runtime/index.js';
 import { RecordStore, type RecordItem } from '../runtime/recorder/store.js';
+import { openDatabase } from '../runtime/recorder/sqlite.js';
 import { sleep } from './helpers/net.js';
 
 const T0 = 1_763_737_200;
@@ -17,6 +18,17 @@ function item(seq: number, over: Partial<RecordItem> = {}): RecordItem {
   return { sketch: 'thermometer', kind: 'thermometer', stream: '/readings', epoch: 'E1', seq, time, published: time + 0.001, received: time + 0.002, data: JSON.stringify({ celsius: 20 + (seq % 50) / 10 }), ...over };
 }
 const count = (s: RecordStore) => (s.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+/** The schema of a recorder file before the compact format (issue 22), as older versions wrote it. */
+const OLD_SCHEMA = `
+CREATE TABLE items (id INTEGER PRIMARY KEY, sketch TEXT NOT NULL, kind TEXT NOT NULL, stream TEXT NOT NULL, epoch TEXT NOT NULL,
+  seq INTEGER NOT NULL, time REAL NOT NULL, published REAL NOT NULL, received REAL NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX items_once ON items (sketch, stream, epoch, seq);
+CREATE INDEX items_by_stream_time ON items (sketch, stream, time);
+CREATE INDEX items_by_time ON items (time);
+CREATE TABLE gaps (id INTEGER PRIMARY KEY, sketch TEXT NOT NULL, stream TEXT NOT NULL, epoch TEXT NOT NULL,
+  from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, reason TEXT NOT NULL, time REAL NOT NULL);
+`;
+
 
 test('queued items are written in one transaction when the batch is full, and within flushMs otherwise', async () => {
   const s = new RecordStore({ file: dbFile(), batchItems: 10, flushMs: 20 });
@@ -61,11 +73,86 @@ test('a time-range query of one stream and the retention delete use an index, no
   const s = new RecordStore({ file: ':memory:' });
   const plan = (sql: string, ...args: unknown[]) =>
     (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
-  const range = plan('SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time, id', 'a', '/r', 0, 1);
-  assert.match(range, /SEARCH items USING INDEX items_by_stream_time \(sketch=\? AND stream=\? AND time>\? AND time<\?\)/);
-  assert.not.match(range, /SCAN items/);
-  const old = plan('SELECT id FROM items WHERE time < ? ORDER BY time LIMIT 500', 1);
-  assert.match(old, /items_by_time/);
+  const range = plan('SELECT series, time, data, patch FROM samples WHERE series IN (?) AND time >= ? AND time <= ? ORDER BY time, seq', 1, 0, 1);
+  assert.match(range, /SEARCH samples USING INDEX samples_by_time \(series=\? AND time>\? AND time<\?\)/);
+  assert.not.match(range, /SCAN samples|TEMP B-TREE FOR ORDER BY/);
+  const old = plan('SELECT seq FROM samples WHERE series = ? AND time < ? ORDER BY time LIMIT 500', 1, 1);
+  assert.match(old, /samples_by_time/);
+  const dedupe = plan('INSERT OR IGNORE INTO samples (series, seq, time, published, received, data, patch) VALUES (?, ?, ?, ?, ?, ?, ?)', 1, 1, 1, 0, 0, null, '{}');
+  assert.not.match(dedupe, /SCAN/);
+  s.close();
+});
+
+/** A reading as the thermometer publishes it: its sample time in the data too, a constant unit and sensor. */
+function reading(seq: number, epoch = 'E1'): RecordItem {
+  const time = +(T0 + seq / 100 + 0.000_123).toFixed(6);
+  const value = { time, temperature: +(21 + Math.sin(seq / 300) + (seq % 7) / 1000).toFixed(3), unit: '°C', sensor: 'ds18b20:28-0316a2795aff' };
+  return { sketch: 'thermometer', kind: 'thermometer', stream: '/readings', epoch, seq, time, published: time + 0.000_041, received: time + 0.001_873, data: JSON.stringify(value), value };
+}
+
+test('a thermometer reading takes at most 100 bytes on disk (file and WAL after a checkpoint), rollups included', () => {
+  const file = dbFile();
+  const s = new RecordStore({ file });
+  const n = 30_000;
+  for (let i = 1; i <= n; i++) s.add(reading(i));
+  s.flush();
+  s.db.pragma('wal_checkpoint(TRUNCATE)');
+  const perItem = s.fileBytes / n;
+  assert.ok(perItem <= 100, `${perItem.toFixed(1)} bytes per reading`);
+  assert.is(count(s), n);
+  s.close();
+});
+
+test('items of any shape read back as written: history rows and select() agree with what was added', () => {
+  const s = new RecordStore({ file: dbFile() });
+  const datas: unknown[] = [
+    { time: T0 + 0.01, temperature: 21.5, unit: '°C' },
+    { time: T0 + 0.02, temperature: 21.5, unit: '°C' },
+    { time: 5, temperature: 21.5, unit: '°C' },
+    { time: T0 + 0.04, unit: '°C', temperature: 21.5 },
+    { time: T0 + 0.05, temperature: null, unit: { nested: [1, 2] } },
+    { time: T0 + 0.06 },
+    [1, 2, 3],
+    'text',
+    42,
+    null,
+    { time: T0 + 0.11, temperature: 21.500, unit: '°C' },
+  ];
+  datas.forEach((data, i) => {
+    const time = T0 + (i + 1) / 100;
+    s.add({ sketch: 'a', kind: 'k', stream: '/s', epoch: 'E', seq: i + 1, time, published: time + 0.25, received: time + 1.5, data: JSON.stringify(data) });
+  });
+  s.flush();
+  const rows = s.history({ sketch: 'a', stream: '/s', since: T0, until: T0 + 1, raw: true })!.rows!;
+  assert.equal(rows.map((r) => r.data), datas);
+  assert.equal(rows.map((r) => r.seq), datas.map((_, i) => i + 1));
+  assert.equal(rows[0]!.published, T0 + 0.01 + 0.25);
+  assert.equal(rows[0]!.received, T0 + 0.01 + 1.5);
+  assert.equal([...s.select()].map((i) => JSON.parse(i.data) as unknown), datas);
+  s.close();
+});
+
+test('a file written in the old row-per-item format is converted when opened: every item, gap and rollup kept', () => {
+  const file = dbFile();
+  const old = openDatabase(file);
+  old.exec(OLD_SCHEMA);
+  const ins = old.prepare('INSERT INTO items (sketch, kind, stream, epoch, seq, time, published, received, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  for (let i = 1; i <= 12_000; i++) {
+    const r = reading(i, i <= 6000 ? 'E1' : 'E2');
+    ins.run(r.sketch, r.kind, r.stream, r.epoch, r.seq, r.time, r.published, r.received, r.data);
+  }
+  old.prepare("INSERT INTO gaps (sketch, stream, epoch, from_seq, to_seq, reason, time) VALUES ('thermometer', '/readings', 'E1', 3, 4, 'evicted', ?)").run(T0 + 1);
+  old.close();
+  const lines: string[] = [];
+  const s = new RecordStore({ file, log: (l) => lines.push(l) });
+  assert.match(lines[0]!, /converting .* to the compact format \(12000 items\)/);
+  assert.is(count(s), 12_000);
+  assert.equal(s.last('thermometer', '/readings'), { kind: 'thermometer', epoch: 'E2', seq: 12_000, time: reading(12_000).time });
+  const rows = s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 1000, raw: true, maxPoints: 100_000 })!;
+  assert.is(rows.rows!.length, 12_000);
+  assert.equal(rows.rows![5]!.data, JSON.parse(reading(6).data));
+  assert.is(rows.gaps.length, 1);
+  assert.ok(!(s.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'").get()), 'the old table is gone');
   s.close();
 });
 
@@ -222,3 +309,4 @@ test('a file that is not a database is refused with SKETCH_ERR_RECORD_DB in one 
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();
+
