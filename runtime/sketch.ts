@@ -57,8 +57,9 @@ export interface SketchConfig {
   discoverTimeout?: number;
   /**
    * A SQLite file (`--spool`) holding what waits in the sketch's outboxes (`--to` on a producer),
-   * one queue per peer: it survives a restart, a SIGKILL or a power cut (see
-   * runtime/streams/spool.ts for what a power cut can still lose). Default none: in memory.
+   * one queue per peer, and its streams' epoch, seq and history (a restarted stream goes on in
+   * the same epoch): it survives a restart, a SIGKILL or a power cut (see runtime/streams/spool.ts
+   * and stream-spool.ts for what a power cut can still lose). Default none: in memory.
    */
   spool?: string;
   /** MB (10^6 bytes) of items the spool holds per peer at most (`--spool-max`); past it the oldest unsent are dropped and counted in the outbox's `dropped`. Default: no bound but the outbox's `maxItems`. */
@@ -299,7 +300,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       maxBuffered: this.#config.maxBuffered,
       log: (line) => this.log.warn(line),
       now: () => wallClock.now(), // µs resolution; steps of the wall clock noticed (runtime/streams/wall-clock.ts)
-    });
+    }, { spool: config.spool });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
     if (config.trace !== false) this.#tracer = new Tracer({ capacity: config.spans, rate: config.traceRate, propagate: this.to !== undefined, name: () => this.name, kind: this.kind });
@@ -688,6 +689,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         });
       });
     }
+    this.#hub.close();
   }
 }
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { errors } from '../errors.js';
+import { errors, oneLine } from '../errors.js';
 import { textFrame } from '../net/frame.js';
 import { encodeItem, jsonValue } from '../net/protocol.js';
 import { DEFAULT_MAX_CREDIT, DEFAULT_STALE_AFTER_MS, MAX_CREDIT, MAX_STALE_AFTER_MS, MIN_STALE_AFTER_MS } from './flow.js';
 import { History, MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS, type HistoryLimits, type StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import { RateCounter, round, Window } from './stats.js';
+import type { StreamStore } from './stream-spool.js';
 import { Subscription, type SubscriberConnection, type SubscriberStatus } from './subscription.js';
 
 /**
@@ -96,8 +97,11 @@ export interface StreamHost {
  */
 export class Stream {
   readonly path: string;
-  /** Random id made at start (8 characters): a reader that sees a new epoch knows `seq` restarted. */
-  readonly epoch = randomBytes(6).toString('base64url');
+  /**
+   * Random id made at start (8 characters), or the one kept in the spool: a reader that sees a
+   * new epoch knows `seq` restarted.
+   */
+  readonly epoch: string;
   readonly delivery: Delivery;
   readonly history: History;
   /** The staleness bound, ms (see {@link StreamSpec.staleAfterMs}). */
@@ -107,6 +111,8 @@ export class Stream {
   /** Monotonic clock, ms. */
   readonly clock: () => number;
   readonly #host: StreamHost;
+  /** Where each item is kept across restarts (the spool), until it fails. */
+  #store?: StreamStore;
   readonly #subscribers = new Set<Subscription>();
   readonly #rate: RateCounter;
   readonly #intervals = new Window(100);
@@ -119,8 +125,12 @@ export class Stream {
   #drops = 0;
   #closedSlow = 0;
 
-  /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `spec` is out of bounds. */
-  constructor(path: string, spec: StreamSpec, host: StreamHost) {
+  /**
+   * @param store where the stream keeps its epoch, seq and history across restarts (the spool):
+   *   it goes on from what the store kept, and keeps each item it publishes. Default none.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `spec` is out of bounds.
+   */
+  constructor(path: string, spec: StreamSpec, host: StreamHost, store?: StreamStore) {
     if (!path.startsWith('/')) throw errors.INVALID_OPTION(`stream path must start with "/", got ${JSON.stringify(path)}`);
     this.path = path;
     this.delivery = spec.delivery ?? 'all';
@@ -133,6 +143,11 @@ export class Stream {
     this.clock = host.clock ?? (() => performance.now());
     this.#host = host;
     this.#rate = new RateCounter(this.clock() / 1000); // monotonic: a step of the wall clock is no burst nor silence
+    const fresh = randomBytes(6).toString('base64url');
+    const kept = store?.open(path, fresh);
+    this.epoch = kept?.epoch ?? fresh;
+    if (kept) this.history.restore(kept.lastSeq, kept.items, host.now());
+    this.#store = store;
   }
 
   /** Unsent bytes allowed per subscriber before 1013 (`delivery: 'all'`). */
@@ -156,6 +171,7 @@ export class Stream {
     const isString = typeof data === 'string';
     const json = isString ? JSON.stringify(data) : jsonValue(data);
     const item = this.history.append(isString ? data : json, json, time, published, this.#keepFrom);
+    if (this.#store) this.#keep(item);
     const mono = this.clock() / 1000;
     this.#rate.add(mono);
     this.#lags.push(published - time);
@@ -186,6 +202,16 @@ export class Stream {
   /** The `sketchnet.v2` envelope of `item`. */
   envelope(item: StreamItem): string {
     return encodeItem(this.path, item.seq, item.time, item.published, item.json);
+  }
+
+  /** Writes `item` to the store before any subscriber is handed it; on failure one line, and the store is let go. */
+  #keep(item: StreamItem): void {
+    try {
+      this.#store!.append(this.path, item, this.history.firstSeq);
+    } catch (err) {
+      this.#store = undefined;
+      this.#host.log(oneLine(err));
+    }
   }
 
   /**
