@@ -21,13 +21,13 @@ test(`sketch up with a 100 Hz thermometer and a recorder, SIGKILLed ${KILLS} tim
   const file = join(dir, 'sketchnet.yaml');
   writeFileSync(
     file,
-    `sketches:\n  - kind: thermometer\n    name: therm-${id}\n    sensor: simulated\n    interval: 0.01\n  - kind: recorder\n    name: rec-${id}\n    db: ${db}\n    rescan: 1\n`,
+    `sketches:\n  - kind: thermometer\n    name: therm-${id}\n    sensor: simulated\n    interval: 0.01\n  - kind: recorder\n    name: rec-${id}\n    db: ${db}\n    rescan: 1\n    flush: 0.1\n`,
   );
   let recorded = 0;
   for (let k = 0; k < KILLS; k++) {
     const up = cli(['up', file]);
     await up.waitFor(new RegExp(`therm-${id}/readings: (recording|restarted)`), scaled(20_000));
-    await sleep(200 + Math.random() * 800); // mid-write: batches every 100 ms
+    await sleep(200 + Math.random() * 800); // mid-write: batches every 100 ms (flush: 0.1)
     up.child.kill('SIGKILL');
     await up.exited();
     const d = openDatabase(db, { fileMustExist: true });

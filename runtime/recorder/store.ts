@@ -62,7 +62,12 @@ export interface RecordStoreOptions {
   file: string;
   /** Items written per transaction at most: a full queue is written at once. Default {@link BATCH_ITEMS} (500). */
   batchItems?: number;
-  /** Longest an item waits in the queue before its batch is written, in ms. Default {@link FLUSH_MS} (100). */
+  /**
+   * Longest an item waits in the queue before its batch is written, in ms. Default
+   * {@link FLUSH_MS} (1000). Every write is a commit appending its pages to the WAL, so on an SD
+   * card this sets the wear (bench case 20); what waits is not lost when the recorder is killed,
+   * as it resumes from the producers' histories, and queries write the queue first.
+   */
   flushMs?: number;
   /** Delete items sampled more than this many seconds ago. Default: none (keep everything). */
   keepSeconds?: number;
@@ -107,8 +112,8 @@ function storageState(err: unknown): Exclude<StorageState, 'ok'> | undefined {
 
 /** Default {@link RecordStoreOptions.batchItems}: 500 items per transaction. */
 export const BATCH_ITEMS = 500;
-/** Default {@link RecordStoreOptions.flushMs}: a queued item is written within 100 ms. */
-export const FLUSH_MS = 100;
+/** Default {@link RecordStoreOptions.flushMs}: a queued item is written within 1000 ms (`sketch run recorder --flush 1`). */
+export const FLUSH_MS = 1000;
 /** Default {@link RecordStoreOptions.retentionStep}: 500 rows deleted per step. */
 export const RETENTION_STEP = 500;
 /** Default `max_points` of a history query: 2000. */
