@@ -21,7 +21,7 @@ const options = {
   db: { type: 'string', describe: 'SQLite database file to record into (created when missing); required' },
   keep: { type: 'string', describe: 'delete items sampled longer ago than this: 7d, 12h, 30m, 90s or seconds (default: keep all)' },
   maxSize: { type: 'number', min: 0.01, describe: 'delete the oldest items while the data passes this many MB (10^6 bytes; default: no limit)' },
-  flush: { type: 'number', min: 0, max: 60, default: 1, describe: 'seconds a received item waits before its batch is written: each write wears an SD card (1: ~1.4 GB a day written for a 10 Hz stream, 5: ~0.5 GB); nothing waiting is lost when the recorder is killed' },
+  flush: { type: 'number', min: 0, max: 60, default: 1, describe: 'seconds a received item waits before its batch is written: each write wears an SD card (1: ~2 GB a day written for a 10 Hz stream, 5: ~0.5 GB); nothing waiting is lost when the recorder is killed' },
   rescan: { type: 'number', min: 0.1, default: 5, describe: 'seconds between mDNS browses for sketches coming and going' },
 } as const;
 
