@@ -9,6 +9,8 @@ export const COMMON_RUN_OPTIONS = {
   mdns: { type: 'boolean', default: true, describe: 'announce and discover over mDNS (--no-mdns turns it off)' },
   to: { type: 'string', describe: 'peer to talk to: an instance name, HOST:PORT, or a ws:// (wss://, http://, https://) URL' },
   discoverTimeout: { type: 'number', min: 0, default: 5, describe: 'seconds to look for a peer by name' },
+  spool: { type: 'string', describe: 'keep what waits for --to, and the seq and history of streams, in this SQLite file: it survives a restart, a SIGKILL, a power cut (default: in memory)' },
+  spoolMax: { type: 'number', min: 0.001, describe: 'MB (10^6 bytes) of items the spool holds at most; past it the oldest unsent are dropped and counted (default: no bound but --queue)' },
 } as const satisfies OptionSchema;
 
 /** The yargs option definitions for a schema (names become --kebab-case). */

@@ -115,6 +115,8 @@ export async function sketchConfig(
     options: pick(cls.options ?? {}, argv),
     discovery: common.mdns ? takeEarlyDiscovery() : false,
     discoverTimeout: common.discoverTimeout * 1000,
+    ...(common.spool === undefined ? {} : { spool: common.spool }),
+    ...(common.spoolMax === undefined ? {} : { spoolMax: common.spoolMax }),
     logging,
     broker: await brokerOptions(argv),
     trace: argv.trace !== false,

@@ -26,6 +26,7 @@ import { pickSubprotocol, PROTOCOL_VERSION } from './net/protocol.js';
 import { answerRoute, findRoute, refuseUpgrade, sendText, type HttpRoutes } from './net/routes.js';
 import { isReactive, serveReactive, serveSilent } from './net/reactive.js';
 import { StreamHub } from './streams/hub.js';
+import { stepLine, wallClock } from './streams/wall-clock.js';
 import type { Outbox, OutboxOptions } from './streams/outbox.js';
 import type { DeliverPolicy } from './streams/query.js';
 import { statusPath, type SketchStatus } from './streams/status.js';
@@ -55,6 +56,15 @@ export interface SketchConfig extends TracingConfig {
   to?: string;
   /** How long `stream()` looks for a peer by name, in ms. Default 5000. */
   discoverTimeout?: number;
+  /**
+   * A SQLite file (`--spool`) holding what waits in the sketch's outboxes (`--to` on a producer),
+   * one queue per peer, and its streams' epoch, seq and history (a restarted stream goes on in
+   * the same epoch): it survives a restart, a SIGKILL or a power cut (see runtime/streams/spool.ts
+   * and stream-spool.ts for what a power cut can still lose). Default none: in memory.
+   */
+  spool?: string;
+  /** MB (10^6 bytes) of items the spool holds per peer at most (`--spool-max`); past it the oldest unsent are dropped and counted in the outbox's `dropped`. Default: no bound but the outbox's `maxItems`. */
+  spoolMax?: number;
   /** Largest message accepted, in bytes; a bigger one closes the connection with 1009. Default 1 MiB. */
   maxPayload?: number;
   /**
@@ -203,7 +213,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Log lines by level: `this.log.debug(text)` only with `--verbose`, `warn`/`error` even with `--quiet`; `out(text)` is `log.info(text)`. */
   readonly log: Logger;
 
-  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate'>> & {
+  readonly #config: Required<Omit<SketchConfig, 'discovery' | 'name' | 'options' | 'peer' | 'to' | 'keys' | 'allowOrigins' | 'tls' | 'log' | 'logging' | 'broker' | 'trace' | 'spans' | 'otlp' | 'traceRate' | 'spool' | 'spoolMax'>> & {
     peer: SketchConfig['peer'];
     tls: TlsIdentity | undefined;
     broker: BrokerLinkOptions | undefined;
@@ -271,8 +281,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     this.#hub = new StreamHub(cls.streams ?? {}, {
       maxBuffered: this.#config.maxBuffered,
       log: (line) => this.log.warn(line),
-      now: () => Date.now() / 1000,
-    });
+      now: () => wallClock.now(), // µs resolution; steps of the wall clock noticed (runtime/streams/wall-clock.ts)
+    }, { spool: config.spool });
     this.#ownsDiscovery = config.discovery === undefined;
     this.#discovery = config.discovery ?? new MdnsDiscovery({ log: (line) => this.log.warn(line) });
     ({ tracer: this.#tracer, otlp: this.#otlp } = startTracing(config, { name: () => this.name, kind: this.kind, sends: this.to !== undefined, warn: (line) => this.log.warn(line) }));
@@ -283,6 +293,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
       peer: this.#config.peer,
       broker: () => this.#link,
       tracer: this.#tracer,
+      spool: config.spool,
+      spoolMax: config.spoolMax,
       log: this.log,
     });
   }
@@ -356,6 +368,8 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`);
     if (this.#running) throw errors.ALREADY_RUNNING(this.name);
     this.#running = true;
+    const stopWatching = wallClock.onStep((ms) => this.log.warn(stepLine(ms)));
+    this.#abort.signal.addEventListener('abort', stopWatching, { once: true });
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     await this.setup(this.options);
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
@@ -652,6 +666,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
         });
       });
     }
+    this.#hub.close();
   }
 }
 

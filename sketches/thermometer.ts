@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DEFAULT_OUTBOX,
@@ -172,14 +173,16 @@ export default class Thermometer extends Sketch<OptionValues<typeof options>> {
   /** Samples every `interval` seconds until the sketch is closed; failed samples are skipped, never fatal. */
   override async main(): Promise<void> {
     const period = this.options.interval * 1000;
-    for (let next = Date.now(); !this.signal.aborted; ) {
+    // Scheduled on the monotonic clock: a step of the wall clock (NTP at boot, libfaketime) never
+    // stops sampling (a backward step made the next sample an hour away) nor bunches it up.
+    for (let next = performance.now(); !this.signal.aborted; ) {
       try {
         await this.sample();
       } catch {
         // counted and logged by sample(); the next one may succeed
       }
       next += period;
-      const now = Date.now();
+      const now = performance.now();
       if (next < now - period) next = now; // a slow read (DS18B20 re-reads): no burst of catch-up samples
       try {
         await sleep(Math.max(0, next - now), undefined, { signal: this.signal });

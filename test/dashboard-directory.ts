@@ -117,6 +117,22 @@ test('a card carries the links of its status, checked field by field, and keeps 
   d.close();
 });
 
+test("a recorder's card says its storage from its status (full, with the free bytes), and other sketches have none", async () => {
+  const recorder = new Directory({
+    browse: async () => [found('rec', 1001)],
+    status: async () => ({ ...status(), kind: 'recorder', recorder: { written: 5, storage: 'full', freeBytes: 4096 } }),
+    now: () => 1,
+    pollEvery: 2000,
+  });
+  await recorder.refresh();
+  assert.equal(recorder.get('rec')!.storage, { state: 'full', freeBytes: 4096 });
+  recorder.close();
+  const { d } = fake();
+  await d.refresh();
+  assert.is(d.get('buzzer')!.storage, undefined);
+  d.close();
+});
+
 test('a status without links (an older sketch) gives empty links, and bad values become 0 or null', () => {
   assert.equal(linksOf(undefined), { out: [], in: [] });
   assert.equal(linksOf({ out: [{ to: 'x', sent: 'many', ackMs: { p99: Infinity } }] }).out[0], {

@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SketchError } from '../runtime/index.js';
 import { RecordStore, type RecordItem } from '../runtime/recorder/store.js';
+import { openDatabase } from '../runtime/recorder/sqlite.js';
 import { sleep } from './helpers/net.js';
 
 const T0 = 1_763_737_200;
@@ -17,6 +18,17 @@ function item(seq: number, over: Partial<RecordItem> = {}): RecordItem {
   return { sketch: 'thermometer', kind: 'thermometer', stream: '/readings', epoch: 'E1', seq, time, published: time + 0.001, received: time + 0.002, data: JSON.stringify({ celsius: 20 + (seq % 50) / 10 }), ...over };
 }
 const count = (s: RecordStore) => (s.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+/** The schema of a recorder file before the compact format (issue 22), as older versions wrote it. */
+const OLD_SCHEMA = `
+CREATE TABLE items (id INTEGER PRIMARY KEY, sketch TEXT NOT NULL, kind TEXT NOT NULL, stream TEXT NOT NULL, epoch TEXT NOT NULL,
+  seq INTEGER NOT NULL, time REAL NOT NULL, published REAL NOT NULL, received REAL NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX items_once ON items (sketch, stream, epoch, seq);
+CREATE INDEX items_by_stream_time ON items (sketch, stream, time);
+CREATE INDEX items_by_time ON items (time);
+CREATE TABLE gaps (id INTEGER PRIMARY KEY, sketch TEXT NOT NULL, stream TEXT NOT NULL, epoch TEXT NOT NULL,
+  from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, reason TEXT NOT NULL, time REAL NOT NULL);
+`;
+
 
 test('queued items are written in one transaction when the batch is full, and within flushMs otherwise', async () => {
   const s = new RecordStore({ file: dbFile(), batchItems: 10, flushMs: 20 });
@@ -61,11 +73,86 @@ test('a time-range query of one stream and the retention delete use an index, no
   const s = new RecordStore({ file: ':memory:' });
   const plan = (sql: string, ...args: unknown[]) =>
     (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
-  const range = plan('SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time, id', 'a', '/r', 0, 1);
-  assert.match(range, /SEARCH items USING INDEX items_by_stream_time \(sketch=\? AND stream=\? AND time>\? AND time<\?\)/);
-  assert.not.match(range, /SCAN items/);
-  const old = plan('SELECT id FROM items WHERE time < ? ORDER BY time LIMIT 500', 1);
-  assert.match(old, /items_by_time/);
+  const range = plan('SELECT series, time, data, patch FROM samples WHERE series IN (?) AND time >= ? AND time <= ? ORDER BY time, seq', 1, 0, 1);
+  assert.match(range, /SEARCH samples USING INDEX samples_by_time \(series=\? AND time>\? AND time<\?\)/);
+  assert.not.match(range, /SCAN samples|TEMP B-TREE FOR ORDER BY/);
+  const old = plan('SELECT seq FROM samples WHERE series = ? AND time < ? ORDER BY time LIMIT 500', 1, 1);
+  assert.match(old, /samples_by_time/);
+  const dedupe = plan('INSERT OR IGNORE INTO samples (series, seq, time, published, received, data, patch) VALUES (?, ?, ?, ?, ?, ?, ?)', 1, 1, 1, 0, 0, null, '{}');
+  assert.not.match(dedupe, /SCAN/);
+  s.close();
+});
+
+/** A reading as the thermometer publishes it: its sample time in the data too, a constant unit and sensor. */
+function reading(seq: number, epoch = 'E1'): RecordItem {
+  const time = +(T0 + seq / 100 + 0.000_123).toFixed(6);
+  const value = { time, temperature: +(21 + Math.sin(seq / 300) + (seq % 7) / 1000).toFixed(3), unit: '°C', sensor: 'ds18b20:28-0316a2795aff' };
+  return { sketch: 'thermometer', kind: 'thermometer', stream: '/readings', epoch, seq, time, published: time + 0.000_041, received: time + 0.001_873, data: JSON.stringify(value), value };
+}
+
+test('a thermometer reading takes at most 100 bytes on disk (file and WAL after a checkpoint), rollups included', () => {
+  const file = dbFile();
+  const s = new RecordStore({ file });
+  const n = 30_000;
+  for (let i = 1; i <= n; i++) s.add(reading(i));
+  s.flush();
+  s.db.pragma('wal_checkpoint(TRUNCATE)');
+  const perItem = s.fileBytes / n;
+  assert.ok(perItem <= 100, `${perItem.toFixed(1)} bytes per reading`);
+  assert.is(count(s), n);
+  s.close();
+});
+
+test('items of any shape read back as written: history rows and select() agree with what was added', () => {
+  const s = new RecordStore({ file: dbFile() });
+  const datas: unknown[] = [
+    { time: T0 + 0.01, temperature: 21.5, unit: '°C' },
+    { time: T0 + 0.02, temperature: 21.5, unit: '°C' },
+    { time: 5, temperature: 21.5, unit: '°C' },
+    { time: T0 + 0.04, unit: '°C', temperature: 21.5 },
+    { time: T0 + 0.05, temperature: null, unit: { nested: [1, 2] } },
+    { time: T0 + 0.06 },
+    [1, 2, 3],
+    'text',
+    42,
+    null,
+    { time: T0 + 0.11, temperature: 21.500, unit: '°C' },
+  ];
+  datas.forEach((data, i) => {
+    const time = T0 + (i + 1) / 100;
+    s.add({ sketch: 'a', kind: 'k', stream: '/s', epoch: 'E', seq: i + 1, time, published: time + 0.25, received: time + 1.5, data: JSON.stringify(data) });
+  });
+  s.flush();
+  const rows = s.history({ sketch: 'a', stream: '/s', since: T0, until: T0 + 1, raw: true })!.rows!;
+  assert.equal(rows.map((r) => r.data), datas);
+  assert.equal(rows.map((r) => r.seq), datas.map((_, i) => i + 1));
+  assert.equal(rows[0]!.published, T0 + 0.01 + 0.25);
+  assert.equal(rows[0]!.received, T0 + 0.01 + 1.5);
+  assert.equal([...s.select()].map((i) => JSON.parse(i.data) as unknown), datas);
+  s.close();
+});
+
+test('a file written in the old row-per-item format is converted when opened: every item, gap and rollup kept', () => {
+  const file = dbFile();
+  const old = openDatabase(file);
+  old.exec(OLD_SCHEMA);
+  const ins = old.prepare('INSERT INTO items (sketch, kind, stream, epoch, seq, time, published, received, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  for (let i = 1; i <= 12_000; i++) {
+    const r = reading(i, i <= 6000 ? 'E1' : 'E2');
+    ins.run(r.sketch, r.kind, r.stream, r.epoch, r.seq, r.time, r.published, r.received, r.data);
+  }
+  old.prepare("INSERT INTO gaps (sketch, stream, epoch, from_seq, to_seq, reason, time) VALUES ('thermometer', '/readings', 'E1', 3, 4, 'evicted', ?)").run(T0 + 1);
+  old.close();
+  const lines: string[] = [];
+  const s = new RecordStore({ file, log: (l) => lines.push(l) });
+  assert.match(lines[0]!, /converting .* to the compact format \(12000 items\)/);
+  assert.is(count(s), 12_000);
+  assert.equal(s.last('thermometer', '/readings'), { kind: 'thermometer', epoch: 'E2', seq: 12_000, time: reading(12_000).time });
+  const rows = s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 1000, raw: true, maxPoints: 100_000 })!;
+  assert.is(rows.rows!.length, 12_000);
+  assert.equal(rows.rows![5]!.data, JSON.parse(reading(6).data));
+  assert.is(rows.gaps.length, 1);
+  assert.ok(!(s.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'").get()), 'the old table is gone');
   s.close();
 });
 
@@ -83,6 +170,63 @@ test('keep: items sampled longer ago than keepSeconds are deleted in steps of re
   now += 1e6;
   while (s.retainStep() > 0);
   assert.is(count(s), 0);
+  s.close();
+});
+
+test('keep after a forward step of the wall clock: nothing younger than keepSeconds of monotonic time is deleted', () => {
+  let now = T0 + 1000;
+  let ahead = 0; // ms the clock stepped ahead within the window
+  const s = new RecordStore({ file: dbFile(), keepSeconds: 60, retentionStep: 100, now: () => now, steppedAhead: () => ahead });
+  for (let i = 1; i <= 10_000; i++) s.add(item(i)); // T0+0.1 … T0+1000
+  s.flush();
+  while (s.retainStep() > 0);
+  now += 86_400; // NTP set the clock a day ahead
+  ahead = 86_400_000;
+  assert.is(s.retainStep(), 0, 'the step alone deletes nothing');
+  assert.is(count(s), 601);
+  now += 61; // a minute later (monotonic), the step has left the window: the rows are 61 s old
+  ahead = 0;
+  while (s.retainStep() > 0);
+  assert.is(count(s), 0);
+  s.close();
+});
+
+test('a full disk (SQLITE_FULL) never throws: one line, storage full, items counted unstored, retried until space is back, then ok', async () => {
+  const lines: string[] = [];
+  const states: string[] = [];
+  const s = new RecordStore({ file: dbFile(), retryMs: 20, log: (l) => lines.push(l), onStorage: (st) => states.push(st) });
+  for (let i = 1; i <= 100; i++) s.add(item(i));
+  s.flush();
+  const pages = s.db.pragma('page_count', { simple: true }) as number;
+  s.db.pragma(`max_page_count = ${pages + 2}`); // SQLite's own SQLITE_FULL, as on a full disk
+  const pad = 'x'.repeat(2000);
+  for (let i = 101; i <= 400; i++) s.add(item(i, { data: JSON.stringify({ celsius: i, pad }) }));
+  assert.not.throws(() => s.flush());
+  assert.is(s.storage, 'full');
+  assert.equal(states, ['full']);
+  assert.is(lines.filter((l) => /the disk is full/.test(l)).length, 1, lines.join('\n'));
+  s.add(item(401));
+  assert.ok(s.unstored >= 300, `${s.unstored} unstored`);
+  await new Promise((r) => setTimeout(r, 100)); // retries keep failing: still one line
+  assert.is(lines.filter((l) => /the disk is full/.test(l)).length, 1);
+  s.db.pragma('max_page_count = 1000000'); // space is back
+  for (let i = 0; i < 100 && s.storage !== 'ok'; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.is(s.storage, 'ok');
+  assert.equal(states, ['full', 'ok']);
+  assert.match(lines.at(-1)!, /takes writes again/);
+  s.add(item(500));
+  assert.is(s.flush(), 1);
+  assert.is(count(s), 101, 'what was stored before stays; the producers are asked again for the rest');
+  s.close();
+});
+
+test('the resume point is the highest seq stored of the newest epoch, even when the clock went back between items', () => {
+  const s = new RecordStore({ file: dbFile() });
+  s.add(item(1, { time: T0 + 86_400 })); // stored while the clock was a day ahead
+  s.add(item(2, { time: T0 + 86_401 }));
+  s.add(item(3, { time: T0 + 1 })); // then stepped back
+  s.flush();
+  assert.is(s.last('thermometer', '/readings')?.seq, 3);
   s.close();
 });
 
@@ -165,3 +309,4 @@ test('a file that is not a database is refused with SKETCH_ERR_RECORD_DB in one 
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();
+

@@ -72,6 +72,12 @@ export interface SketchCard {
   seen: number;
   /** Its links from its status (`{out: [], in: []}` until it says). */
   links: LinksCard;
+  /**
+   * A recorder's database (status `recorder.storage` and `recorder.freeBytes`): `ok`, `full` (no
+   * space left) or `error` (an I/O error, read-only), and the free bytes on its file system
+   * (null: unknown). Absent for other sketches.
+   */
+  storage?: { state: 'ok' | 'full' | 'error'; freeBytes: number | null };
 }
 
 /** Options of {@link Directory}. Times in ms. */
@@ -271,6 +277,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
         why: before?.up === false && before.why ? before.why : before ? `no answer to its status (${why})` : `no status (${why})`,
         seen: before?.seen ?? this.#o.now(),
         links: before?.links ?? { out: [], in: [] },
+        ...(before?.storage ? { storage: before.storage } : {}),
       });
       return;
     }
@@ -293,6 +300,7 @@ export class Directory extends EventEmitter<DirectoryEvents> {
       state: 'up',
       seen: this.#o.now(),
       links: linksOf(status.links),
+      ...storageOf(status.recorder),
     });
   }
 
@@ -303,6 +311,13 @@ export class Directory extends EventEmitter<DirectoryEvents> {
     this.#json = json;
     this.emit('change', cards);
   }
+}
+
+/** The card's `storage` from a status's `recorder` field, checked field by field. */
+function storageOf(recorder: unknown): Pick<SketchCard, 'storage'> {
+  const r = recorder as { storage?: unknown; freeBytes?: unknown } | undefined;
+  if (!r || (r.storage !== 'ok' && r.storage !== 'full' && r.storage !== 'error')) return {};
+  return { storage: { state: r.storage, freeBytes: typeof r.freeBytes === 'number' ? r.freeBytes : null } };
 }
 
 function cardOf(f: FoundSketch, streams: StreamCard[]): Omit<SketchCard, 'up' | 'state' | 'seen' | 'acknowledges' | 'links'> {

@@ -9,6 +9,7 @@
  * const reading = await sensor.read(); // { time: 1718000000.123, temperature: 23.125, unit: '°C', sensor: 'ds18b20:28-0316a2795aff' }
  * ```
  */
+import { wallClock } from '../streams/wall-clock.js';
 import { readdir, readFile as fsReadFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errors, oneLine } from '../errors.js';
@@ -107,7 +108,7 @@ export interface SensorOptions {
   retryDelay?: number;
   /** Settings of the simulated random walk (°C). */
   simulated?: SimulatedOptions;
-  /** Clock, in ms since the Unix epoch. Default `Date.now`. Injected by tests. */
+  /** Clock, in ms since the Unix epoch. Default: the process's wall clock (µs resolution, steps noticed: runtime/streams/wall-clock.ts). Injected by tests. */
   now?: () => number;
   /** Random numbers in [0, 1) for the simulated walk. Default `Math.random`. Injected by tests. */
   random?: () => number;
@@ -288,7 +289,7 @@ function context(options: SensorOptions): Context {
     retries,
     retryDelay,
     simulated,
-    now: options.now ?? Date.now,
+    now: options.now ?? (() => wallClock.nowMs()),
     random: options.random ?? Math.random,
     readFile: options.readFile ?? readText,
   };

@@ -12,6 +12,7 @@ import { OutgoingLink, type OutgoingLinkStatus } from './links.js';
 import { Peer, type PeerOptions } from './peer.js';
 import { Route, type Sender } from './route.js';
 import type { Tracer } from './spans.js';
+import { SqliteOutboxStore } from '../streams/spool.js';
 
 /** What {@link Senders} needs from its sketch. */
 export interface SendersOptions {
@@ -25,6 +26,10 @@ export interface SendersOptions {
   /** The broker link, once joined: peers are then also looked for there. */
   broker: () => BrokerLink | undefined;
   tracer?: Tracer;
+  /** The spool file: each outbox's items kept there (one queue per peer) instead of in memory. */
+  spool?: string;
+  /** MB the spool holds per peer at most. */
+  spoolMax?: number;
   log: Logger;
 }
 
@@ -66,6 +71,7 @@ export class Senders {
     let p = connect();
     o = new Outbox({
       ...options,
+      ...(this.#o.spool ? { store: new SqliteOutboxStore(this.#o.spool, peer), maxBytes: this.#o.spoolMax === undefined ? undefined : this.#o.spoolMax * 1e6 } : {}),
       target: peer,
       send: (text) => p.send(text),
       // no acknowledgement in time: drop that connection, the next attempt makes a new one

@@ -41,7 +41,9 @@ let loaded: DatabaseConstructor | undefined;
  * `RemoveEnvironmentCleanupHook`, nodejs/node#65446; seen here in CI on 24.21 as `sketch
  * export` exited); 13.x moved to Node-API and does not, but needs Node.js ≥ 22 (it crashes on
  * 20). So package.json installs both: `better-sqlite3` (13.x) for Node.js 22 and later, and
- * `better-sqlite3-v12` (an npm alias of 12.x) for Node.js 20.
+ * `better-sqlite3-v12` (an npm alias of 12.x) for Node.js 20. 13.x is an optional dependency:
+ * npm skips it silently on Node.js 20 (a plain dependency printed `EBADENGINE` on every install
+ * there) and installs it on 22 and later.
  */
 export const SQLITE_PACKAGE = Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3' : 'better-sqlite3-v12';
 

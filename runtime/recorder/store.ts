@@ -1,15 +1,23 @@
 /**
  * The recorder's SQLite database: every stream item received, one row each, and every gap.
+ * Compact for an SD card (issue 22): a `series` row per sketch, stream and epoch holds the
+ * texts every item would repeat, and an item's row (`samples`, clustered on series and seq)
+ * holds its seq, sample time, publish and receive delays in µs and its data as a patch against
+ * the series' first item (runtime/recorder/compact.ts): ~70 bytes a thermometer reading where
+ * one row per item with three indexes took ~290. The view `items` shows the old row shape but `data`.
  * Writes are queued and written in batches, one synchronous transaction each (better-sqlite3's
  * `db.transaction()`; never an `await` inside); retention deletes in small steps between
  * batches, so ingest is never blocked for long. docs/API.md ("Recorder") documents the schema.
  */
-import { existsSync, statSync } from 'node:fs';
+import { wallClock } from '../streams/wall-clock.js';
+import { existsSync, statfsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { errors, oneLine } from '../errors.js';
 import { numericFields } from '../streams/fields.js';
 import { decimate, toSeries, type Series } from './decimate.js';
 import { bucketOf, candidatesOf, ROLLUP_WIDTHS, RollupAccumulator, seriesOf, type Candidate, type RollupRow } from './rollup.js';
 import { openDatabase, type Database, type Statement } from './sqlite.js';
+import { baseOf, Codec } from './compact.js';
 
 /** One stream item as recorded. Times in seconds since the epoch. */
 export interface RecordItem {
@@ -54,7 +62,12 @@ export interface RecordStoreOptions {
   file: string;
   /** Items written per transaction at most: a full queue is written at once. Default {@link BATCH_ITEMS} (500). */
   batchItems?: number;
-  /** Longest an item waits in the queue before its batch is written, in ms. Default {@link FLUSH_MS} (100). */
+  /**
+   * Longest an item waits in the queue before its batch is written, in ms. Default
+   * {@link FLUSH_MS} (1000). Every write is a commit appending its pages to the WAL, so on an SD
+   * card this sets the wear (bench case 20); what waits is not lost when the recorder is killed,
+   * as it resumes from the producers' histories, and queries write the queue first.
+   */
   flushMs?: number;
   /** Delete items sampled more than this many seconds ago. Default: none (keep everything). */
   keepSeconds?: number;
@@ -62,16 +75,45 @@ export interface RecordStoreOptions {
   maxSizeMB?: number;
   /** Rows deleted per retention step (one short transaction). Default {@link RETENTION_STEP} (500). */
   retentionStep?: number;
-  /** Current time in seconds since the epoch. Default: `Date.now() / 1000`. */
+  /** Current time in seconds since the epoch. Default: the process's wall clock (runtime/streams/wall-clock.ts). */
   now?: () => number;
+  /** The wall clock's forward steps within the last `ms` of monotonic time, ms (see `WallClock.forwardStepsWithin`). Default: the process's wall clock's. */
+  steppedAhead?: (ms: number) => number;
   /** Where one-line warnings go. Default: nowhere. */
   log?: (line: string) => void;
+  /**
+   * Called when writing fails for want of space or a working disk (SQLITE_FULL, an I/O error, a
+   * read-only remount) with the state, and again with `'ok'` once a retry wrote: the recorder
+   * then stops its subscriptions (the producers keep the items in their histories) and resumes
+   * them after the newest stored item. Default: nothing.
+   */
+  onStorage?: (state: StorageState) => void;
+  /** First retry after a failed write, ms; doubles up to {@link STORAGE_RETRY_MAX_MS}. Default {@link STORAGE_RETRY_MS} (1000). */
+  retryMs?: number;
+}
+
+/** The database's writability: `ok`, `full` (SQLITE_FULL: no space left) or `error` (I/O error, read-only). */
+export type StorageState = 'ok' | 'full' | 'error';
+/** Default {@link RecordStoreOptions.retryMs}: 1000 ms. */
+export const STORAGE_RETRY_MS = 1000;
+/** Longest wait between two retries of a failed write: 30 000 ms. */
+export const STORAGE_RETRY_MAX_MS = 30_000;
+/** Bytes a retry writes (and deletes) to check that space came back: 64 KiB. */
+const PROBE_BYTES = 65_536;
+
+/** The storage state a write error means, or undefined for any other error. */
+function storageState(err: unknown): Exclude<StorageState, 'ok'> | undefined {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return undefined;
+  if (code === 'SQLITE_FULL') return 'full';
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN') return 'error';
+  return undefined;
 }
 
 /** Default {@link RecordStoreOptions.batchItems}: 500 items per transaction. */
 export const BATCH_ITEMS = 500;
-/** Default {@link RecordStoreOptions.flushMs}: a queued item is written within 100 ms. */
-export const FLUSH_MS = 100;
+/** Default {@link RecordStoreOptions.flushMs}: a queued item is written within 1000 ms (`sketch run recorder --flush 1`). */
+export const FLUSH_MS = 1000;
 /** Default {@link RecordStoreOptions.retentionStep}: 500 rows deleted per step. */
 export const RETENTION_STEP = 500;
 /** Default `max_points` of a history query: 2000. */
@@ -147,21 +189,28 @@ export interface Selection {
 type StoreSettings = Required<Omit<RecordStoreOptions, 'keepSeconds' | 'maxSizeMB'>> & { keepSeconds?: number; maxSizeMB?: number };
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS items (
+CREATE TABLE IF NOT EXISTS storage_probe (b BLOB);
+CREATE TABLE IF NOT EXISTS series (
   id INTEGER PRIMARY KEY,
   sketch TEXT NOT NULL,
-  kind TEXT NOT NULL,
   stream TEXT NOT NULL,
   epoch TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  base TEXT NOT NULL,
+  time_key TEXT,
+  UNIQUE (sketch, stream, epoch)
+);
+CREATE TABLE IF NOT EXISTS samples (
+  series INTEGER NOT NULL,
   seq INTEGER NOT NULL,
   time REAL NOT NULL,
-  published REAL NOT NULL,
-  received REAL NOT NULL,
-  data TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS items_once ON items (sketch, stream, epoch, seq);
-CREATE INDEX IF NOT EXISTS items_by_stream_time ON items (sketch, stream, time);
-CREATE INDEX IF NOT EXISTS items_by_time ON items (time);
+  published INTEGER NOT NULL,
+  received INTEGER NOT NULL,
+  data TEXT,
+  patch TEXT,
+  PRIMARY KEY (series, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS samples_by_time ON samples (series, time);
 CREATE TABLE IF NOT EXISTS gaps (
   id INTEGER PRIMARY KEY,
   sketch TEXT NOT NULL,
@@ -191,6 +240,35 @@ CREATE INDEX IF NOT EXISTS rollups_by_bucket ON rollups (bucket);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 `;
 
+/**
+ * The old row shape but `data`, for reading with SQL (tests, the sqlite3 shell). Times in s.
+ * An item's data is a patch against its series' base: read it with {@link RecordStore.select}
+ * or `sketch export`.
+ */
+const ITEMS_VIEW = `
+CREATE VIEW IF NOT EXISTS items AS SELECT s.sketch, s.kind, s.stream, s.epoch, i.seq, i.time,
+  i.time + i.published / 1e6 AS published, i.time + i.received / 1e6 AS received
+FROM samples i JOIN series s ON s.id = i.series;
+`;
+
+/** The row shape before the compact format: a file written by an older recorder has it; it is converted when opened. */
+const OLD_ITEMS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'";
+
+/** Seconds to whole µs after `time` (publish and receive delays are stored so). */
+const delayUs = (at: number, time: number) => Math.round((at - time) * 1e6);
+/** A delay in µs back to a time in s, rounded to the µs. */
+const atUs = (time: number, us: number) => Math.round((time + us / 1e6) * 1e6) / 1e6;
+
+/** One series as the store caches it. */
+interface SeriesRow {
+  id: number;
+  sketch: string;
+  stream: string;
+  epoch: string;
+  kind: string;
+  codec: Codec;
+}
+
 /** Merges a rollup row into the stored one (SQLite ≥ 3.24 upsert: the right-hand sides read the old row). */
 const UPSERT_ROLLUP = `INSERT INTO rollups (sketch, stream, width, bucket, field, n, lo, lo_time, hi, hi_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET
@@ -214,11 +292,19 @@ export class RecordStore {
   readonly #options: StoreSettings;
   readonly #insert: Statement;
   readonly #insertGap: Statement;
+  /** Series by id, and by `sketch\0stream\0epoch`: a few per recorded stream, read once each. */
+  readonly #seriesById = new Map<number, SeriesRow>();
+  readonly #seriesByKey = new Map<string, SeriesRow>();
   readonly #upsertRollup: Statement;
-  readonly #rollups = new RollupAccumulator();
+  #rollups = new RollupAccumulator();
+  #storage: StorageState = 'ok';
+  #storageError?: string;
+  #unstored = 0;
+  #retryTimer?: NodeJS.Timeout;
+  #retryDelay = STORAGE_RETRY_MS;
   /** Rollups hold every item sampled from this time on (s); older items (a file from before rollups) are decimated from the items. */
   readonly #rollupsFrom: number;
-  readonly #write: (items: RecordItem[], gaps: RecordGap[]) => number;
+  readonly #write: (items: RecordItem[], gaps: RecordGap[], rollups?: boolean) => number;
   #queue: RecordItem[] = [];
   #gapQueue: RecordGap[] = [];
   #timer?: NodeJS.Timeout;
@@ -238,11 +324,15 @@ export class RecordStore {
       batchItems: BATCH_ITEMS,
       flushMs: FLUSH_MS,
       retentionStep: RETENTION_STEP,
-      now: () => Date.now() / 1000,
+      now: () => wallClock.now(),
+      steppedAhead: (ms: number) => wallClock.forwardStepsWithin(ms),
       log: () => {},
+      onStorage: () => {},
+      retryMs: STORAGE_RETRY_MS,
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as unknown as StoreSettings;
     const o = this.#options;
+    this.#retryDelay = o.retryMs;
     const whole = (name: string, v: number) => {
       if (!Number.isInteger(v) || v < 1) throw errors.INVALID_OPTION(`${name} must be a whole number ≥ 1, got ${v}`);
     };
@@ -265,20 +355,22 @@ export class RecordStore {
       throw errors.RECORD_DB(options.file, oneLine(err));
     }
     this.#db = db;
-    this.#insert = db.prepare(
-      'INSERT OR IGNORE INTO items (sketch, kind, stream, epoch, seq, time, published, received, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.#insert = db.prepare('INSERT OR IGNORE INTO samples (series, seq, time, published, received, data, patch) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.#insertGap = db.prepare(
       'INSERT OR IGNORE INTO gaps (sketch, stream, epoch, from_seq, to_seq, reason, time) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.#upsertRollup = db.prepare(UPSERT_ROLLUP);
-    this.#rollupsFrom = rollupsFrom(db);
-    this.#write = db.transaction((items: RecordItem[], gaps: RecordGap[]) => {
+    const oldItems = db.prepare(OLD_ITEMS).get() !== undefined;
+    this.#rollupsFrom = rollupsFrom(db, oldItems ? 'items' : 'samples');
+    this.#write = db.transaction((items: RecordItem[], gaps: RecordGap[], rollups = true) => {
       let n = 0;
       for (const i of items) {
-        if (this.#insert.run(i.sketch, i.kind, i.stream, i.epoch, i.seq, i.time, i.published, i.received, i.data).changes === 0) continue;
+        const value = 'value' in i ? i.value : parseJson(i.data);
+        const series = this.#seriesFor(i, value);
+        const stored = series.codec.encode(value, i.data, i.time);
+        if (this.#insert.run(series.id, i.seq, i.time, delayUs(i.published, i.time), delayUs(i.received, i.time), stored.data, stored.patch).changes === 0) continue;
         n++;
-        this.#rollups.add(i.sketch, i.stream, i.time, 'value' in i ? i.value : parseJson(i.data));
+        if (rollups) this.#rollups.add(i.sketch, i.stream, i.time, value);
       }
       for (const r of this.#rollups.take()) {
         this.#upsertRollup.run(r.sketch, r.stream, r.width, r.bucket, r.field, r.n, r.lo, r.loTime, r.hi, r.hiTime);
@@ -286,11 +378,113 @@ export class RecordStore {
       for (const g of gaps) this.#insertGap.run(g.sketch, g.stream, g.epoch, g.from, g.to, g.reason, g.time);
       return n;
     });
+    try {
+      if (oldItems) this.#convert();
+      db.exec(ITEMS_VIEW);
+    } catch (err) {
+      db.close();
+      throw errors.RECORD_DB(options.file, oneLine(err));
+    }
+  }
+
+  /** The series an item belongs to, created (its data the base) when it is the first of its epoch. */
+  #seriesFor(i: RecordItem, value: unknown): SeriesRow {
+    const key = `${i.sketch}\0${i.stream}\0${i.epoch}`;
+    let series = this.#seriesByKey.get(key);
+    if (series) return series;
+    const row = this.#db
+      .prepare<{ id: number; kind: string; base: string; time_key: string | null }>('SELECT id, kind, base, time_key FROM series WHERE sketch = ? AND stream = ? AND epoch = ?')
+      .get(i.sketch, i.stream, i.epoch);
+    if (row) return this.#remember({ id: row.id, sketch: i.sketch, stream: i.stream, epoch: i.epoch, kind: row.kind, codec: new Codec({ text: row.base, timeKey: row.time_key }) });
+    const base = baseOf(value, i.data, i.time);
+    const id = Number(
+      this.#db.prepare('INSERT INTO series (sketch, stream, epoch, kind, base, time_key) VALUES (?, ?, ?, ?, ?, ?)').run(i.sketch, i.stream, i.epoch, i.kind, base.text, base.timeKey)
+        .lastInsertRowid,
+    );
+    series = { id, sketch: i.sketch, stream: i.stream, epoch: i.epoch, kind: i.kind, codec: new Codec(base) };
+    return this.#remember(series);
+  }
+
+  #remember(series: SeriesRow): SeriesRow {
+    this.#seriesById.set(series.id, series);
+    this.#seriesByKey.set(`${series.sketch}\0${series.stream}\0${series.epoch}`, series);
+    return series;
+  }
+
+  /** A series by id (read from the file the first time). */
+  #series(id: number): SeriesRow {
+    const known = this.#seriesById.get(id);
+    if (known) return known;
+    const row = this.#db
+      .prepare<{ sketch: string; stream: string; epoch: string; kind: string; base: string; time_key: string | null }>('SELECT sketch, stream, epoch, kind, base, time_key FROM series WHERE id = ?')
+      .get(id);
+    if (!row) throw new Error(`no series ${id} in ${this.file}`);
+    return this.#remember({ id, sketch: row.sketch, stream: row.stream, epoch: row.epoch, kind: row.kind, codec: new Codec({ text: row.base, timeKey: row.time_key }) });
+  }
+
+  /** Ids of one stream's series (one per epoch recorded). */
+  #seriesOf(sketch: string, stream: string): number[] {
+    return this.#db
+      .prepare<[number]>('SELECT id FROM series WHERE sketch = ? AND stream = ?')
+      .raw()
+      .all(sketch, stream)
+      .map((r) => (r as [number])[0]);
+  }
+
+  /**
+   * Converts a file written before the compact format (one `items` row per item, three
+   * indexes) in place: its items copied in batches into the new tables (their rollups are
+   * there already), then the old table dropped and its pages given back (incremental vacuum).
+   */
+  #convert(): void {
+    const total = this.#db.prepare<{ n: number }>('SELECT count(*) AS n FROM items').get()!.n;
+    this.#options.log(`converting ${this.file} to the compact format (${total} items)…`);
+    const read = this.#db.prepare<RecordItem & { id: number }>(
+      'SELECT id, sketch, kind, stream, epoch, seq, time, published, received, data FROM items WHERE id > ? ORDER BY id LIMIT 5000',
+    );
+    const move = this.#db.transaction(() => {
+      for (let after = 0; ; ) {
+        const rows = read.all(after);
+        if (rows.length === 0) break;
+        this.#write(rows, [], false);
+        after = rows.at(-1)!.id;
+      }
+      this.#db.exec('DROP TABLE items');
+    });
+    move();
+    this.#db.pragma('incremental_vacuum');
+    this.#options.log(`converted ${this.file}: ${total} items`);
   }
 
   /** The better-sqlite3 connection (for tests and the bench: `EXPLAIN QUERY PLAN`). */
   get db(): Database {
     return this.#db;
+  }
+
+  /** Whether the database takes writes: `ok`, or since a failed write `full` / `error` until a retry wrote. */
+  get storage(): StorageState {
+    return this.#storage;
+  }
+
+  /** Why the last write failed (one line), while `storage` is not `ok`. */
+  get storageError(): string | undefined {
+    return this.#storageError;
+  }
+
+  /** Items not stored because the disk was full or failing (the recorder asks the producers for them again). */
+  get unstored(): number {
+    return this.#unstored;
+  }
+
+  /** Free bytes on the database's file system (`statfs`), or null when unknown (`:memory:`). */
+  get freeBytes(): number | null {
+    if (this.file === ':memory:') return null;
+    try {
+      const st = statfsSync(dirname(this.file));
+      return st.bavail * st.bsize;
+    } catch {
+      return null;
+    }
   }
 
   /** Items queued, not yet written. */
@@ -331,13 +525,17 @@ export class RecordStore {
   /** Queues one item; the batch is written when full or after `flushMs`. */
   add(item: RecordItem): void {
     if (this.#closed) return;
+    if (this.#storage !== 'ok') {
+      this.#unstored++; // the producer still holds it: asked for again once writes work
+      return;
+    }
     this.#queue.push(item);
     this.#schedule();
   }
 
   /** Queues one gap, written with the next batch. */
   addGap(gap: RecordGap): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#storage !== 'ok') return;
     this.#gapQueue.push(gap);
     this.#schedule();
   }
@@ -362,10 +560,64 @@ export class RecordStore {
     const gaps = this.#gapQueue;
     this.#queue = [];
     this.#gapQueue = [];
-    const n = this.#write(items, gaps);
+    let n: number;
+    try {
+      n = this.#write(items, gaps);
+    } catch (err) {
+      const state = storageState(err);
+      if (!state) throw err;
+      this.#unstored += items.length;
+      this.#failed(state, err);
+      return 0;
+    }
     this.#written += n;
     this.#retainSoon();
     return n;
+  }
+
+  /** A write failed for want of space or disk: one line, then retries with backoff (eviction first, with `maxSizeMB`). */
+  #failed(state: Exclude<StorageState, 'ok'>, err: unknown): void {
+    this.#rollups = new RollupAccumulator(); // what the failed transaction held is rolled back
+    if (this.#storage === 'ok') {
+      const free = this.freeBytes;
+      this.#options.log(
+        `cannot write to ${this.file}: ${state === 'full' ? 'the disk is full' : oneLine(err)}${free === null ? '' : ` (${free} bytes free)`}; ` +
+          'still answering /recorded and /history from what is stored, retrying with backoff; the sketches keep what is not stored in their histories',
+      );
+      this.#storage = state;
+      this.#storageError = oneLine(err);
+      this.#options.onStorage(state);
+    }
+    this.#retryIn(this.#retryDelay);
+    this.#retryDelay = Math.min(STORAGE_RETRY_MAX_MS, this.#retryDelay * 2);
+  }
+
+  #retryIn(ms: number): void {
+    if (this.#retryTimer || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retry();
+    }, ms);
+    this.#retryTimer.unref?.();
+  }
+
+  /** Tries to write again: evicts first when a size bound is set, then writes and deletes a probe. */
+  #retry(): void {
+    if (this.#closed) return;
+    try {
+      if (this.#options.maxSizeMB !== undefined) while (this.retainStep() > 0);
+      this.#db.exec(`INSERT INTO storage_probe (b) VALUES (zeroblob(${PROBE_BYTES})); DELETE FROM storage_probe;`);
+    } catch (err) {
+      const state = storageState(err);
+      if (!state) throw err;
+      this.#failed(state, err);
+      return;
+    }
+    this.#options.log(`${this.file} takes writes again: resuming`);
+    this.#storage = 'ok';
+    this.#storageError = undefined;
+    this.#retryDelay = this.#options.retryMs;
+    this.#options.onStorage('ok');
   }
 
   /** Runs retention steps on the next turns of the event loop while one is due. */
@@ -387,18 +639,28 @@ export class RecordStore {
   retainStep(): number {
     const { keepSeconds, maxSizeMB, retentionStep } = this.#options;
     let n = 0;
+    // Oldest first: each series' oldest item through samples_by_time, then the oldest series' items.
+    const oldestSeries = this.#db.prepare<{ id: number; t: number }>(
+      'SELECT id, t FROM (SELECT id, (SELECT min(time) FROM samples WHERE series = s.id) AS t FROM series s) WHERE t IS NOT NULL ORDER BY t LIMIT 1',
+    );
+    const deleteOldest = (series: number, before: number, limit: number) =>
+      this.#db
+        .prepare('DELETE FROM samples WHERE series = ? AND seq IN (SELECT seq FROM samples WHERE series = ? AND time < ? ORDER BY time LIMIT ?)')
+        .run(series, series, before, limit).changes;
     if (keepSeconds !== undefined) {
-      const cutoff = this.#options.now() - keepSeconds;
-      n = this.#db
-        .prepare('DELETE FROM items WHERE id IN (SELECT id FROM items WHERE time < ? ORDER BY time LIMIT ?)')
-        .run(cutoff, retentionStep).changes;
+      // Moved back by the clock's forward steps within the window: a step ahead purges nothing young.
+      const cutoff = this.#options.now() - keepSeconds - this.#options.steppedAhead(keepSeconds * 1000) / 1000;
+      for (let oldest = oldestSeries.get(); oldest && oldest.t < cutoff && n < retentionStep; oldest = oldestSeries.get()) {
+        n += deleteOldest(oldest.id, cutoff, retentionStep - n);
+      }
     }
     if (n === 0 && maxSizeMB !== undefined && this.usedBytes > maxSizeMB * 1e6) {
-      n = this.#db.prepare('DELETE FROM items WHERE id IN (SELECT id FROM items ORDER BY time LIMIT ?)').run(retentionStep).changes;
+      const oldest = oldestSeries.get();
+      if (oldest) n = deleteOldest(oldest.id, Infinity, retentionStep);
     }
     if (n > 0) {
       this.#deleted += n;
-      const oldest = this.#db.prepare<{ t: number | null }>('SELECT min(time) AS t FROM items').get()?.t;
+      const oldest = oldestSeries.get()?.t;
       this.#db.prepare('DELETE FROM gaps WHERE time < ?').run(oldest ?? Infinity);
       this.#db.prepare('DELETE FROM rollups WHERE bucket < ? AND bucket + width <= ?').run(oldest ?? Infinity, oldest ?? Infinity);
       this.#db.pragma(`incremental_vacuum(${Math.max(16, retentionStep / 8) | 0})`);
@@ -410,7 +672,9 @@ export class RecordStore {
   recorded(): RecordedStream[] {
     const groups = this.#db
       .prepare<{ sketch: string; stream: string; count: number; first: number; last: number }>(
-        'SELECT sketch, stream, count(*) AS count, min(time) AS first, max(time) AS last FROM items GROUP BY sketch, stream ORDER BY sketch, stream',
+        `SELECT sketch, stream, sum((SELECT count(*) FROM samples WHERE series = s.id)) AS count,
+           min((SELECT min(time) FROM samples WHERE series = s.id)) AS first, max((SELECT max(time) FROM samples WHERE series = s.id)) AS last
+         FROM series s GROUP BY sketch, stream HAVING count > 0 ORDER BY sketch, stream`,
       )
       .all();
     return groups.map((g) => {
@@ -419,13 +683,19 @@ export class RecordStore {
     });
   }
 
-  /** The newest item recorded of one stream (by sample time, then by arrival), or undefined. */
+  /** The newest item recorded of one stream: the highest seq of the epoch whose item has the newest sample time; undefined when none. */
   last(sketch: string, stream: string): { kind: string; epoch: string; seq: number; time: number } | undefined {
-    return this.#db
-      .prepare<{ kind: string; epoch: string; seq: number; time: number }>(
-        'SELECT kind, epoch, seq, time FROM items WHERE sketch = ? AND stream = ? ORDER BY time DESC, id DESC LIMIT 1',
+    // The epoch of the newest row by time, then that epoch's highest seq (the primary key): after
+    // a backward step of the wall clock the newest by time is not the last stored.
+    const newest = this.#db
+      .prepare<{ id: number; kind: string; epoch: string }>(
+        `SELECT id, kind, epoch, (SELECT max(time) FROM samples WHERE series = s.id) AS t FROM series s
+         WHERE sketch = ? AND stream = ? AND t IS NOT NULL ORDER BY t DESC, id DESC LIMIT 1`,
       )
       .get(sketch, stream);
+    if (!newest) return undefined;
+    const row = this.#db.prepare<{ seq: number; time: number }>('SELECT seq, time FROM samples WHERE series = ? ORDER BY seq DESC LIMIT 1').get(newest.id)!;
+    return { kind: newest.kind, epoch: newest.epoch, seq: row.seq, time: row.time };
   }
 
   /**
@@ -446,7 +716,8 @@ export class RecordStore {
     if (!newest) return undefined;
     const where = 'WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ?';
     const args = [q.sketch, q.stream, since, until];
-    const count = this.#db.prepare<{ n: number }>(`SELECT count(*) AS n FROM items ${where}`).get(...args)!.n;
+    const range = this.#range(q.sketch, q.stream, since, until);
+    const count = this.#db.prepare<{ n: number }>(`SELECT count(*) AS n FROM samples ${range.where}`).get(...range.args)!.n;
     const gaps = this.#db
       .prepare<{ epoch: string; from: number; to: number; reason: string; time: number }>(
         `SELECT epoch, from_seq AS "from", to_seq AS "to", reason, time FROM gaps ${where} ORDER BY time, id`,
@@ -455,12 +726,18 @@ export class RecordStore {
     const answer: HistoryAnswer = { sketch: q.sketch, stream: q.stream, since, until, count, decimated: false, gaps, last: { epoch: newest.epoch, seq: newest.seq, time: newest.time } };
     if (q.raw) {
       const rows = this.#db
-        .prepare<HistoryRow & { data: string }>(`SELECT epoch, seq, time, published, received, data FROM items ${where} ORDER BY time, id LIMIT ?`)
-        .all(...args, maxPoints);
-      answer.rows = rows.map((r) => ({ ...r, data: JSON.parse(r.data) as unknown }));
+        .prepare<[number, number, number, number, number, string | null, string | null]>(
+          `SELECT series, seq, time, published, received, data, patch FROM samples ${range.where} ORDER BY time, seq LIMIT ?`,
+        )
+        .raw()
+        .all(...range.args, maxPoints) as Array<[number, number, number, number, number, string | null, string | null]>;
+      answer.rows = rows.map(([series, seq, time, published, received, data, patch]) => {
+        const s = this.#series(series);
+        return { epoch: s.epoch, seq, time, published: atUs(time, published), received: atUs(time, received), data: s.codec.decode({ data, patch }, time) };
+      });
       return answer;
     }
-    const out = (count > maxPoints && this.#fromRollups(q.sketch, q.stream, since, until, maxPoints)) || this.#fromItems(args, maxPoints);
+    const out = (count > maxPoints && this.#fromRollups(q.sketch, q.stream, since, until, maxPoints)) || this.#fromItems(range, maxPoints);
     answer.decimated = out.time.length < count;
     answer.fields = Object.keys(out.values);
     answer.time = out.time;
@@ -468,14 +745,36 @@ export class RecordStore {
     return answer;
   }
 
-  /** Decimates every item in the range (`args`: sketch, stream, since, until). */
-  #fromItems(args: unknown[], maxPoints: number): Series {
+  /**
+   * The WHERE clause picking one stream's items sampled in `[since, until]` from `samples`: one
+   * `series = ?` per epoch, so that each is a range of samples_by_time.
+   */
+  #range(sketch: string, stream: string, since: number, until: number, cmp: [string, string] = ['>=', '<=']): { where: string; args: unknown[] } {
+    const ids = this.#seriesOf(sketch, stream);
+    if (ids.length === 0) return { where: 'WHERE 0', args: [] };
+    return {
+      where: `WHERE series IN (${ids.map(() => '?').join(', ')}) AND time ${cmp[0]} ? AND time ${cmp[1]} ?`,
+      args: [...ids, since, until],
+    };
+  }
+
+  /** Rows `[series, time, data, patch]` of a range, oldest first, decoded to `{time, data}`. */
+  #decoded(range: { where: string; args: unknown[] }, order = 'ORDER BY time, seq'): Array<{ time: number; data: unknown }> {
     // all() then one pass: iterate() and a generator cost ~1.7× as much on 36 000 rows (bench case 11).
     const rows = this.#db
-      .prepare<[number, string]>('SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time, id')
+      .prepare<[number, number, string | null, string | null]>(`SELECT series, time, data, patch FROM samples ${range.where} ${order}`)
       .raw()
-      .all(...args) as Array<[number, string]>;
-    return decimate(toSeries(rows.map(([time, data]) => ({ time, data: parseJson(data) }))), maxPoints);
+      .all(...range.args) as Array<[number, number, string | null, string | null]>;
+    let last: SeriesRow | undefined;
+    return rows.map(([series, time, data, patch]) => {
+      if (last?.id !== series) last = this.#series(series);
+      return { time, data: data !== null ? parseJson(data) : last.codec.decode({ data, patch }, time) };
+    });
+  }
+
+  /** Decimates every item in the range. */
+  #fromItems(range: { where: string; args: unknown[] }, maxPoints: number): Series {
+    return decimate(toSeries(this.#decoded(range)), maxPoints);
   }
 
   /**
@@ -487,14 +786,11 @@ export class RecordStore {
    * begins before the rollups do (a file written before them): then the items are decimated.
    */
   #fromRollups(sketch: string, stream: string, since: number, until: number, maxPoints: number): Series | undefined {
-    const edge = (order: 'ASC' | 'DESC') =>
-      this.#db
-        .prepare<{ time: number; data: string }>(`SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ? ORDER BY time ${order} LIMIT 1`)
-        .get(sketch, stream, since, until);
+    const edge = (order: 'ASC' | 'DESC') => this.#decoded(this.#range(sketch, stream, since, until), `ORDER BY time ${order} LIMIT 1`)[0];
     const first = edge('ASC');
     const last = edge('DESC');
     if (!first || !last || first.time < this.#rollupsFrom) return undefined;
-    const fields = numericFields(parseJson(last.data)).length || 1;
+    const fields = numericFields(last.data).length || 1;
     const buckets = Math.floor(maxPoints / (2 * fields));
     const own = buckets > 0 ? (last.time - first.time) / buckets : 0;
     const width = ROLLUP_WIDTHS.filter((w) => w <= own).at(-1);
@@ -503,14 +799,12 @@ export class RecordStore {
     const end = bucketOf(last.time, width); // the partial bucket holding the last item
     if (inner >= end) return undefined;
     const candidates: Candidate[] = [];
-    const fromItems = (range: string, from: number, to: number) => {
-      const rows = this.#db
-        .prepare<[number, string]>(`SELECT time, data FROM items WHERE sketch = ? AND stream = ? AND ${range} ORDER BY time, id`)
-        .raw()
-        .all(sketch, stream, from, to) as Array<[number, string]>;
-      for (const [time, data] of rows) for (const [field, value] of numericFields(parseJson(data))) candidates.push({ time, field, value });
+    const fromItems = (cmp: [string, string], from: number, to: number) => {
+      for (const { time, data } of this.#decoded(this.#range(sketch, stream, from, to, cmp))) {
+        for (const [field, value] of numericFields(data)) candidates.push({ time, field, value });
+      }
     };
-    fromItems('time >= ? AND time < ?', first.time, inner);
+    fromItems(['>=', '<'], first.time, inner);
     const order = candidates.map((c) => c.field).filter((f, i, all) => all.indexOf(f) === i);
     const rows = this.#db
       .prepare<Pick<RollupRow, 'field' | 'lo' | 'loTime' | 'hi' | 'hiTime'>>(
@@ -518,7 +812,7 @@ export class RecordStore {
       )
       .all(sketch, stream, width, inner, end);
     candidates.push(...candidatesOf(rows));
-    fromItems('time >= ? AND time <= ?', end, until);
+    fromItems(['>=', '<='], end, until);
     return decimate(seriesOf(candidates, order), maxPoints);
   }
 
@@ -528,9 +822,21 @@ export class RecordStore {
    */
   select(s: Selection = {}): IterableIterator<RecordItem> {
     const [where, args] = selection(s);
-    return this.#db
-      .prepare<RecordItem>(`SELECT sketch, kind, stream, epoch, seq, time, published, received, data FROM items ${where} ORDER BY time, id`)
-      .iterate(...args);
+    // Every series first: none may be read while the connection iterates.
+    for (const { id } of this.#db.prepare<{ id: number }>('SELECT id FROM series').all()) this.#series(id);
+    const rows = this.#db
+      .prepare<[number, number, number, number, number, string | null, string | null]>(
+        `SELECT i.series, i.seq, i.time, i.published, i.received, i.data, i.patch FROM samples i JOIN series s ON s.id = i.series ${where} ORDER BY i.time, i.seq`,
+      )
+      .raw()
+      .iterate(...args) as IterableIterator<[number, number, number, number, number, string | null, string | null]>;
+    const byId = this.#seriesById;
+    return (function* () {
+      for (const [series, seq, time, published, received, data, patch] of rows) {
+        const { sketch, kind, stream, epoch, codec } = byId.get(series)!;
+        yield { sketch, kind, stream, epoch, seq, time, published: atUs(time, published), received: atUs(time, received), data: codec.text({ data, patch }, time) };
+      }
+    })();
   }
 
   /** The distinct sketches and streams in a selection, with each sketch's newest kind. */
@@ -538,7 +844,8 @@ export class RecordStore {
     const [where, args] = selection(s);
     return this.#db
       .prepare<{ sketch: string; kind: string; stream: string }>(
-        `SELECT sketch, (SELECT kind FROM items k WHERE k.sketch = i.sketch ORDER BY id DESC LIMIT 1) AS kind, stream FROM items i ${where} GROUP BY sketch, stream ORDER BY sketch, stream`,
+        `SELECT s.sketch, (SELECT kind FROM series k WHERE k.sketch = s.sketch ORDER BY id DESC LIMIT 1) AS kind, s.stream
+         FROM samples i JOIN series s ON s.id = i.series ${where} GROUP BY s.sketch, s.stream ORDER BY s.sketch, s.stream`,
       )
       .all(...args);
   }
@@ -549,6 +856,7 @@ export class RecordStore {
     this.flush();
     this.#closed = true;
     if (this.#retaining) clearImmediate(this.#retaining);
+    clearTimeout(this.#retryTimer);
     this.#db.close();
   }
 }
@@ -556,10 +864,10 @@ export class RecordStore {
 function selection(s: Selection): [string, unknown[]] {
   const parts: string[] = [];
   const args: unknown[] = [];
-  if (s.sketch !== undefined) parts.push('sketch = ?'), args.push(s.sketch);
-  if (s.stream !== undefined) parts.push('stream = ?'), args.push(s.stream);
-  if (s.since !== undefined) parts.push('time >= ?'), args.push(s.since);
-  if (s.until !== undefined) parts.push('time <= ?'), args.push(s.until);
+  if (s.sketch !== undefined) parts.push('s.sketch = ?'), args.push(s.sketch);
+  if (s.stream !== undefined) parts.push('s.stream = ?'), args.push(s.stream);
+  if (s.since !== undefined) parts.push('i.time >= ?'), args.push(s.since);
+  if (s.until !== undefined) parts.push('i.time <= ?'), args.push(s.until);
   return [parts.length ? `WHERE ${parts.join(' AND ')}` : '', args];
 }
 
@@ -567,10 +875,10 @@ function selection(s: Selection): [string, unknown[]] {
  * From when the rollups are complete (s): a new file, or one without items, from the start; a
  * file written before rollups existed, from the next minute after its newest item.
  */
-function rollupsFrom(db: Database): number {
+function rollupsFrom(db: Database, table: 'items' | 'samples'): number {
   const stored = db.prepare<{ value: number }>("SELECT value FROM meta WHERE key = 'rollups_from'").get();
   if (stored) return stored.value;
-  const newest = db.prepare<{ t: number | null }>('SELECT max(time) AS t FROM items').get()?.t;
+  const newest = db.prepare<{ t: number | null }>(`SELECT max(time) AS t FROM ${table}`).get()?.t;
   const from = newest === null || newest === undefined ? 0 : bucketOf(newest, 60) + 60;
   db.prepare("INSERT INTO meta (key, value) VALUES ('rollups_from', ?)").run(from);
   return from;

@@ -104,6 +104,22 @@ export class History {
     return item;
   }
 
+  /**
+   * Takes back what a spool kept (runtime/streams/stream-spool.ts), before anything is appended:
+   * the newest seq `lastSeq` and `items` (oldest first, the last one at most `lastSeq`), then
+   * evicts what no longer fits the bounds at `now` (s).
+   */
+  restore(lastSeq: number, items: ReadonlyArray<Pick<StreamItem, 'seq' | 'time' | 'published' | 'text' | 'json'>>, now: number): void {
+    for (const i of items) {
+      const bytes = Buffer.byteLength(i.text) + ITEM_OVERHEAD;
+      this.#cumulative += bytes;
+      this.#items.push({ seq: i.seq, time: i.time, published: i.published, text: i.text, json: i.json, bytes, cumulative: this.#cumulative });
+      this.#bytes += bytes;
+    }
+    this.#lastSeq = lastSeq;
+    this.evict(now);
+  }
+
   /** The item `seq` while it is held, else undefined. */
   get(seq: number): StreamItem | undefined {
     const first = this.firstSeq;

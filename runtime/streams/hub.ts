@@ -5,6 +5,7 @@ import { decodeCredit, encodeError, usesEnvelopes } from '../net/protocol.js';
 import { printable } from '../text.js';
 import { DEFAULT_DELIVER_POLICY, parseCredit, parseDeliverPolicy, streamParameter, type DeliverPolicy } from './query.js';
 import { Stream, type PublishOptions, type StreamHost, type StreamSpec, type StreamStatus } from './stream.js';
+import { StreamSpool, type StreamStore } from './stream-spool.js';
 import type { Subscription } from './subscription.js';
 
 /**
@@ -23,6 +24,14 @@ interface Connection {
   subscription?: Subscription;
 }
 
+/** Where a {@link StreamHub}'s streams keep their epoch, seq and history across restarts. */
+export interface StreamHubOptions {
+  /** The spool file (`--spool`): opened as a {@link StreamSpool}. Default none: kept in memory only. */
+  spool?: string;
+  /** A store instead of `spool` (tests: a fake, or a `StreamSpool` on `:memory:`); closed with the hub. */
+  store?: StreamStore;
+}
+
 /**
  * Every stream of one sketch and every connection, by channel (request path). A connection
  * on a stream's path is its subscriber; a path becomes a stream when it is declared
@@ -30,6 +39,7 @@ interface Connection {
  */
 export class StreamHub {
   readonly #host: StreamHost;
+  readonly #store?: StreamStore;
   readonly #streams = new Map<string, Stream>();
   readonly #channels = new Map<string, Set<Connection>>();
   readonly #byWs = new Map<WebSocket, Connection>();
@@ -37,11 +47,19 @@ export class StreamHub {
 
   /**
    * @param declared the sketch class's `static streams`, created at once.
-   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` for a declaration out of bounds or a path not starting with `/`.
+   * @param options where every stream (declared or first published to) keeps its epoch, seq and history.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` for a declaration out of bounds or a path not
+   *   starting with `/`; `SKETCH_ERR_RECORD_DB` when `options.spool` cannot be opened.
    */
-  constructor(declared: Record<string, StreamSpec>, host: StreamHost) {
+  constructor(declared: Record<string, StreamSpec>, host: StreamHost, options: StreamHubOptions = {}) {
     this.#host = host;
-    for (const [path, spec] of Object.entries(declared)) this.#create(path, spec);
+    this.#store = options.store ?? (options.spool === undefined ? undefined : new StreamSpool(options.spool));
+    try {
+      for (const [path, spec] of Object.entries(declared)) this.#create(path, spec);
+    } catch (err) {
+      this.#store?.close();
+      throw err;
+    }
   }
 
   /** The stream on `path`, if it is one. */
@@ -179,8 +197,13 @@ export class StreamHub {
     return { connections, streams };
   }
 
+  /** Closes the store (the spool marks its streams closed cleanly). Streams then keep nothing more. */
+  close(): void {
+    this.#store?.close();
+  }
+
   #create(path: string, spec: StreamSpec): Stream {
-    const stream = new Stream(path, spec, this.#host);
+    const stream = new Stream(path, spec, this.#host, this.#store);
     this.#streams.set(path, stream);
     for (const conn of this.#channels.get(path) ?? []) {
       if (conn.credit === undefined || usesEnvelopes(conn.ws.protocol)) conn.subscription = stream.subscribe(conn, conn.policy, conn.credit);

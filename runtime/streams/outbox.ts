@@ -95,6 +95,11 @@ export interface OutboxConfig extends OutboxOptions {
   log?: (line: string) => void;
   /** Where items are held. Default: a new {@link MemoryOutboxStore}. Closed with the outbox. */
   store?: OutboxStore;
+  /**
+   * Most bytes of items held, for a store that counts them (`bytes`; the spool, `--spool-max`):
+   * past it the oldest unsent items are dropped and counted in `dropped`. Default: no bound.
+   */
+  maxBytes?: number;
   /** Monotonic clock in ms (rate limit, `nextRetryMs`). Default `performance.now`. Injected by tests. */
   now?: () => number;
   /**
@@ -150,6 +155,8 @@ export interface OutboxStore {
   newest(): number | undefined;
   /** How many items are stored. */
   readonly size: number;
+  /** Bytes of the items stored (their JSON text), when the store keeps count: bounded by `maxBytes`. */
+  readonly bytes?: number;
   /** Releases the store; no other method is called afterwards. */
   close(): void | Promise<void>;
 }
@@ -362,6 +369,7 @@ export class Outbox {
     this.#abandon = config.abandon ?? (() => {});
     this.#log = config.log ?? (() => {});
     this.#store = config.store ?? new MemoryOutboxStore();
+    this.#maxBytes = config.maxBytes;
     this.#now = config.now ?? (() => performance.now());
     this.#sleep = config.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }));
     this.#random = config.random ?? Math.random;
@@ -374,6 +382,8 @@ export class Outbox {
    * throws: an item with no JSON form (`undefined`, a function, a BigInt, a cycle), a store
    * that fails, or a push after `close()` is logged and counted in `dropped`.
    */
+  readonly #maxBytes?: number;
+
   push(data: unknown): void {
     if (this.#closed) {
       this.#dropped++;
@@ -383,7 +393,9 @@ export class Outbox {
       const json = JSON.stringify(data);
       if (json === undefined) throw new TypeError(`${typeof data} has no JSON form`);
       this.#store.put(this.#nextId++, json);
-      while (this.#store.size > this.options.maxItems) {
+      const maxBytes = this.#maxBytes;
+      while (this.#store.size > this.options.maxItems || (maxBytes !== undefined && (this.#store.bytes ?? 0) > maxBytes)) {
+        const overItems = this.#store.size > this.options.maxItems;
         const [oldest] = this.#store.oldest(1, this.#sentThrough);
         if (oldest === undefined) break;
         this.#store.del(oldest);
@@ -391,7 +403,9 @@ export class Outbox {
         if (!this.#dropLogged) {
           this.#dropLogged = true;
           this.#log(
-            `queue for ${this.target} is full (${this.options.maxItems} items): dropping the oldest unsent ones (counted in status().dropped)`,
+            overItems
+              ? `queue for ${this.target} is full (${this.options.maxItems} items): dropping the oldest unsent ones (counted in status().dropped)`
+              : `spool for ${this.target} is full (${maxBytes} bytes): dropping the oldest unsent items (counted in status().dropped)`,
           );
         }
       }

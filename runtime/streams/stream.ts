@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { errors } from '../errors.js';
+import { errors, oneLine } from '../errors.js';
 import { textFrame } from '../net/frame.js';
 import { encodeItem, jsonValue } from '../net/protocol.js';
 import { DEFAULT_MAX_CREDIT, DEFAULT_STALE_AFTER_MS, MAX_CREDIT, MAX_STALE_AFTER_MS, MIN_STALE_AFTER_MS } from './flow.js';
 import { History, MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS, type HistoryLimits, type StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import { RateCounter, round, Window } from './stats.js';
+import type { StreamStore } from './stream-spool.js';
 import { Subscription, type SubscriberConnection, type SubscriberStatus } from './subscription.js';
 
 /**
@@ -96,8 +97,11 @@ export interface StreamHost {
  */
 export class Stream {
   readonly path: string;
-  /** Random id made at start (8 characters): a reader that sees a new epoch knows `seq` restarted. */
-  readonly epoch = randomBytes(6).toString('base64url');
+  /**
+   * Random id made at start (8 characters), or the one kept in the spool: a reader that sees a
+   * new epoch knows `seq` restarted.
+   */
+  readonly epoch: string;
   readonly delivery: Delivery;
   readonly history: History;
   /** The staleness bound, ms (see {@link StreamSpec.staleAfterMs}). */
@@ -107,18 +111,26 @@ export class Stream {
   /** Monotonic clock, ms. */
   readonly clock: () => number;
   readonly #host: StreamHost;
+  /** Where each item is kept across restarts (the spool), until it fails. */
+  #store?: StreamStore;
   readonly #subscribers = new Set<Subscription>();
   readonly #rate: RateCounter;
   readonly #intervals = new Window(100);
   readonly #lags = new Window(1000);
   #lastTime?: number;
+  /** When the last item was published on the monotonic clock, s. */
+  #lastMono = 0;
   /** Oldest seq a `delivery: 'all'` subscriber still needs (kept past the history's bounds). */
   #keepFrom = Infinity;
   #drops = 0;
   #closedSlow = 0;
 
-  /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `spec` is out of bounds. */
-  constructor(path: string, spec: StreamSpec, host: StreamHost) {
+  /**
+   * @param store where the stream keeps its epoch, seq and history across restarts (the spool):
+   *   it goes on from what the store kept, and keeps each item it publishes. Default none.
+   * @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `spec` is out of bounds.
+   */
+  constructor(path: string, spec: StreamSpec, host: StreamHost, store?: StreamStore) {
     if (!path.startsWith('/')) throw errors.INVALID_OPTION(`stream path must start with "/", got ${JSON.stringify(path)}`);
     this.path = path;
     this.delivery = spec.delivery ?? 'all';
@@ -130,7 +142,12 @@ export class Stream {
     this.maxCredit = wholeInRange(path, 'maxCredit', spec.maxCredit, DEFAULT_MAX_CREDIT, 1, MAX_CREDIT, ' items');
     this.clock = host.clock ?? (() => performance.now());
     this.#host = host;
-    this.#rate = new RateCounter(host.now());
+    this.#rate = new RateCounter(this.clock() / 1000); // monotonic: a step of the wall clock is no burst nor silence
+    const fresh = randomBytes(6).toString('base64url');
+    const kept = store?.open(path, fresh);
+    this.epoch = kept?.epoch ?? fresh;
+    if (kept) this.history.restore(kept.lastSeq, kept.items, host.now());
+    this.#store = store;
   }
 
   /** Unsent bytes allowed per subscriber before 1013 (`delivery: 'all'`). */
@@ -154,10 +171,19 @@ export class Stream {
     const isString = typeof data === 'string';
     const json = isString ? JSON.stringify(data) : jsonValue(data);
     const item = this.history.append(isString ? data : json, json, time, published, this.#keepFrom);
-    this.#rate.add(published);
+    if (this.#store) this.#keep(item);
+    const mono = this.clock() / 1000;
+    this.#rate.add(mono);
     this.#lags.push(published - time);
-    if (this.#lastTime !== undefined) this.#intervals.push(time - this.#lastTime);
+    if (this.#lastTime !== undefined) {
+      // Sample times' interval, unless it differs from the monotonic one by more than a second:
+      // the wall clock was stepped between the two (then the monotonic interval).
+      const byTime = time - this.#lastTime;
+      const byMono = mono - this.#lastMono;
+      this.#intervals.push(Math.abs(byTime - byMono) > 1 ? byMono : byTime);
+    }
     this.#lastTime = time;
+    this.#lastMono = mono;
     if (this.#subscribers.size === 0) return item;
     let plain: Buffer | undefined;
     let v2: Buffer | undefined;
@@ -176,6 +202,16 @@ export class Stream {
   /** The `sketchnet.v2` envelope of `item`. */
   envelope(item: StreamItem): string {
     return encodeItem(this.path, item.seq, item.time, item.published, item.json);
+  }
+
+  /** Writes `item` to the store before any subscriber is handed it; on failure one line, and the store is let go. */
+  #keep(item: StreamItem): void {
+    try {
+      this.#store!.append(this.path, item, this.history.firstSeq);
+    } catch (err) {
+      this.#store = undefined;
+      this.#host.log(oneLine(err));
+    }
   }
 
   /**
@@ -227,7 +263,7 @@ export class Stream {
         maxBytes: h.limits.maxBytes,
         maxAgeSeconds: h.limits.maxAgeSeconds ?? null,
       },
-      rate: round(this.#rate.rate(now), 3)!,
+      rate: round(this.#rate.rate(this.clock() / 1000), 3)!,
       interval: { mean: mean(this.#intervals), jitter: round(this.#intervals.stddev(), 6) ?? null },
       lag: { mean: mean(this.#lags), p99: round(this.#lags.percentile(99), 6) ?? null },
       drops: this.#drops,

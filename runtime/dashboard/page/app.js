@@ -314,7 +314,7 @@ function selectCard(name) {
 }
 
 function makeCard(card) {
-  const title = el('h2', {}, el('span', { class: 'name' }, card.name), el('span', { class: 'kind' }, card.kind), el('span', { class: 'addr' }), el('span', { class: 'badge' }), el('span', { class: 'seen' }));
+  const title = el('h2', {}, el('span', { class: 'name' }, card.name), el('span', { class: 'kind' }, card.kind), el('span', { class: 'addr' }), el('span', { class: 'badge' }), el('span', { class: 'storage', hidden: true }), el('span', { class: 'seen' }));
   const table = el('table', { class: 'streams' });
   const plots = el('div', { class: 'plots' });
   const input = el('input', { type: 'text', placeholder: `message to ${card.name}`, 'aria-label': `message to ${card.name}` });
@@ -332,6 +332,20 @@ function makeCard(card) {
   return entry;
 }
 
+/** A recorder's database when it takes no writes: `disk full, 12 KB free` (status `recorder.storage`). */
+function showStorage(badge, storage) {
+  const bad = storage && storage.state !== 'ok';
+  put(badge, 'hidden', !bad);
+  if (!bad) return;
+  const free = storage.freeBytes == null ? '' : `, ${fmtFree(storage.freeBytes)} free`;
+  put(badge, 'textContent', `${storage.state === 'full' ? 'disk full' : 'disk error'}${free}`);
+  put(badge, 'title', 'the recorder is not writing: it keeps answering from what it has and resumes once the disk takes writes');
+}
+
+function fmtFree(bytes) {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.round(bytes / 1e3)} KB`;
+}
+
 function updateCard(entry, card) {
   entry.card = card;
   const live = card.state || (card.up ? 'up' : 'down');
@@ -343,6 +357,7 @@ function updateCard(entry, card) {
   put(entry.el.querySelector('.badge'), 'textContent', live);
   put(entry.el.querySelector('.badge'), 'title', card.why || '');
   showSeen(entry);
+  showStorage(entry.el.querySelector('.storage'), card.storage);
   updateTails(entry, card);
   // A sketch whose loop is not @reactive never answers: no message box for it.
   put(entry.el.querySelector('form.send'), 'hidden', card.acknowledges === false);
