@@ -98,6 +98,7 @@ export class StreamSpool implements StreamStore {
     let db: Database | undefined;
     try {
       db = openDatabase(file);
+      db.pragma('page_size = 1024'); // a new file only (see spool.ts)
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.exec(`CREATE TABLE IF NOT EXISTS stream_epochs (path TEXT PRIMARY KEY, epoch TEXT NOT NULL, boot TEXT NOT NULL) WITHOUT ROWID;
