@@ -3,7 +3,8 @@
  * `--broker`): one connection and its presence directory (the lookup by name in mDNS and on
  * the broker at once is the runtime's `lookUp`).
  */
-import { BrokerClient, BrokerDirectory } from '../runtime/index.js';
+import { BrokerDirectory } from '../runtime/discovery/broker.js';
+import { BrokerClient } from '../runtime/net/broker.js';
 import { brokerOptions } from './broker-options.js';
 import { die } from './fail.js';
 

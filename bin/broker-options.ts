@@ -1,5 +1,6 @@
 import type { Options } from 'yargs';
-import { checkBrokerUrl, errors, loadCa, type BrokerLinkOptions } from '../runtime/index.js';
+import { errors, loadCa, type BrokerLinkOptions } from '../runtime/index.js';
+import { checkBrokerUrl } from '../runtime/net/broker.js';
 
 /** `--broker`, `--broker-user`, `--broker-keepalive`: the MQTT 5 broker a command uses (docs/API.md, "Beyond one LAN"). */
 export const BROKER_OPTIONS = {

@@ -1,5 +1,7 @@
 import type { Options } from 'yargs';
-import { flagName, loadCa, type KeyUse, type OptionSchema } from '../runtime/index.js';
+import { loadCa, type OptionSchema } from '../runtime/index.js';
+import { flagName } from '../runtime/options.js';
+import type { KeyUse } from '../runtime/security/transport.js';
 
 /** Options every `sketch run` accepts, whatever the sketch. Units: seconds for times. */
 export const COMMON_RUN_OPTIONS = {

@@ -1,4 +1,5 @@
-import { addonError, SketchError } from '../runtime/index.js';
+import { SketchError } from '../runtime/index.js';
+import { addonError } from '../runtime/addon.js';
 
 /**
  * Prints one line for `err` on stderr and exits: a SketchError's own message (then its `detail`

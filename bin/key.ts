@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { keyLine, newKey } from '../runtime/index.js';
+import { newKey } from '../runtime/index.js';
+import { keyLine } from '../runtime/security/keys.js';
 
 interface KeyNewArgs {
   read?: boolean;

@@ -1,5 +1,6 @@
 import type { Options } from 'yargs';
-import { LOG_FORMATS, type LoggerOptions, type LogFormat } from '../runtime/index.js';
+import type { LoggerOptions, LogFormat } from '../runtime/index.js';
+import { LOG_FORMATS } from '../runtime/log.js';
 
 /** `sketch run`'s log options: `--log-format text|json`, `--quiet`, `--verbose`, `--[no-]log-time`. */
 export const LOG_OPTIONS = {

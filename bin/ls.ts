@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandModule } from 'yargs';
-import { fetchStatus, foundThroughBroker, MdnsDiscovery, oneLine, STATUS_TIMEOUT_MS, type ClientSecurity, type FoundSketch } from '../runtime/index.js';
+import { MdnsDiscovery, type FoundSketch } from '../runtime/index.js';
+import { foundThroughBroker } from '../runtime/discovery/broker.js';
+import { fetchStatus, STATUS_TIMEOUT_MS } from '../runtime/discovery/status.js';
+import { oneLine } from '../runtime/errors.js';
+import type { ClientSecurity } from '../runtime/net/client.js';
 import { openBroker, type CliBroker } from './broker-cli.js';
 import { BROKER_OPTIONS } from './broker-options.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';

@@ -1,5 +1,16 @@
 import type { Argv, CommandModule } from 'yargs';
-import { errors, loadKeyFile, loadTlsIdentity, parseOrigins, parsePeerAddress, resolveOptions, type ListenOptions, type Sketch, type SketchClass, type SketchConfig } from '../runtime/index.js';
+import {
+  errors,
+  loadKeyFile,
+  loadTlsIdentity,
+  resolveOptions,
+  type ListenOptions,
+  type Sketch,
+  type SketchClass,
+  type SketchConfig,
+} from '../runtime/index.js';
+import { parsePeerAddress } from '../runtime/net/address.js';
+import { parseOrigins } from '../runtime/security/origin.js';
 import { installSafeState, releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { resolveOtlp } from '../runtime/net/otlp.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity, COMMON_RUN_OPTIONS, pick, SERVER_SECURITY_OPTIONS, TRACE_OPTIONS, yargsOptions } from './cli-options.js';

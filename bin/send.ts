@@ -1,7 +1,10 @@
 import { createInterface } from 'node:readline';
 import type { CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { BrokerPeer, errors, MdnsDiscovery, parsePeerAddress, Peer, Route, SketchError, type Sender } from '../runtime/index.js';
+import { errors, MdnsDiscovery, Peer, SketchError } from '../runtime/index.js';
+import { parsePeerAddress } from '../runtime/net/address.js';
+import { BrokerPeer } from '../runtime/net/broker-peer.js';
+import { Route, type Sender } from '../runtime/net/route.js';
 import { openBroker } from './broker-cli.js';
 import { BROKER_OPTIONS, brokerUrl } from './broker-options.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';

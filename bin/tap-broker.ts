@@ -4,8 +4,8 @@
  * plain data (no seq, no sample time, no history beyond a `'latest'` stream's retained item).
  */
 import type { IPublishPacket } from 'mqtt';
-import { streamTopic, type FoundSketch } from '../runtime/index.js';
-import { streamPathAllowed } from '../runtime/net/broker.js';
+import type { FoundSketch } from '../runtime/index.js';
+import { streamPathAllowed, streamTopic } from '../runtime/net/broker.js';
 import type { CliBroker } from './broker-cli.js';
 import { die } from './fail.js';
 

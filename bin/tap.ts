@@ -2,22 +2,14 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
 import type { CommandModule } from 'yargs';
-import {
-  decodeReply,
-  encodeCredit,
-  errors,
-  MdnsDiscovery,
-  clientTlsOptions,
-  keyHeaders,
-  lookUp,
-  oneLine,
-  parsePeerAddress,
-  STATUS_PATH,
-  SUBPROTOCOL,
-  verifyError,
-  type GapFrame,
-  type ItemFrame,
-} from '../runtime/index.js';
+import { errors, MdnsDiscovery } from '../runtime/index.js';
+import { oneLine } from '../runtime/errors.js';
+import { parsePeerAddress } from '../runtime/net/address.js';
+import { decodeReply, encodeCredit, SUBPROTOCOL, type GapFrame, type ItemFrame } from '../runtime/net/protocol.js';
+import { lookUp } from '../runtime/net/route.js';
+import { clientTlsOptions, verifyError } from '../runtime/security/tls.js';
+import { keyHeaders } from '../runtime/security/transport.js';
+import { STATUS_PATH } from '../runtime/streams/status.js';
 import { openBroker } from './broker-cli.js';
 import { BROKER_OPTIONS } from './broker-options.js';
 import { CLIENT_SECURITY_OPTIONS, clientSecurity } from './cli-options.js';

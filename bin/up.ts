@@ -1,15 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import {
-  createLogger,
-  ERROR_CODES,
-  oneLine,
-  RESTART_POLICIES,
-  SketchHost,
-  type HostedSketch,
-  type Logger,
-  type RestartPolicy,
-  type SketchConfig,
-} from '../runtime/index.js';
+import { ERROR_CODES, SketchHost, type HostedSketch, type Logger, type RestartPolicy, type SketchConfig } from '../runtime/index.js';
+import { oneLine } from '../runtime/errors.js';
+import { RESTART_POLICIES } from '../runtime/host.js';
+import { createLogger } from '../runtime/log.js';
 import { releaseAllPins } from '../runtime/hardware/safe-state.js';
 import { checkDeviceText, DEVICE_FILE, readDeviceFile, type Device, type DeviceFileOptions } from './device-file.js';
 import { LOG_OPTIONS, loggingOptions } from './log-options.js';

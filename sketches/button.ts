@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   errors,
-  oneLine,
   openInput,
   reactive,
   Sketch,
@@ -17,6 +16,7 @@ import {
   type SketchError,
   type SketchStatus,
 } from '../runtime/index.js';
+import { oneLine } from '../runtime/errors.js';
 import type { Bias } from '../runtime/hardware/gpio-chardev.js';
 import type { GpioBackendName } from '../runtime/hardware/gpio.js';
 import { VirtualInput, type EdgeDetection } from '../runtime/hardware/input.js';

@@ -1,17 +1,8 @@
-import {
-  DashboardServer,
-  Directory,
-  errors,
-  fetchStatus,
-  MdnsDiscovery,
-  reactive,
-  Sketch,
-  type ClientSecurity,
-  type Discovery,
-  type HttpRoutes,
-  type OptionValues,
-  type SketchConfig,
-} from '../runtime/index.js';
+import { errors, MdnsDiscovery, reactive, Sketch, type Discovery, type HttpRoutes, type OptionValues, type SketchConfig } from '../runtime/index.js';
+import { Directory } from '../runtime/dashboard/directory.js';
+import { DashboardServer } from '../runtime/dashboard/server.js';
+import { fetchStatus } from '../runtime/discovery/status.js';
+import type { ClientSecurity } from '../runtime/net/client.js';
 
 const options = {
   poll: { type: 'number', min: 0.2, default: 2, describe: 'seconds between two status polls of every sketch (a sketch that does not answer one is shown stale; three in a row, or one after mDNS lost it: down)' },

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOG_TEXT_MAX, openOutput, printable, reactive, Sketch, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { openOutput, reactive, Sketch, type OptionValues, type OutputPin } from '../runtime/index.js';
+import { LOG_TEXT_MAX, printable } from '../runtime/text.js';
 import { gpioOptions, outputOptions, pinOption } from './pin-options.js';
 import { DEFAULT_ACK_TIMEOUT_MS } from '../runtime/net/peer.js'; // a sender's (the clock's) default: a longer tick misses it
 import { streamPin } from './pin-stream.js';

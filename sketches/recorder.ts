@@ -1,16 +1,7 @@
 import type http from 'node:http';
-import {
-  errors,
-  fetchStatus,
-  MdnsDiscovery,
-  oneLine,
-  Sketch,
-  type Discovery,
-  type FoundSketch,
-  type OptionValues,
-  type SketchConfig,
-  type SketchStatus,
-} from '../runtime/index.js';
+import { errors, MdnsDiscovery, Sketch, type Discovery, type FoundSketch, type OptionValues, type SketchConfig, type SketchStatus } from '../runtime/index.js';
+import { fetchStatus } from '../runtime/discovery/status.js';
+import { oneLine } from '../runtime/errors.js';
 import { watchSketches, type SketchWatch } from '../runtime/discovery/watch.js';
 import { HISTORY_PATH, RECORDED_PATH, serveRecorder } from '../runtime/recorder/http.js';
 import { sendText, type HttpRoutes } from '../runtime/net/routes.js';

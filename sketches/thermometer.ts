@@ -1,12 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  DEFAULT_OUTBOX,
-  MAX_OUTBOX_BATCH,
-  MAX_OUTBOX_ITEMS,
-  oneLine,
   openSensor,
-  parseRate,
   reactive,
   SENSOR_KINDS,
   Sketch,
@@ -22,6 +17,8 @@ import {
   type TemperatureSensor,
   type HaEntity,
 } from '../runtime/index.js';
+import { oneLine } from '../runtime/errors.js';
+import { DEFAULT_OUTBOX, MAX_OUTBOX_BATCH, MAX_OUTBOX_ITEMS, parseRate } from '../runtime/streams/outbox.js';
 
 const options = {
   sensor: { type: 'string', choices: SENSOR_KINDS, default: 'auto', describe: 'temperature source (auto = first real one, else simulated)' },

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parsePeerAddress, SketchError } from '../runtime/index.js';
+import { SketchError } from '../runtime/index.js';
+import { parsePeerAddress } from '../runtime/net/address.js';
 
 /** The target a written peer comes to (what Peer and `--to` get). */
 const target = (text: string) => parsePeerAddress(text).target;

@@ -320,7 +320,7 @@ test('requests waiting on a peer that went offline fail after the discover timeo
 test('a name found neither over mDNS nor on the broker: one line naming both', async () => {
   const b = await broker();
   if (!b) return console.log(`skipped: ${skip}`);
-  const { MemoryDiscovery } = await import('../runtime/index.js');
+  const { MemoryDiscovery } = await import('../runtime/discovery/mdns.js');
   const sender = await sketch(Quiet, 'sender', { url: b.url }, { discovery: new MemoryDiscovery(), discoverTimeout: 200 });
   const err = await sender.stream('ghost', 'x').catch((e: unknown) => e);
   assert.instance(err, SketchError);

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { X509Certificate } from 'node:crypto';
-import { initCa, issueCert, loadTlsIdentity, MemoryDiscovery, Peer, reactive, Sketch, SketchError, type FoundSketch } from '../runtime/index.js';
+import { loadTlsIdentity, Peer, reactive, Sketch, SketchError, type FoundSketch } from '../runtime/index.js';
+import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
+import { initCa, issueCert } from '../runtime/security/ca.js';
 import { runCli } from './helpers/net.js';
 import { hasOpenssl } from './helpers/openssl.js';
 

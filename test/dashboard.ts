@@ -6,7 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import Dashboard, { LIVE_PATH } from '../sketches/dashboard.js';
-import { Directory, SUBPROTOCOL, type FoundSketch, type SketchCard, type SketchStatus } from '../runtime/index.js';
+import type { FoundSketch, SketchStatus } from '../runtime/index.js';
+import { Directory, type SketchCard } from '../runtime/dashboard/directory.js';
+import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { sleep, stalled } from './helpers/net.js';
 
 const found = (name: string, port: number, streams = ['/readings']): FoundSketch => ({

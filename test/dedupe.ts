@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Dedupe, type Outcome } from '../runtime/index.js';
+import { Dedupe, type Outcome } from '../runtime/net/dedupe.js';
 
 const ok = (value: unknown): Promise<Outcome> => Promise.resolve({ ok: true, value });
 

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryDiscovery, type FoundSketch } from '../runtime/index.js';
+import type { FoundSketch } from '../runtime/index.js';
+import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { watchSketches } from '../runtime/discovery/watch.js';
 
 test('a watch reports sketches as they appear and change, and as gone after missesBeforeLost browses', async () => {

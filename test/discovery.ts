@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import BonjourService from 'bonjour-service';
-import { MDNS_RECEIVE_BUFFER, MdnsDiscovery, MemoryDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
+import { MdnsDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
+import { MDNS_RECEIVE_BUFFER, MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { cli, withCli, sleep, SKETCH_BIN } from './helpers/net.js';
 
 class Echo extends Sketch {

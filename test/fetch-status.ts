@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fetchStatus, MAX_STATUS_BYTES, Sketch, SketchError } from '../runtime/index.js';
+import { Sketch, SketchError } from '../runtime/index.js';
+import { fetchStatus, MAX_STATUS_BYTES } from '../runtime/discovery/status.js';
 
 /** A plain HTTP server on loopback answering every request with `answer`; its `{ url, name }` as mDNS would give it. */
 async function server(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void) {

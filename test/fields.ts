@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MAX_FIELDS, numericFields } from '../runtime/index.js';
+import { MAX_FIELDS, numericFields } from '../runtime/streams/fields.js';
 
 test('the plotted fields are the finite numeric top-level fields, in order, without time; a bare number is value', () => {
   assert.equal(numericFields({ time: 1, temperature: 21.5, unit: '°C', ok: true, n: NaN, bad: Infinity, nested: { x: 1 }, rh: 40 }), [

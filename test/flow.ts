@@ -9,24 +9,11 @@ import type { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import {
-  Confirmation,
-  Credit,
-  decodeCredit,
-  DEFAULT_MAX_CREDIT,
-  DEFAULT_STALE_AFTER_MS,
-  encodeCredit,
-  MAX_CREDIT,
-  parseCredit,
-  PING_MIN_BYTES,
-  reactive,
-  Sketch,
-  SketchError,
-  Stream,
-  SUBPROTOCOL,
-  type StreamSpec,
-} from '../runtime/index.js';
-import { SUBPROTOCOL_V3 } from '../runtime/net/protocol.js';
+import { reactive, Sketch, SketchError, type StreamSpec } from '../runtime/index.js';
+import { Confirmation, Credit, DEFAULT_MAX_CREDIT, DEFAULT_STALE_AFTER_MS, PING_MIN_BYTES } from '../runtime/streams/flow.js';
+import { parseCredit } from '../runtime/streams/query.js';
+import { Stream } from '../runtime/streams/stream.js';
+import { decodeCredit, encodeCredit, MAX_CREDIT, SUBPROTOCOL, SUBPROTOCOL_V3 } from '../runtime/net/protocol.js';
 import { StreamSubscriber } from '../runtime/streams/subscriber.js';
 import { closed, connect, frames, runCli, sleep, stalled, upgrade } from './helpers/net.js';
 

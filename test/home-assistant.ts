@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { haDiscoveryConfigs, haNodeId, HA_DISCOVERY_PREFIX, type HaEntity } from '../runtime/index.js';
+import type { HaEntity } from '../runtime/index.js';
+import { haDiscoveryConfigs, haNodeId, HA_DISCOVERY_PREFIX } from '../runtime/discovery/home-assistant.js';
 import Buzzer from '../sketches/buzzer.js';
 import Thermometer from '../sketches/thermometer.js';
 import { announceSeed, fuzz } from './helpers/fc.js';

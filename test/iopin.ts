@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SUBPROTOCOL, type StreamStatus, type VirtualPin } from '../runtime/index.js';
+import type { StreamStatus, VirtualPin } from '../runtime/index.js';
+import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import Buzzer from '../sketches/buzzer.js';
 import IOPin from '../sketches/iopin.js';
 import type { PinItem } from '../sketches/pin-stream.js';

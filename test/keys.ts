@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KEY_BYTES, keyLine, KeyRing, loadKeyFile, MIN_KEY_CHARS, newKey, parseKeys, presentedKey, SketchError } from '../runtime/index.js';
+import { loadKeyFile, newKey, SketchError } from '../runtime/index.js';
+import { KEY_BYTES, keyLine, KeyRing, MIN_KEY_CHARS, parseKeys, presentedKey } from '../runtime/security/keys.js';
 
 const W = newKey();
 const R = newKey();

@@ -3,7 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { upgrade } from './helpers/net.js';
-import { MAX_CONNECTIONS, reactive, Sketch, UPGRADE_TIMEOUT_MS, type SketchConfig } from '../runtime/index.js';
+import { reactive, Sketch, type SketchConfig } from '../runtime/index.js';
+import { MAX_CONNECTIONS, UPGRADE_TIMEOUT_MS } from '../runtime/net/sketch-server.js';
 
 class Echo extends Sketch {
   @reactive override async loop(_c: string, m: string) {

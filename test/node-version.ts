@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ERROR_CODES, errors, isTooOld, MIN_NODE } from '../runtime/index.js';
+import { ERROR_CODES, errors } from '../runtime/index.js';
+import { isTooOld, MIN_NODE } from '../runtime/node-version.cjs';
 import { SKETCH_BIN } from './helpers/net.js';
 import { noNodeReason, otherNodes } from './helpers/nodes.js';
 

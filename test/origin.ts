@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { originAllowed, parseOrigins, SketchError } from '../runtime/index.js';
+import { SketchError } from '../runtime/index.js';
+import { originAllowed, parseOrigins } from '../runtime/security/origin.js';
 
 test('requests without an Origin header (programs, the Python original) are always allowed', () => {
   assert.ok(originAllowed(undefined, 'pi.local:8765', []));

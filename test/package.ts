@@ -1,7 +1,8 @@
 /**
  * The package as a user gets it: `npm pack`, installed into an empty ES module project in a
  * temporary folder, then used from the shell (`npx sketch …`), from TypeScript (`tsc --noEmit`,
- * strict, NodeNext) and from CommonJS.
+ * strict, NodeNext: the README's examples) and from CommonJS; and its public surface is counted
+ * (issue 23: at most 60 runtime values) and held to docs/API.md's "Public surface" table.
  *
  * How it installs without a registry (the tests run in a sandbox that reaches none):
  * `npm install --offline ./sketchnet-0.1.0.tgz` resolves every dependency range against the
@@ -17,7 +18,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -128,6 +129,32 @@ function thermostat(): string {
   return block[1]!;
 }
 
+/**
+ * Every ```ts and ```js block of the README that imports sketchnet, as a user's file: named by
+ * its first line's comment (`// thermostat.ts`, `// sketch.cjs`), else `readme-N.ts`/`.js`.
+ */
+function readmeExamples(): { file: string; text: string }[] {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const examples = [...readme.matchAll(/^```(ts|js)\n([^]*?)^```/gm)]
+    .filter((m) => /\bfrom 'sketchnet'|import\('sketchnet'\)|require\('sketchnet'\)/.test(m[2]!))
+    .map((m, i) => ({ file: /^\/\/ ([\w.-]+\.[cm]?[jt]s)\b/.exec(m[2]!)?.[1] ?? `readme-${i + 1}.${m[1]}`, text: m[2]! }));
+  assert.ok(examples.length >= 2, `README.md has its examples (found ${examples.length})`);
+  return examples;
+}
+
+/** The names in one column (0-based) of the table under `## Public surface` in docs/API.md. */
+function publicSurface(column: number): string[] {
+  const api = readFileSync(path.join(ROOT, 'docs', 'API.md'), 'utf8');
+  const start = api.indexOf('\n## Public surface\n');
+  assert.ok(start >= 0, 'docs/API.md has a Public surface section');
+  const section = api.slice(start + 1, api.indexOf('\n## ', start + 1));
+  const rows = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| group') && !l.startsWith('| ---'));
+  return rows.flatMap((row) => [...row.split(' | ')[column]!.matchAll(/`(\w+)`/g)].map((m) => m[1]!)).sort();
+}
+
+/** The most runtime values `import … from 'sketchnet'` may give (issue 23: ws exports 5, mqtt.js ~20). */
+const MAX_PUBLIC_VALUES = 60;
+
 let dir = '';
 let packed: { filename: string; files: { path: string }[] } | undefined;
 let installed: Ran | undefined;
@@ -174,24 +201,53 @@ test('npx sketch run clock --help in a fresh project prints the clock options an
   assert.match(help.stdout, /--delay\s+seconds between ticks/);
 });
 
-test("the README's thermostat type-checks against the installed declarations (strict, NodeNext), and a misuse is reported", async () => {
-  writeFileSync(path.join(dir, 'thermostat.ts'), thermostat());
+test(`import('sketchnet') gives at most ${MAX_PUBLIC_VALUES} runtime values, none of the internals, and exactly those docs/API.md lists`, async () => {
+  const listed = await run(process.execPath, ['--input-type=module', '-e', "console.log(JSON.stringify(Object.keys(await import('sketchnet'))))"], dir);
+  assert.is(listed.code, 0, listed.stderr);
+  const names = (JSON.parse(listed.stdout) as string[]).sort();
+  assert.ok(names.length <= MAX_PUBLIC_VALUES, `${names.length} runtime values: ${names.join(' ')}`);
+  for (const name of ['Sketch', 'reactive', 'Peer', 'SketchError', 'ERROR_CODES', 'openOutput', 'openSensor']) assert.ok(names.includes(name), `${name} is exported`);
+  for (const name of ['QUEUE_HIGH_WATER', 'TURN_SLICE', 'Heartbeat', 'Dedupe', 'Gate', 'DashboardServer', 'BrokerClient']) assert.not.ok(names.includes(name), `${name} is internal`);
+  assert.equal(names, publicSurface(1), "docs/API.md's Public surface, runtime values");
+  for (const doc of ['README.md', path.join('docs', 'API.md')]) {
+    const stated = /(\d+) runtime values \(/.exec(readFileSync(path.join(ROOT, doc), 'utf8'));
+    assert.is(Number(stated?.[1]), names.length, `${doc} states the count`);
+  }
+});
+
+test("the installed declarations export exactly the values and types docs/API.md's Public surface lists", () => {
+  const dts = readFileSync(path.join(dir, 'node_modules', 'sketchnet', 'dist', 'runtime', 'index.d.ts'), 'utf8');
+  const exported = [...dts.matchAll(/export (?:type )?\{([^}]*)\} from/g)]
+    .flatMap((m) => m[1]!.split(','))
+    .map((n) => n.trim().replace(/^type /, ''))
+    .filter(Boolean);
+  assert.not.match(dts, /export \*/, 'no export * (every public name is listed)');
+  assert.equal(exported.sort(), [...publicSurface(1), ...publicSurface(2)].sort());
+});
+
+test("the README's examples type-check against the installed declarations (strict, NodeNext), and a misuse is reported", async () => {
+  const examples = readmeExamples();
+  mkdirSync(path.join(dir, 'readme'), { recursive: true });
+  for (const { file, text } of examples) writeFileSync(path.join(dir, 'readme', file), text);
   writeFileSync(
     path.join(dir, 'misuse.ts'),
     `import { Sketch } from 'sketchnet';\nexport class Loud extends Sketch {\n  override setup() {\n    this.out(42);\n  }\n}\n`,
   );
-  writeFileSync(
-    path.join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false },
-      include: ['*.ts'],
-    }),
-  );
+  const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false };
+  const ts = examples.filter((e) => /\.[cm]?ts$/.test(e.file)).map((e) => `readme/${e.file}`);
+  const js = examples.filter((e) => /\.[cm]?js$/.test(e.file)).map((e) => `readme/${e.file}`);
+  writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['misuse.ts', ...ts] }));
+  // JavaScript as a user writes it: untyped parameters are fine; a name, method or argument sketchnet lacks is not.
+  writeFileSync(path.join(dir, 'tsconfig.js.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, allowJs: true, checkJs: true, noImplicitAny: false }, files: js }));
   const tsc = await run(process.execPath, [TSC, '-p', 'tsconfig.json'], dir);
   // The only error is the misuse: sketchnet's types resolved (no TS2307/TS7016, nothing in node_modules).
   const errors = tsc.stdout.split('\n').filter((l) => /error TS\d+/.test(l));
-  assert.is(errors.length, 1, tsc.stdout);
+  assert.is(errors.length, 1, `${ts.join(', ')}:\n${tsc.stdout}`);
   assert.match(errors[0]!, /^misuse\.ts\(4,14\): error TS2345: Argument of type 'number' is not assignable to parameter of type 'string'/);
+  if (js.length) {
+    const checkJs = await run(process.execPath, [TSC, '-p', 'tsconfig.js.json'], dir);
+    assert.is(checkJs.code, 0, `${js.join(', ')}:\n${checkJs.stdout}${checkJs.stderr}`);
+  }
 });
 
 test("npx sketch run ./thermostat.ts --help in the project lists the sketch's own --limit", async () => {

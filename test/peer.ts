@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocketServer } from 'ws';
-import { MemoryDiscovery, Peer, reactive, Sketch, SketchError } from '../runtime/index.js';
+import { Peer, reactive, Sketch, SketchError } from '../runtime/index.js';
+import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { sleep } from './helpers/net.js';
 
 class Counter extends Sketch {

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeReply, SUBPROTOCOL, type ItemFrame, type SubscribedFrame } from '../runtime/index.js';
+import { decodeReply, SUBPROTOCOL, type ItemFrame, type SubscribedFrame } from '../runtime/net/protocol.js';
 import { cli, connect, frames, runCli } from './helpers/net.js';
 
 const python = '/usr/bin/python3';

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reactive, Sketch, SketchError, SUBPROTOCOL } from '../runtime/index.js';
+import { reactive, Sketch, SketchError } from '../runtime/index.js';
+import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { closed, connect, frames, sleep } from './helpers/net.js';
 
 /** A sketch with a programmable loop, quiet logs kept in `lines`. */

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeReply, MdnsDiscovery, SUBPROTOCOL, type ItemFrame } from '../runtime/index.js';
+import { MdnsDiscovery } from '../runtime/index.js';
+import { decodeReply, SUBPROTOCOL, type ItemFrame } from '../runtime/net/protocol.js';
 import { RecordStore } from '../runtime/recorder/store.js';
 import { cli, connect } from './helpers/net.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryDiscovery } from '../runtime/index.js';
+import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { RecordStore } from '../runtime/recorder/store.js';
 import Recorder, { parseDuration } from '../sketches/recorder.js';
 import Thermometer from '../sketches/thermometer.js';

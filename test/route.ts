@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { onLocalLink } from '../runtime/index.js';
+import { onLocalLink } from '../runtime/net/route.js';
 
 const v4 = (address: string, netmask: string, internal = false): NetworkInterfaceInfo =>
   ({ address, netmask, family: 'IPv4', mac: '00:00:00:00:00:00', internal, cidr: null }) as NetworkInterfaceInfo;

@@ -5,20 +5,10 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import {
-  keyLine,
-  newKey,
-  openOutput,
-  Peer,
-  LOG_TEXT_MAX,
-  quoted,
-  reactive,
-  releaseAllPins,
-  Sketch,
-  SketchError,
-  SUBPROTOCOL,
-  type SketchConfig,
-} from '../runtime/index.js';
+import { newKey, openOutput, Peer, reactive, releaseAllPins, Sketch, SketchError, type SketchConfig } from '../runtime/index.js';
+import { SUBPROTOCOL } from '../runtime/net/protocol.js';
+import { keyLine } from '../runtime/security/keys.js';
+import { LOG_TEXT_MAX, quoted } from '../runtime/text.js';
 import { fakeOnoff } from './helpers/fake-onoff.js';
 import { cli, opened, runCli, upgrade } from './helpers/net.js';
 

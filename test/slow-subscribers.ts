@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { Sketch, SUBPROTOCOL, type Delivery } from '../runtime/index.js';
+import { Sketch, type Delivery } from '../runtime/index.js';
+import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { ROOT } from './helpers/child.js';
 import { sleep, stalled } from './helpers/net.js';
 

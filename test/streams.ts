@@ -2,7 +2,9 @@ import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { MemoryDiscovery, reactive, Sketch, SketchError, SUBPROTOCOL, type StreamSpec } from '../runtime/index.js';
+import { reactive, Sketch, SketchError, type StreamSpec } from '../runtime/index.js';
+import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
+import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { connect, frames, sleep, upgrade } from './helpers/net.js';
 
 /** A sketch with one declared stream, `/readings`, and an echoing loop. */

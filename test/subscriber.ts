@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { Sketch, type GapFrame, type ItemFrame } from '../runtime/index.js';
+import { Sketch } from '../runtime/index.js';
+import type { GapFrame, ItemFrame } from '../runtime/net/protocol.js';
 import { StreamSubscriber } from '../runtime/streams/subscriber.js';
 import { sleep } from './helpers/net.js';
 

@@ -1,7 +1,8 @@
 import { rmSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryDiscovery, newKey, Peer, reactive, Sketch, SketchError, type FoundSketch, type SketchConfig } from '../runtime/index.js';
+import { newKey, Peer, reactive, Sketch, SketchError, type FoundSketch, type SketchConfig } from '../runtime/index.js';
+import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { cli, runCli } from './helpers/net.js';
 import { hasOpenssl, makeCa, makeCert } from './helpers/openssl.js';
 

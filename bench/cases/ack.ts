@@ -4,7 +4,8 @@
  * only the runtimes differ; client and server always run in separate processes.
  */
 import { readdirSync, rmSync } from 'node:fs';
-import { initCa, issueCert, newKey } from '../../dist/runtime/index.js';
+import { newKey } from '../../dist/runtime/index.js';
+import { initCa, issueCert } from '../../dist/runtime/security/ca.js';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { profileCli } from './cli.js';

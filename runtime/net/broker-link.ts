@@ -234,20 +234,22 @@ export interface BrokerHostParts {
   haEntities: readonly HaEntity[];
 }
 
-/** The {@link BrokerHost} view of a sketch. */
-export function brokerHost(sketch: LoopHost & { readonly name: string; readonly kind: string }, parts: BrokerHostParts): BrokerHost {
+/** The {@link BrokerHost} view of a sketch: `sketch()` is the instance answering now (a reload in place swaps it). */
+export function brokerHost(sketch: () => LoopHost & { readonly name: string; readonly kind: string }, parts: BrokerHostParts): BrokerHost {
   return {
     get name() {
-      return sketch.name;
+      return sketch().name;
     },
-    kind: sketch.kind,
-    loop: (channel, message) => sketch.loop(channel, message),
-    out: (text) => sketch.out(text),
+    get kind() {
+      return sketch().kind;
+    },
+    loop: (channel, message) => sketch().loop(channel, message),
+    out: (text) => sketch().out(text),
     describe: () => ({
-      kind: sketch.kind,
+      kind: sketch().kind,
       protocol: PROTOCOL_VERSION,
       streams: parts.streams(),
-      acknowledges: isReactive(sketch.loop),
+      acknowledges: isReactive(sketch().loop),
       ws: webSocketUrls(parts.host, parts.port, parts.tls),
       tls: parts.tls,
     }),
