@@ -34,6 +34,7 @@ import { flood } from './cases/flood.js';
 import { gpio } from './cases/gpio.js';
 import { memory } from './cases/memory.js';
 import { recorder } from './cases/recorder.js';
+import { reload } from './cases/reload.js';
 import { catchup, slowSubscribers } from './cases/streams.js';
 import { tracing } from './cases/tracing.js';
 import { wear } from './cases/wear.js';
@@ -118,6 +119,7 @@ const CASES: Array<[number, string, (ctx: Ctx) => Promise<Section>]> = [
   [18, '18. Links and tracing on the acknowledged path', tracing],
   [19, '19. Dashboard circuit: 50 sketches, 100 links', circuit],
   [20, '20. Recorder on an SD card: bytes per reading and bytes written', wear],
+  [21, '21. Reload in place: swap time and the pause clients see', reload],
 ];
 
 const started = performance.now();
@@ -171,7 +173,7 @@ function header({ peers, pin }: Ctx): string[] {
     ),
     '',
     pin
-      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3, 6–8, 10, 11, 13–15, 18 and 20; in case 10 the flooder also runs at nice 19). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI start-up cases (4, 5, 9, 16) run unpinned, as users run them, through the `sketch` command by name (a symlink on PATH, as `npm link` makes).'
+      ? 'Placement: server-side processes pinned to CPU 0, client-side ones to CPU 1 (`taskset`; cases 1–3, 6–8, 10, 11, 13–15, 18, 20 and 21 (whose client is the bench process itself, pinned for the case); in case 10 the flooder also runs at nice 19). Unpinned, a one-in-flight ping-pong on this kind of VM runs about 3× faster whenever the scheduler happens to put both processes on one core, which makes rounds bimodal; pinned, every row pays the same cross-core wake-up. The CLI start-up cases (4, 5, 9, 16) run unpinned, as users run them, through the `sketch` command by name (a symlink on PATH, as `npm link` makes).'
       : 'Placement: not pinned (`--no-pin`, one CPU, or no taskset): expect bimodal one-in-flight figures.',
     '',
     `Peers: ws ${pkgVersion('ws')}; socket.io ${pkgVersion('socket.io')} (socket.io-client ${pkgVersion('socket.io-client')}); mqtt.js ${peers.mqtt === true ? pkgVersion('mqtt') : 'unavailable'}; mosquitto ${peer(peers.mosquitto, () => mosquittoVersion((peers.mosquitto as { bin: string }).bin))}; Python original: ${peer(peers.python, () => pythonVersion((peers.python as { bin: string }).bin))}.`,

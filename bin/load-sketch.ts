@@ -68,7 +68,7 @@ async function registerHooks(): Promise<void> {
  *   (unreadable or fails to load), `SKETCH_ERR_ADDON` (a native addon it
  *   imports fails to load), `SKETCH_ERR_NOT_A_SKETCH`.
  */
-export async function loadSketch(spec: string): Promise<SketchClass> {
+export async function loadSketch(spec: string, version?: number): Promise<SketchClass> {
   const builtin = BUILTINS[spec];
   if (builtin) return builtin();
   const looksLikeFile = spec.includes('/') || spec.includes(path.sep) || /\.[cm]?[jt]sx?$/.test(spec);
@@ -81,8 +81,10 @@ export async function loadSketch(spec: string): Promise<SketchClass> {
     }
     throw errors.SKETCH_FILE(spec, err);
   }
-  let mod: { default?: unknown } | undefined = await importCached(file);
-  if (!mod) mod = await importThroughTsx(spec, file);
+  // `version` (a reload: `--watch`): a new module each time, not the one imported before.
+  const query = version === undefined ? '' : `?v=${version}`;
+  let mod: { default?: unknown } | undefined = await importCached(file, query);
+  if (!mod) mod = await importThroughTsx(spec, file, query);
   let cls = mod.default;
   // A .ts file outside an ESM package is compiled to CommonJS: import() then wraps its exports.
   if (cls && typeof cls === 'object' && 'default' in cls) cls = (cls as { default: unknown }).default;
@@ -96,19 +98,19 @@ export async function loadSketch(spec: string): Promise<SketchClass> {
  * be, or when the cached module throws while loading: then tsx loads it again, and its error is
  * reported with the file's own locations (the module's top level runs a second time).
  */
-async function importCached(file: string): Promise<{ default?: unknown } | undefined> {
+async function importCached(file: string, query = ''): Promise<{ default?: unknown } | undefined> {
   const url = await new TranspileCache({ runtimeUrl: RUNTIME_URL }).urlFor(file).catch(() => undefined);
   if (!url) return undefined;
   process.setSourceMapsEnabled(true); // stack traces name the .ts file, as under tsx
-  return (import(url) as Promise<{ default?: unknown }>).catch(() => undefined);
+  return (import(url + query) as Promise<{ default?: unknown }>).catch(() => undefined);
 }
 
 /** Any sketch file through tsx (TypeScript) or Node.js (JavaScript), with `sketchnet` mapped to this runtime. */
-async function importThroughTsx(spec: string, file: string): Promise<{ default?: unknown }> {
+async function importThroughTsx(spec: string, file: string, query = ''): Promise<{ default?: unknown }> {
   await installHooks();
   let mod: { default?: unknown };
   try {
-    mod = await import(pathToFileURL(file).href);
+    mod = await import(pathToFileURL(file).href + query);
   } catch (err) {
     // a native addon it imports: say which; else where it failed (FILE:LINE:COLUMN, the line, a caret)
     throw addonError(err) ?? (await loadError(spec, err));

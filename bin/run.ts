@@ -1,4 +1,6 @@
+import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { oneLine } from '../runtime/errors.js';
 import {
   errors,
   loadKeyFile,
@@ -18,7 +20,8 @@ import { takeEarlyDiscovery } from './early-probe.js';
 import { die } from './fail.js';
 import { LOG_OPTIONS, loggingOptions } from './log-options.js';
 import { BROKER_OPTIONS, brokerOptions, brokerUrl, HA_OPTION } from './broker-options.js';
-import { builtinNames } from './load-sketch.js';
+import { builtinNames, loadSketch } from './load-sketch.js';
+import { SketchWatcher } from '../runtime/watch.js';
 import { loopWarning } from './loop-warning.js';
 
 /** Longest a graceful stop may take after SIGINT/SIGTERM before the process exits anyway, in ms. */
@@ -38,6 +41,7 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       y.options({ ...SERVER_SECURITY_OPTIONS, ...CLIENT_SECURITY_OPTIONS });
       y.options({ ...BROKER_OPTIONS, ...HA_OPTION });
       y.options(TRACE_OPTIONS);
+      y.option('watch', { type: 'boolean', default: false, describe: 'reload the sketch file in place when it is saved: the port, mDNS name, streams and every connection stay' });
       y.options(LOG_OPTIONS).conflicts('quiet', 'verbose');
       if (cls) {
         const title = `${cls.name} options${cls.description ? ` (${cls.description})` : ''}:`;
@@ -50,19 +54,23 @@ export function runCommand(cls: SketchClass | undefined): CommandModule {
       if (!cls) die(errors.UNKNOWN_SKETCH(String(argv.sketch), builtinNames()));
       installSafeState(); // GPIO outputs go inactive on signals, crashes and exit
       const { config, listen } = await sketchConfig(cls, argv, loggingOptions(argv)).catch(die);
+      if (argv.watch && builtinNames().includes(String(argv.sketch))) die(errors.INVALID_OPTION(`--watch needs a sketch file, not the built-in "${String(argv.sketch)}"`));
       const sketch = new cls(config);
-      stopOnSignals(sketch);
+      let watcher: SketchWatcher | undefined;
+      stopOnSignals(() => watcher?.current ?? sketch);
       try {
         await sketch.run(listen);
         const notReactive = loopWarning(sketch); // else every `sketch send` to it waits in vain
         if (notReactive) sketch.log.warn(notReactive);
+        if (argv.watch) watcher = watchFile(sketch, String(argv.sketch), config);
         if (!sketch.main) return; // serve until a signal
         await sketch.main();
       } catch (err) {
-        if (sketch.signal.aborted) return; // stopped by a signal: stopOnSignals exits 0
+        if (sketch.signal.aborted) return; // stopped by a signal (stopOnSignals exits 0) or reloaded
         await sketch.close().catch(() => {});
         die(err);
       }
+      if (watcher) return; // serve on: a later version runs its own main()
       await sketch.close();
       process.exit(0);
     },
@@ -139,13 +147,33 @@ export async function sketchConfig(
   return { config, listen: { host: common.host, port: common.port } };
 }
 
+/**
+ * `--watch`: reloads `spec` (a file) in place on every save; each version's `main()` runs once
+ * it serves (a rejection is logged: the version keeps serving until the next save).
+ */
+function watchFile(sketch: Sketch, spec: string, config: SketchConfig): SketchWatcher {
+  sketch.out(`watching ${spec}: saving it reloads the sketch in place`);
+  return new SketchWatcher({
+    current: sketch,
+    file: path.resolve(spec),
+    load: (version) => loadSketch(spec, version),
+    config,
+    onSwapped: (next) => {
+      next.main?.().catch((err) => {
+        if (!next.signal.aborted) next.log.error(`main() failed: ${oneLine(err)}`);
+      });
+    },
+  });
+}
+
 /** SIGINT/SIGTERM: close with 1001 and an mDNS goodbye, then exit 0; hard exit after 2 s. */
-function stopOnSignals(sketch: Sketch): void {
+function stopOnSignals(current: () => Sketch): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     releaseAllPins(); // outputs inactive first, whatever happens next
+    const sketch = current();
     sketch.out(`${signal}: stopping`);
     setTimeout(() => {
       sketch.out(`did not stop within ${STOP_DEADLINE_MS} ms: exiting anyway`);

@@ -8,10 +8,14 @@ import { checkDeviceText, DEVICE_FILE, readDeviceFile, type Device, type DeviceF
 import { LOG_OPTIONS, loggingOptions } from './log-options.js';
 import { loopWarning } from './loop-warning.js';
 import { sketchConfig, STOP_DEADLINE_MS } from './run.js';
+import { loadSketch } from './load-sketch.js';
+import { SketchWatcher } from '../runtime/watch.js';
+import path from 'node:path';
 
 interface UpArgs {
   file?: string;
   check: boolean;
+  watch: boolean;
   restart: RestartPolicy;
 }
 
@@ -25,6 +29,7 @@ export const upCommand: CommandModule<object, UpArgs> = {
     (y as Argv<object>)
       .positional('file', { type: 'string', describe: `the device file (YAML or JSON; default ./${DEVICE_FILE})` })
       .option('check', { type: 'boolean', default: false, describe: 'check the file (one line per problem) and exit: 0 when it is good, 1 otherwise' })
+      .option('watch', { type: 'boolean', default: false, describe: 'reload each sketch file in place when it is saved: ports, mDNS names, streams and every connection stay' })
       .option('restart', {
         choices: RESTART_POLICIES,
         default: 'no' as RestartPolicy,
@@ -42,10 +47,27 @@ export const upCommand: CommandModule<object, UpArgs> = {
       process.exit(0);
     }
     const host = hostDevice(prepared.hosted, { restart: argv.restart, logging });
+    if (argv.watch) watchDevice(prepared.device, prepared.hosted, host);
     const code = (await host.host.start()).failed ? 1 : 0;
     await host.finish(code);
   },
 };
+
+/** `sketch up --watch`: a watcher per sketch file of the device (built-ins have none), reloading through the host. */
+function watchDevice(device: Device, hosted: HostedSketch[], up: HostedDevice): void {
+  for (const s of device.sketches) {
+    if (!path.isAbsolute(s.spec)) continue;
+    const config = hosted.find((h) => h.name === s.name)?.config ?? {};
+    up.log.info(`watching ${path.relative(device.dir, s.spec) || s.spec} (${s.name}): saving it reloads the sketch in place`);
+    new SketchWatcher({
+      file: s.spec,
+      load: (version) => loadSketch(s.spec, version),
+      config,
+      log: { info: (line) => up.log.info(`${s.name}: ${line}`), warn: (line) => up.log.warn(`${s.name}: ${line}`) },
+      swap: (next) => up.host.reload(s.name, next),
+    });
+  }
+}
 
 /** Prints each problem line on stderr and exits with `SKETCH_ERR_DEVICE_FILE`'s status (1). */
 function refuse(problems: readonly string[]): never {
@@ -71,7 +93,7 @@ export async function prepareDevice(
   for (const s of device.sketches) {
     try {
       const { config, listen } = await sketchConfig(s.cls, s.argv, logging);
-      hosted.push({ name: s.name, listen, create: () => new s.cls(config) });
+      hosted.push({ name: s.name, listen, config, create: () => new s.cls(config) });
     } catch (err) {
       problems.push(`${device.file}:${s.line}: ${s.where}: ${oneLine(err)}`);
     }

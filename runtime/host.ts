@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { oneLine } from './errors.js';
 import type { ListenOptions, Sketch } from './sketch.js';
+import type { SketchClass, SketchConfig } from './sketch-config.js';
+import { reloadInPlace, type ReloadOutcome } from './reload.js';
 
 /**
  * The lifecycle states of a hosted sketch:
@@ -51,6 +53,8 @@ export interface HostedSketch {
   create(): Sketch | Promise<Sketch>;
   /** Where it listens: `run(listen)`. Default: all interfaces, a free port. */
   listen?: ListenOptions;
+  /** The config `create()` builds with: a reload in place ({@link SketchHost.reload}) builds the new version with it. Default `{}`. */
+  config?: SketchConfig;
 }
 
 /** Time for a {@link SketchHost}: real by default, a fake in tests. */
@@ -97,6 +101,8 @@ interface Life {
   /** Rejects the current run: an uncaught exception attributed to this sketch. */
   fail?: (err: unknown) => void;
   restarts: number;
+  /** A reload in place under way: the run waits for it before deciding the old version ended. */
+  reloading?: Promise<unknown>;
 }
 
 const realClock: HostClock = {
@@ -217,6 +223,28 @@ export class SketchHost extends EventEmitter<SketchHostEvents> {
     await this.start();
   }
 
+  /**
+   * Reloads the running sketch `name` in place with the class `next` (runtime/reload.ts): its
+   * port, announcement, streams and connections stay; the run follows the new version (its
+   * `main()` is started). Undefined when `name` is not running now.
+   */
+  async reload(name: string, next: SketchClass): Promise<ReloadOutcome | undefined> {
+    const life = this.#find(name);
+    const current = life?.sketch;
+    if (!life || !current || life.state !== 'running') return undefined;
+    const reloading = this.#owner.run(life, async () => {
+      const outcome = await reloadInPlace(current, next, life.spec.config ?? {});
+      if (outcome.result !== 'refused') life.sketch = outcome.sketch; // before the run looks (it awaits `reloading`)
+      return outcome;
+    });
+    life.reloading = reloading.catch(() => {});
+    try {
+      return await reloading;
+    } finally {
+      life.reloading = undefined;
+    }
+  }
+
   /** Whether {@link stop} was called. */
   get stopping(): boolean {
     return this.#stop.signal.aborted;
@@ -256,8 +284,18 @@ export class SketchHost extends EventEmitter<SketchHostEvents> {
           ranFrom = this.#clock.now();
           this.#enter(life, 'running');
           this.#started?.(sketch);
-          if (sketch.main) await race(sketch.main());
-          else await race(new Promise<never>((_, reject) => sketch.signal.addEventListener('abort', () => reject(sketch.signal.reason), { once: true })));
+          // Until the version serving now ends: a reload swaps it, and the run follows the new one.
+          for (let current = sketch; ; ) {
+            const ended = current.main ? current.main() : new Promise<never>((_, reject) => current.signal.addEventListener('abort', () => reject(current.signal.reason), { once: true }));
+            const failed = await race(ended).then(() => undefined, (err: unknown) => ({ err }));
+            await life.reloading;
+            if (life.sketch && life.sketch !== current) {
+              current = life.sketch;
+              continue;
+            }
+            if (failed) throw failed.err;
+            break;
+          }
         });
       } catch (err) {
         life.fail = undefined;

@@ -52,8 +52,11 @@ export interface SketchConfig extends TracingConfig {
    * again later) instead of falling further behind. Default 1 MiB.
    */
   maxBuffered?: number;
-  /** Retry, backoff, timeout and key settings for connections made by `stream()` and `outbox()`. */
-  peer?: Pick<PeerOptions, 'retries' | 'backoff' | 'handshakeTimeout' | 'subprotocol' | 'key' | 'insecureKey' | 'ca' | 'heartbeat' | 'ackTimeout'>;
+  /**
+   * Retry, backoff, timeout and key settings for connections made by `stream()` and `outbox()`;
+   * `createSocket` makes their WebSockets (the test kit connects sketches in memory with it).
+   */
+  peer?: Pick<PeerOptions, 'retries' | 'backoff' | 'handshakeTimeout' | 'subprotocol' | 'key' | 'insecureKey' | 'ca' | 'heartbeat' | 'ackTimeout' | 'createSocket'>;
   /**
    * Ping interval for clients, in ms: a client that misses a pong is dropped (1006), so a silent
    * link is found within two intervals. Default 5000; 0 turns it off.

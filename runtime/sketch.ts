@@ -9,7 +9,6 @@ import { resolveOptions, type OptionSchema } from './options.js';
 import type { HttpRoutes } from './net/routes.js';
 import { SketchServer } from './net/sketch-server.js';
 import type { Tracer } from './net/spans.js';
-import { stepLine, wallClock } from './streams/wall-clock.js';
 import type { Outbox, OutboxOptions } from './streams/outbox.js';
 import type { SketchStatus } from './streams/status.js';
 import type { PublishOptions, Stream, StreamSpec } from './streams/stream.js';
@@ -66,7 +65,6 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   readonly #server: SketchServer;
   #closing?: Promise<void>;
   #running = false;
-  readonly #abort = new AbortController();
 
   /**
    * @throws SketchError `SKETCH_ERR_BROKER_URL` for a `config.broker.url` that is not an MQTT broker URL;
@@ -79,13 +77,14 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     super();
     const cls = this.constructor as SketchClass;
     this.kind = cls.kind ?? cls.name.toLowerCase();
-    this.name = config.name ?? this.kind;
+    const adopted = SketchServer.adopting(); // a reload in place: attach to the running server
+    this.name = adopted?.name ?? config.name ?? this.kind;
     this.to = config.to ?? cls.defaultTo;
     this.options = resolveOptions(cls.options ?? {}, config.options) as O;
     const sink = config.log ? { stream: lineStream(config.log), time: false } : {};
     this.log = createLogger({ ...config.logging, ...sink, name: () => this.name, label: () => this.label });
     const parts = { served: this, name: this.name, streams: cls.streams, homeAssistant: cls.homeAssistant, to: this.to };
-    this.#server = new SketchServer(config, { ...parts, onRename: (next) => (this.name = next) });
+    this.#server = adopted ?? new SketchServer(config, parts);
   }
 
   /** The sketch's spans (ring, exporters: `tracer.onEnd`); undefined with `trace: false`. */
@@ -93,8 +92,15 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     return this.#server.tracer;
   }
 
-  /** Runs once before the server starts; may be async. Override it. */
-  setup(_options: O): void | Promise<void> {}
+  /**
+   * Runs once before the server starts; may be async. Override it. After a reload in place
+   * (`--watch`, `sketch push`) it runs on the new instance with what the old one's `handoff()`
+   * returned as `handed` (undefined otherwise).
+   */
+  setup(_options: O, _handed?: unknown): void | Promise<void> {}
+
+  /** Optional: state to hand to the next version on a reload in place (its `setup()`'s `handed`), asked before `teardown()`. */
+  handoff?(): unknown;
 
   /**
    * Handles one message. `channel` is the WebSocket request path (e.g. `/datafeed`),
@@ -115,10 +121,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
   /** Optional: release what `setup()` took (pins, files); called once by `close()`. */
   teardown?(): void | Promise<void>;
 
-  /**
-   * Optional: plain HTTP routes besides the status, by path (see {@link HttpRoute}); read once
-   * by `run()`. Routes not marked `open` pass the gate (Origin, key) first.
-   */
+  /** Optional: plain HTTP routes besides the status, by path (see `HttpRoute`), read once by `run()`; those not `open` pass the gate (Origin, key) first. */
   routes?(): HttpRoutes;
 
   /** Writes one log line (level `info`) prefixed with the sketch's label: `[ IOPin ] text`. */
@@ -136,7 +139,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * the sketch (`setTimeout(ms, undefined, { signal })` from `node:timers/promises`).
    */
   get signal(): AbortSignal {
-    return this.#abort.signal;
+    return this.#server.signalOf(this);
   }
 
   /** Where the sketch listens, once `run()` resolved. */
@@ -157,8 +160,6 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`);
     if (this.#running) throw errors.ALREADY_RUNNING(this.name);
     this.#running = true;
-    const stopWatching = wallClock.onStep((ms) => this.log.warn(stepLine(ms)));
-    this.#abort.signal.addEventListener('abort', stopWatching, { once: true });
     await this.setup(this.options);
     if (this.#closing) throw errors.CLOSED(`sketch "${this.name}"`); // closed during setup()
     return this.#server.listen(listen);
@@ -235,7 +236,7 @@ export class Sketch<O extends Record<string, unknown> = Record<string, unknown>>
    * server. Safe to call twice; both calls resolve when done.
    */
   close(): Promise<void> {
-    this.#abort.abort(errors.CLOSED(`sketch "${this.name}"`));
+    this.#server.abort(this, errors.CLOSED(`sketch "${this.name}"`));
     this.#closing ??= this.#server.close(async () => {
       try {
         await this.teardown?.();

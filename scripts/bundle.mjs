@@ -5,7 +5,8 @@
 // Entry points (overwritten in place): dist/bin/main.js (what dist/bin/sketch.cjs imports),
 // dist/bin/cli.js (imported by main.js after the early mDNS probe has started) and
 // dist/runtime/index.js (the package's entry, and what `import … from 'sketchnet'` in a user's
-// sketch resolves to under `sketch run`: one instance shared with the CLI). Code they share, and
+// sketch resolves to under `sketch run`: one instance shared with the CLI), and
+// dist/runtime/testing/index.js (`sketchnet/testing`, the test kit). Code they share, and
 // what is imported on demand (each command's module, each built-in sketch), goes to
 // dist/runtime/chunks/. Native addons,
 // big libraries loaded on first use (mqtt.js, @peculiar/x509), tsx, esbuild and typescript stay
@@ -23,7 +24,9 @@ const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const dist = path.join(root, 'dist');
 const MARK = '// sketchnet: bundled by scripts/bundle.mjs';
 // dist/bin/fail.js is an entry too: sketch.cjs imports it by name when the CLI fails to load.
-const entries = ['bin/main.js', 'bin/cli.js', 'bin/fail.js', 'runtime/index.js'].map((f) => path.join(dist, f));
+// dist/runtime/testing/index.js (`sketchnet/testing`) is one too, sharing the runtime's chunks: a
+// test's sketch (importing 'sketchnet') and the kit then use one copy of every module.
+const entries = ['bin/main.js', 'bin/cli.js', 'bin/fail.js', 'runtime/index.js', 'runtime/testing/index.js'].map((f) => path.join(dist, f));
 
 for (const file of entries) {
   if (readFileSync(file, 'utf8').startsWith(MARK)) {
@@ -94,6 +97,7 @@ const result = await build({
     'esbuild',
     'typescript',
     'playwright-core',
+    '@sinonjs/fake-timers',
   ],
   // CommonJS packages inside an ES module bundle call require() for Node.js built-ins.
   banner: { js: `${MARK}\nimport { createRequire as __sketchnetRequire } from 'node:module';\nconst require = __sketchnetRequire(import.meta.url);` },

@@ -3,11 +3,13 @@ import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualPin } from '../runtime/index.js';
+import { testSketch, type TestSketch } from '../runtime/testing/index.js';
 import { systemGuardian } from '../runtime/hardware/guardian.js';
 import Buzzer from '../sketches/buzzer.js';
 import type { PinItem } from '../sketches/pin-stream.js';
 import { cli, connect, frames, runCli, sleep } from './helpers/net.js';
 import { fakePwmTree, PI4_PWM, pwmFile, startFakePwmKernel } from './helpers/fake-pwm.js';
+import { rejectsSketchError } from './helpers/sketch-error.js';
 
 async function buzzer(options: Record<string, unknown> = {}) {
   const lines: string[] = [];
@@ -18,68 +20,74 @@ async function buzzer(options: Record<string, unknown> = {}) {
   return { b, ws, pin, lines };
 }
 
+/** A buzzer under test (runtime/testing: virtual pin, in memory, fake clock), closed after `body` however it ends. */
+async function underTest(options: Record<string, unknown>, body: (t: TestSketch<Buzzer>) => Promise<void>): Promise<TestSketch<Buzzer>> {
+  const t = await testSketch(Buzzer, { options });
+  try {
+    await body(t);
+  } finally {
+    await t.close();
+  }
+  return t;
+}
+
 test('1 sounds the buzzer and is acknowledged with the sound, 0 silences it with ...', async () => {
-  const { b, ws, pin, lines } = await buzzer();
-  const got = frames(ws, 2);
-  ws.send('1');
-  ws.send('0');
-  assert.equal(await got, ['bzzz', '...']);
-  assert.equal(pin.transitions.map((t) => t.value), [0, 1, 0]);
-  assert.ok(lines.includes('[ Buzzer ] pin 18 -> 1'), lines.join('\n'));
-  ws.close();
-  await b.close();
+  await underTest({}, async (t) => {
+    assert.is(await t.send('1'), 'bzzz');
+    assert.is(await t.send('0'), '...');
+    assert.equal(t.pin(18).transitions.map((x) => x.value), [0, 1, 0]);
+    assert.ok(t.log.includes('[ Buzzer ] pin 18 -> 1'), t.log.join('\n'));
+  });
 });
 
 test('any other message gets an error reply and changes nothing', async () => {
-  const { b, ws, pin } = await buzzer({ pin: 23 });
-  const got = frames(ws, 3);
-  ws.send('1');
+  await underTest({ pin: 23 }, async (t) => {
+    assert.is(await t.send('1'), 'bzzz');
+    for (const bad of ['on', '2']) {
+      const err = await rejectsSketchError(t.send(bad), 'SKETCH_ERR_REMOTE', `the buzzer takes 1 or 0, got "${bad}"`);
+      assert.is(err.remoteCode, 'SKETCH_ERR_BAD_MESSAGE');
+    }
+    assert.is(t.pin(23).read(), 1, 'still sounding as the 1 left it');
+  });
+});
+
+test('any other message gets the plain error reply "error: …" over a real socket', async () => {
+  const { b, ws } = await buzzer();
+  const got = frames(ws, 2);
   ws.send('on');
-  ws.send('2');
-  const [ack, e1, e2] = await got;
-  assert.is(ack, 'bzzz');
-  assert.match(e1!, /^error: the buzzer takes 1 or 0, got "on"$/);
-  assert.match(e2!, /^error: the buzzer takes 1 or 0, got "2"$/);
-  assert.is(pin.read(), 1, 'still sounding as the 1 left it');
-  assert.is(pin.pin, 23);
+  ws.send('1');
+  assert.equal(await got, ['error: the buzzer takes 1 or 0, got "on"', 'bzzz']);
   ws.close();
   await b.close();
 });
 
-test('--beep sounds for that many ms and then goes quiet by itself', async () => {
-  const { b, ws, pin } = await buzzer({ beep: 40, sound: 'beep' });
-  const got = frames(ws, 1);
-  ws.send('1');
-  assert.equal(await got, ['beep']);
-  assert.is(pin.read(), 1);
-  await sleep(120);
-  assert.is(pin.read(), 0);
-  const [on, off] = pin.transitions.slice(-2);
-  assert.ok(off!.time - on!.time >= 35, `lasted ${off!.time - on!.time} ms`);
-  ws.close();
-  await b.close();
+test('--beep sounds for exactly that many ms and then goes quiet by itself', async () => {
+  await underTest({ beep: 40, sound: 'beep' }, async (t) => {
+    assert.is(await t.send('1'), 'beep');
+    await t.advance(39);
+    assert.is(t.pin(18).value, 1);
+    await t.advance(1);
+    assert.is(t.pin(18).value, 0);
+    const [on, off] = t.pin(18).transitions.slice(-2);
+    assert.is(off!.time - on!.time, 40);
+  });
 });
 
 test('an active-low buzzer is driven low to sound and left high when stopped', async () => {
-  const { b, ws, pin } = await buzzer({ activeLow: true });
-  const got = frames(ws, 1);
-  ws.send('1');
-  await got;
-  assert.equal(pin.transitions.at(-1), { time: pin.transitions.at(-1)!.time, value: 1, level: 0 });
-  ws.close();
-  await b.close();
-  assert.ok(pin.closed);
-  assert.equal(pin.transitions.at(-1)!.level, 1);
+  const t = await underTest({ activeLow: true }, async (t) => {
+    await t.send('1');
+    assert.equal(t.pin(18).transitions.at(-1), { time: Date.now(), value: 1, level: 0 });
+  });
+  assert.ok(t.pin(18).closed);
+  assert.equal(t.pin(18).transitions.at(-1)!.level, 1);
 });
 
 test('stopping a sounding buzzer leaves it silent and released', async () => {
-  const { b, ws, pin } = await buzzer();
-  const got = frames(ws, 1);
-  ws.send('1');
-  await got;
-  await b.close();
-  assert.ok(pin.closed);
-  assert.is(pin.transitions.at(-1)!.value, 0);
+  const t = await underTest({}, async (t) => {
+    await t.send('1');
+  });
+  assert.ok(t.pin(18).closed);
+  assert.is(t.pin(18).value, 0);
 });
 
 test('SIGTERM to a real sketch run buzzer process silences a sounding buzzer', async () => {
@@ -296,16 +304,14 @@ test('/pin gives a WebSocket subscriber the initial 0, then each change of the b
   await b.close();
 });
 
-test('a --beep going quiet by itself is published on /pin too', async () => {
-  const { b, ws } = await buzzer({ beep: 30 });
-  const sub = await connect(`${b.address!.url}pin?history=all`);
-  ws.send('1');
-  const [, on, off] = await pinItems(sub, 3);
-  assert.equal([on!.value, off!.value], [1, 0]);
-  assert.ok(off!.time - on!.time >= 0.025, `sounded ${off!.time - on!.time} s`);
-  sub.close();
-  ws.close();
-  await b.close();
+test('a --beep going quiet by itself is published on /pin too, its time exactly --beep ms after the 1', async () => {
+  await underTest({ beep: 30 }, async (t) => {
+    await t.send('1');
+    await t.advance(30);
+    const [, on, off] = t.published('/pin').map((i) => i.data as PinItem);
+    assert.equal([on!.value, off!.value], [1, 0]);
+    assert.is(Math.round((off!.time - on!.time) * 1000), 30);
+  });
 });
 
 test('with --tone, the PWM sounding and going silent are published on /pin as 1 and 0', async () => {

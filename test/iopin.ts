@@ -3,10 +3,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { StreamStatus, VirtualPin } from '../runtime/index.js';
 import { SUBPROTOCOL } from '../runtime/net/protocol.js';
+import { testSketch, type TestSketch } from '../runtime/testing/index.js';
 import Buzzer from '../sketches/buzzer.js';
 import IOPin from '../sketches/iopin.js';
 import type { PinItem } from '../sketches/pin-stream.js';
-import { connect, frames, sleep } from './helpers/net.js';
+import { connect, frames } from './helpers/net.js';
 
 test('each tick draws --sequence bits, 0 with probability --chance, and acknowledges with them', async () => {
   for (const [chance, bit] of [[0, 1], [1, 0]] as const) {
@@ -82,9 +83,6 @@ async function tick(url: string): Promise<{ ack: string; at: number }> {
   return { ack: ack!, at };
 }
 
-/** The gaps between successive transitions, in ms. */
-const gaps = (pin: VirtualPin) => pin.transitions.slice(1).map((t, i) => t.time - pin.transitions[i]!.time);
-
 function getJson(port: number, path: string): Promise<{ streams: Record<string, StreamStatus> }> {
   return new Promise((resolve, reject) => {
     http
@@ -126,67 +124,86 @@ test('a sketchnet.v2 subscriber to /pin gets envelopes whose time is the item\'s
   await s.close();
 });
 
-test('--bit-ms 50 holds each bit at least 45 ms, drives the pin back to 0 after the last and acknowledges the tick only then', async () => {
-  const { s, url, pin } = await iopin({ bitMs: 50 });
-  scripted(s, [1, 0, 1]);
-  const t0 = Date.now();
-  const { ack, at } = await tick(url);
-  assert.is(ack, '[1,0,1]');
-  assert.equal(pin.transitions.map((t) => t.value), [0, 1, 0, 1, 0], '1, 0, 1, then back to 0');
-  const [, ...held] = gaps(pin);
-  assert.is(held.length, 3);
-  for (const g of held) assert.ok(g >= 45, `held ${gaps(pin).join(', ')} ms`);
-  assert.ok(at >= pin.transitions.at(-1)!.time, 'acknowledged after the last hold');
-  assert.ok(at - t0 >= 145, `tick took ${at - t0} ms`);
-  assert.is(pin.read(), 0);
-  await s.close();
+// --- under test (runtime/testing: virtual pins, in memory, the fake clock) ----------------------
+
+/** An iopin under test with these options, drawing `bits` in turn; closed after `body` however it ends. */
+async function underTest(
+  options: Record<string, unknown>,
+  bits: Array<0 | 1>,
+  body: (t: TestSketch<IOPin>) => Promise<void>,
+  config: { to?: string } = {},
+): Promise<TestSketch<IOPin>> {
+  const t = await testSketch(IOPin, { ...config, options: { pin: 4, ...options } });
+  try {
+    scripted(t.sketch, bits);
+    await body(t);
+  } finally {
+    await t.close();
+  }
+  return t;
+}
+
+/** The times of a pin's transitions after the first (opening), in ms from `t0`. */
+const changes = (pin: VirtualPin, t0: number) => pin.transitions.slice(1).map((x) => [x.value, x.time - t0]);
+
+test('--bit-ms 50 holds each bit exactly 50 ms, drives the pin back to 0 after the last and acknowledges the tick only then', async () => {
+  await underTest({ bitMs: 50 }, [1, 0, 1], async (t) => {
+    const t0 = Date.now();
+    const ack = t.send('0');
+    await t.advance(149);
+    assert.equal(changes(t.pin(4), t0), [[1, 0], [0, 50], [1, 100]]);
+    await t.advance(1);
+    assert.is(await ack, '[1,0,1]');
+    assert.is(Date.now() - t0, 150, 'acknowledged after the last hold');
+    assert.equal(changes(t.pin(4), t0), [[1, 0], [0, 50], [1, 100], [0, 150]], '1, 0, 1, then back to 0');
+    assert.is(t.pin(4).read(), 0);
+  });
 });
 
 test('--bit-ms 0 drives the bits back to back and leaves the last one as it is until the next tick', async () => {
-  const { s, url, pin } = await iopin({ bitMs: 0 });
-  scripted(s, [1, 0, 1]);
-  const t0 = Date.now();
-  const { ack, at } = await tick(url);
-  assert.is(ack, '[1,0,1]');
-  assert.ok(at - t0 < 200, `tick took ${at - t0} ms`);
-  assert.equal(pin.transitions.map((t) => t.value), [0, 1, 0, 1]);
-  assert.ok(pin.transitions.at(-1)!.time - pin.transitions[1]!.time < 10, `bits ${gaps(pin).join(', ')} ms apart`);
-  assert.is(pin.read(), 1);
-  await s.close();
+  await underTest({ bitMs: 0 }, [1, 0, 1], async (t) => {
+    const t0 = Date.now();
+    assert.is(await t.send('0'), '[1,0,1]');
+    assert.equal(changes(t.pin(4), t0), [[1, 0], [0, 0], [1, 0]]);
+    assert.is(t.pin(4).read(), 1);
+  });
 });
 
-test('with --to a real buzzer sketch, a [1,0,1] tick holds each bit after its acknowledgement, then leaves both pins at 0; acks answer the three bits only', async () => {
-  const buzzer = new Buzzer({ discovery: false, log: () => {}, options: { gpio: 'virtual' } });
-  const { url: buzzerUrl } = await buzzer.run({ host: '127.0.0.1' });
-  const { s, url, pin } = await iopin({ bitMs: 40 }, { to: buzzerUrl });
-  scripted(s, [1, 0, 1]);
-  const { ack, at } = await tick(url);
-  assert.equal(JSON.parse(ack), { bits: [1, 0, 1], acks: ['bzzz', '...', 'bzzz'] });
-  const buzzerPin = buzzer.output as VirtualPin;
-  assert.equal(buzzerPin.transitions.map((t) => t.value), [0, 1, 0, 1, 0], 'the final 0 silenced the buzzer');
-  for (const g of gaps(buzzerPin).slice(1)) assert.ok(g >= 35, `buzzer held ${gaps(buzzerPin).join(', ')} ms`);
-  assert.ok(at >= buzzerPin.transitions.at(-1)!.time, 'acknowledged once the buzzer is silent');
-  assert.is(buzzerPin.read(), 0);
-  assert.is(pin.read(), 0);
-  await s.close();
-  await buzzer.close();
+test('with --to a buzzer under test, a [1,0,1] tick holds each bit after its acknowledgement, then leaves both pins at 0; acks answer the three bits only', async () => {
+  const buzzer = await testSketch(Buzzer);
+  try {
+    await underTest(
+      { bitMs: 40 },
+      [1, 0, 1],
+      async (t) => {
+        const t0 = Date.now();
+        const ack = t.send('0');
+        await t.advance(120);
+        assert.equal(JSON.parse(await ack), { bits: [1, 0, 1], acks: ['bzzz', '...', 'bzzz'] });
+        assert.equal(changes(buzzer.pin(18), t0), [[1, 0], [0, 40], [1, 80], [0, 120]], 'each held 40 ms; the final 0 silenced the buzzer');
+        assert.is(buzzer.pin(18).read(), 0);
+        assert.is(t.pin(4).read(), 0);
+      },
+      { to: 'buzzer' },
+    );
+  } finally {
+    await buzzer.close();
+  }
 });
 
 test('closing the iopin during a hold ends the tick at once with SKETCH_ERR_CLOSED, the pin left inactive', async () => {
-  const { s, pin } = await iopin({ chance: 0, bitMs: 5000 });
-  const ended = s.loop('/', '0').then(
-    () => 'acknowledged',
-    (err: { code?: string }) => err.code,
-  );
-  while (pin.transitions.length < 2) await sleep(5);
-  const t0 = Date.now();
-  const closing = s.close();
+  let ended: Promise<string> | undefined;
+  const t = await underTest({ chance: 0, bitMs: 5000 }, [1, 1, 1], async (t) => {
+    ended = t.send('0').then(
+      () => 'acknowledged',
+      (err: { code?: string }) => err.code ?? String(err),
+    );
+    await t.advance(100);
+    assert.is(t.pin(4).value, 1, 'holding the first bit');
+  });
   assert.is(await ended, 'SKETCH_ERR_CLOSED');
-  const took = Date.now() - t0;
-  assert.ok(took < 500, `the tick ended ${took} ms after close()`);
-  await closing;
-  assert.ok(pin.closed);
-  assert.is(pin.transitions.at(-1)!.value, 0);
+  assert.ok(t.pin(4).closed);
+  assert.is(t.pin(4).value, 0);
 });
 
 test('--bit-ms takes whole ms from 0 to 10000: 10001, -1 and 2.5 are refused with SKETCH_ERR_INVALID_OPTION', () => {

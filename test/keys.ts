@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadKeyFile, newKey, SketchError } from '../runtime/index.js';
-import { KEY_BYTES, keyLine, KeyRing, MIN_KEY_CHARS, parseKeys, presentedKey } from '../runtime/security/keys.js';
+import { allows, KEY_BYTES, keyLine, KeyRing, MIN_KEY_CHARS, parseKeys, presentedKey } from '../runtime/security/keys.js';
 
 const W = newKey();
 const R = newKey();
@@ -41,7 +41,7 @@ test('a key file is parsed line by line: rights, keys, labels, comments and blan
 
 test('a bad key file line is refused with file:line and what is wrong', () => {
   const cases: Array<[string, RegExp]> = [
-    [`admin ${W}`, /^key file keys:1: expected "read KEY" or "write KEY", got "admin"$/],
+    [`root ${W}`, /^key file keys:1: expected "read KEY", "write KEY" or "admin KEY", got "root"$/],
     ['write', /^key file keys:1: no key after "write"$/],
     [`\nwrite ${W.slice(0, MIN_KEY_CHARS - 1)}`, /^key file keys:2: the key is 21 characters, fewer than 22 \(128 bits\)/],
     ['write abc+def/ghi=jklmnopqrstuvwxyz', /^key file keys:1: a key may only hold the characters/],
@@ -86,6 +86,19 @@ test('the key ring tells each key its right, and nothing for unknown, truncated,
   assert.is(ring.match(W), 'write');
   assert.is(ring.match(R), 'read');
   for (const wrong of [newKey(), W.slice(0, -1), `${W}x`, '', W.toLowerCase(), 'x'.repeat(10_000)]) assert.is(ring.match(wrong), undefined);
+});
+
+test('an admin key is parsed, allows what write and read keys do, and the ring gives a key listed twice over its highest right', () => {
+  assert.equal(parseKeys(`admin ${W} laptop`, 'keys'), [{ key: W, right: 'admin', label: 'laptop' }]);
+  assert.ok(allows('admin', 'write') && allows('admin', 'read') && allows('write', 'read'));
+  assert.not.ok(allows('write', 'admin') || allows('read', 'write'));
+  const ring = new KeyRing([
+    { key: W, right: 'write' },
+    { key: W, right: 'admin' },
+    { key: R, right: 'read' },
+  ]);
+  assert.is(ring.match(W), 'admin');
+  assert.is(ring.match(R), 'read');
 });
 
 test('a key is taken from Authorization: Bearer or a bearer.KEY subprotocol entry, never from elsewhere', () => {

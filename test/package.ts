@@ -130,13 +130,13 @@ function thermostat(): string {
 }
 
 /**
- * Every ```ts and ```js block of the README that imports sketchnet, as a user's file: named by
+ * Every ```ts and ```js block of the README that imports sketchnet (or `sketchnet/testing`), as a user's file: named by
  * its first line's comment (`// thermostat.ts`, `// sketch.cjs`), else `readme-N.ts`/`.js`.
  */
 function readmeExamples(): { file: string; text: string }[] {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const examples = [...readme.matchAll(/^```(ts|js)\n([^]*?)^```/gm)]
-    .filter((m) => /\bfrom 'sketchnet'|import\('sketchnet'\)|require\('sketchnet'\)/.test(m[2]!))
+    .filter((m) => /\bfrom 'sketchnet(\/testing)?'|import\('sketchnet'\)|require\('sketchnet'\)/.test(m[2]!))
     .map((m, i) => ({ file: /^\/\/ ([\w.-]+\.[cm]?[jt]s)\b/.exec(m[2]!)?.[1] ?? `readme-${i + 1}.${m[1]}`, text: m[2]! }));
   assert.ok(examples.length >= 2, `README.md has its examples (found ${examples.length})`);
   return examples;
@@ -247,6 +247,28 @@ test("the README's examples type-check against the installed declarations (stric
   if (js.length) {
     const checkJs = await run(process.execPath, [TSC, '-p', 'tsconfig.js.json'], dir);
     assert.is(checkJs.code, 0, `${js.join(', ')}:\n${checkJs.stdout}${checkJs.stderr}`);
+  }
+});
+
+test("the sketchnet/testing entry of the tarball exports testSketch (and nothing else), as its declarations say", async () => {
+  const listed = await run(process.execPath, ['--input-type=module', '-e', "console.log(JSON.stringify(Object.keys(await import('sketchnet/testing'))))"], dir);
+  assert.is(listed.code, 0, listed.stderr);
+  assert.equal(JSON.parse(listed.stdout), ['testSketch']);
+  const dts = readFileSync(path.join(dir, 'node_modules', 'sketchnet', 'dist', 'runtime', 'testing', 'index.d.ts'), 'utf8');
+  assert.match(dts, /export \{ testSketch, type TestSketch, type TestSketchOptions/);
+});
+
+test("the README's test of the thermostat passes as printed, with node --test and tsx, against the installed sketchnet/testing, on every Node.js at hand", async () => {
+  const files = readmeExamples().filter((e) => e.file === 'thermostat.ts' || e.file === 'thermostat.test.ts');
+  assert.equal(files.map((f) => f.file).sort(), ['thermostat.test.ts', 'thermostat.ts']);
+  mkdirSync(path.join(dir, 'readme-test'), { recursive: true });
+  for (const { file, text } of files) writeFileSync(path.join(dir, 'readme-test', file), text);
+  const nodes = [process.execPath, ...otherNodes().filter((n) => Number(n.version.split('.')[0]) >= 20).map((n) => n.bin)];
+  for (const node of nodes) {
+    const r = await run(node, ['--import', 'tsx', '--test', '--test-reporter=tap', path.join('readme-test', 'thermostat.test.ts')], dir);
+    assert.is(r.code, 0, `${node}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^# pass 1$/m, `${node}: ${r.stdout}`);
+    assert.match(r.stdout, /^# fail 0$/m, `${node}: ${r.stdout}`);
   }
 });
 

@@ -236,7 +236,8 @@ test('CLI: sketch key new prints one key-file line; run --key-file with send/tap
   assert.match(made.stdout, /^write [A-Za-z0-9_-]{43} kitchen\n$/);
   const read = await runCli(['key', 'new', '--read']);
   assert.match(read.stdout, /^read [A-Za-z0-9_-]{43}\n$/);
-  for (const bad of [['key', 'new'], ['key', 'new', '--read', '--write']]) {
+  assert.match((await runCli(['key', 'new', '--admin'])).stdout, /^admin [A-Za-z0-9_-]{43}\n$/);
+  for (const bad of [['key', 'new'], ['key', 'new', '--read', '--write'], ['key', 'new', '--write', '--admin']]) {
     const r = await runCli(bad);
     assert.is(r.code, 2, bad.join(' '));
   }

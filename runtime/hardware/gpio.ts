@@ -20,6 +20,7 @@ import { listChipDevices, systemSyscalls } from './gpio-syscalls.js';
 import { BIASES, biasFlags, chardevSyscalls, DRIVES, driveFlags, findChardevChip, getValues, lineError, listChardevChips, raspberryPiChip, requestLine, setValues, type Bias, type Drive, type FoundChip, type HeldLines } from './gpio-chardev.js';
 import { LineFlag, SIZE, type GpioSyscalls } from './gpio-uapi.js';
 import { MAX_LEASE_MS, systemGuardian, type PinGuard, type PinGuardian } from './guardian.js';
+import { currentPinScope } from './pin-scope.js';
 import { holdPin } from './safe-state.js';
 
 /**
@@ -311,6 +312,11 @@ export class VirtualPin extends BaseOutputPin {
   readonly #log: (line: string) => void;
   #physical?: Bit;
 
+  /** The logical value it was last driven to (1 = active); still readable once closed (then 0). */
+  get value(): Bit {
+    return this.transitions.at(-1)?.value ?? 0;
+  }
+
   /**
    * Opens the pin, drives it inactive and registers it for safe state.
    * @param options.activeLow default false; options.log default `console.log`.
@@ -548,6 +554,9 @@ function systemOnoff(): OnoffClass | SketchError | string {
  * A sysfs pin or chardev line is handed to a guardian process (`options.guardian`, see
  * ./guardian.ts) that drives it inactive (and unexports a pin) if this process dies without
  * doing so; when the guardian cannot start, one line goes to `log` and the pin works unguarded.
+ *
+ * In a pin scope (./pin-scope.ts: a sketch under the test kit) the pin is virtual whatever
+ * `backend` says, is handed to the scope, and logs to the scope's `log` when `log` is not given.
  * @throws SketchError
  *   `SKETCH_ERR_INVALID_OPTION` for an unknown backend, or a `lease` that is not a whole
  *   number of ms from 0 to 86 400 000 (one day);
@@ -561,14 +570,19 @@ function systemOnoff(): OnoffClass | SketchError | string {
  */
 export function openOutput(pin: number | string, options: OutputOptions = {}): OutputPin {
   const { activeLow = false } = options;
-  const log = options.log ?? ((line: string) => console.log(line));
+  const scope = currentPinScope(); // the test kit's: every pin virtual, handed to it (./pin-scope.ts)
+  const log = options.log ?? scope?.log ?? ((line: string) => console.log(line));
   const { lease = 0 } = options;
   if (!Number.isInteger(lease) || lease < 0 || lease > MAX_LEASE_MS) {
     throw errors.INVALID_OPTION(`--lease must be an integer from 0 to ${MAX_LEASE_MS} (ms; 0 = no lease), got ${String(lease)}`);
   }
   checkDriveAndBias(options);
-  const chosen = selectBackend(pin, options, log);
-  if (chosen.backend === 'virtual') return new VirtualPin(checkPinNumber(pin), { activeLow, log });
+  const chosen: ChosenBackend = scope ? { backend: 'virtual' } : selectBackend(pin, options, log);
+  if (chosen.backend === 'virtual') {
+    const virtual = new VirtualPin(checkPinNumber(pin), { activeLow, log });
+    scope?.opened(virtual);
+    return virtual;
+  }
   if (chosen.backend === 'chardev') {
     // The shared guardian uses the real syscalls; a fake chip gets none unless given one.
     const guardian = options.guardian ?? (options.syscalls ? false : systemGuardian());

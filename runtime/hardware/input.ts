@@ -16,7 +16,8 @@
 import { EventEmitter } from 'node:events';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { biasFlags, lineError, readEdges, requestLine, getValues, type Bias, type FoundChip, type HeldLines, type KernelEdge } from './gpio-chardev.js';
-import { checkDriveAndBias, checkPinNumber, resolveSysfsNumber, selectBackend, type Bit, type BackendOptions, type GpioBackend, type GpioBackendName, type OnoffClass } from './gpio.js';
+import { checkDriveAndBias, checkPinNumber, resolveSysfsNumber, selectBackend, type Bit, type BackendOptions, type ChosenBackend, type GpioBackend, type GpioBackendName, type OnoffClass } from './gpio.js';
+import { currentPinScope } from './pin-scope.js';
 import { LineFlag, SIZE, type GpioSyscalls } from './gpio-uapi.js';
 
 /** Every {@link EdgeDetection}, for option checks and CLI choices. */
@@ -308,7 +309,8 @@ class SysfsInput extends BaseInput {
  *
  * Backends as for outputs ({@link selectBackend}): `auto` is chardev when a Raspberry Pi chip
  * (or `chip`) can be opened, else sysfs through onoff, else virtual (a {@link VirtualInput}),
- * with one log line saying which and why.
+ * with one log line saying which and why. In a pin scope (./pin-scope.ts: a sketch under the
+ * test kit) it is a {@link VirtualInput} whatever `backend` says, handed to the scope.
  * @throws SketchError `SKETCH_ERR_INVALID_OPTION` for a bad edge, bias, backend, a
  *   `debounceMs` outside 0 … 1000 or an `eventBufferSize` outside 0 … 1024;
  *   `SKETCH_ERR_GPIO_PIN_RANGE`, `SKETCH_ERR_GPIO_CHIP`, `SKETCH_ERR_GPIO_BUSY` (naming the
@@ -326,8 +328,13 @@ export function openInput(pin: number | string, options: InputOptions = {}): Inp
     throw errors.INVALID_OPTION(`eventBufferSize must be a whole number from 0 to ${MAX_EVENT_BUFFER} (events), got ${String(eventBufferSize)}`);
   }
   checkDriveAndBias(options);
-  const chosen = selectBackend(pin, options, log);
-  if (chosen.backend === 'virtual') return new VirtualInput(checkPinNumber(pin), options);
+  const scope = currentPinScope(); // the test kit's: every pin virtual, handed to it (./pin-scope.ts)
+  const chosen: ChosenBackend = scope ? { backend: 'virtual' } : selectBackend(pin, options, log);
+  if (chosen.backend === 'virtual') {
+    const virtual = new VirtualInput(checkPinNumber(pin), options);
+    scope?.opened(virtual);
+    return virtual;
+  }
   if (chosen.backend === 'chardev') return new ChardevInput(pin, chosen.syscalls, chosen.chip, options);
   if (options.bias && options.bias !== 'as-is') {
     log(`gpio: sysfs cannot set the bias of GPIO ${pin}: it keeps what the firmware set (e.g. "gpio=${pin}=ip,pu" in config.txt), or use --gpio chardev`);

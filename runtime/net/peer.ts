@@ -77,6 +77,14 @@ export interface PeerOptions {
   ca?: string | Buffer;
   /** This sketch's instance name, stated on every connection (header `sketchnet-from`) so that the peer's status names its incoming link. Default none. */
   from?: () => string;
+  /**
+   * Makes the WebSocket of each connection attempt instead of `new WebSocket(url, protocols,
+   * options)` (ws): the test kit (`sketchnet/testing`) connects sketches in memory through it. What
+   * it returns must behave as a ws client: emit `upgrade` (a response whose `socket` is corked and
+   * uncorked), `open`, `error`, `message`, `pong` and `close`; take `send`, `ping`, `close` and
+   * `terminate`; tell `protocol` and `readyState`. Default: ws.
+   */
+  createSocket?: (url: string, protocols: string[], options: WebSocket.ClientOptions) => WebSocket;
 }
 
 interface Pending {
@@ -123,11 +131,12 @@ export class Peer {
   readonly #requestPrefix = `{"session":${JSON.stringify(this.#session)},"seq":`;
   #seq = 0;
   #v3 = false;
-  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca' | 'from'>> & {
+  readonly #options: Required<Omit<PeerOptions, 'discovery' | 'key' | 'ca' | 'from' | 'createSocket'>> & {
     discovery: Discovery | false;
     key?: string;
     ca?: string | Buffer;
     from?: () => string;
+    createSocket?: PeerOptions['createSocket'];
   };
   /** Whether the connection is being made again after a failure or a drop (a link's `retrying`). */
   #retrying = false;
@@ -311,12 +320,9 @@ export class Peer {
   /** Opens one WebSocket to `url`; resolves with it and its TCP socket once open. */
   #handshake(url: string, headers: Record<string, string>, tlsOptions: WebSocket.ClientOptions): Promise<{ ws: WebSocket; socket: Duplex }> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, this.#plain ? [] : [...SUBPROTOCOLS], {
-        handshakeTimeout: this.#options.handshakeTimeout,
-        perMessageDeflate: false,
-        headers,
-        ...tlsOptions,
-      });
+      const protocols = this.#plain ? [] : [...SUBPROTOCOLS];
+      const options: WebSocket.ClientOptions = { handshakeTimeout: this.#options.handshakeTimeout, perMessageDeflate: false, headers, ...tlsOptions };
+      const ws = this.#options.createSocket ? this.#options.createSocket(url, protocols, options) : new WebSocket(url, protocols, options);
       let socket: Duplex | undefined;
       ws.once('upgrade', (res) => (socket = res.socket));
       ws.once('open', () => {

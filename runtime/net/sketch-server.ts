@@ -30,7 +30,7 @@ import { pickSubprotocol, PROTOCOL_VERSION } from './protocol.js';
 import { answerRoute, findRoute, refuseUpgrade, sendText, type HttpRoutes } from './routes.js';
 import { isReactive, serveReactive, serveSilent, type LoopHost } from './reactive.js';
 import { StreamHub } from '../streams/hub.js';
-import { wallClock } from '../streams/wall-clock.js';
+import { stepLine, wallClock } from '../streams/wall-clock.js';
 import type { Outbox, OutboxOptions } from '../streams/outbox.js';
 import type { DeliverPolicy } from '../streams/query.js';
 import { statusPath, type SketchStatus } from '../streams/status.js';
@@ -44,11 +44,22 @@ import type { ListenOptions, SketchAddress, SketchConfig } from '../sketch-confi
 export const MAX_CONNECTIONS = 512;
 /** Default `SketchConfig.upgradeTimeout`, in ms: 10 000. */
 export const UPGRADE_TIMEOUT_MS = 10_000;
+/**
+ * The test kit's constructor option (runtime/testing/): a `SketchConfig` holding a function under
+ * this key is handed the sketch's server once it is made, to serve it in memory
+ * ({@link SketchServer.serveInMemory}). A registered symbol: one key for every copy of this module.
+ */
+export const IN_MEMORY = Symbol.for('sketchnet.testing.server');
+/** A refusal of an in-memory connection: the HTTP status and line a real upgrade would get. */
+export interface InMemoryRefusal {
+  status: number;
+  line: string;
+}
 
 /** The sketch instance a server serves: what it asks of it. */
 export interface Served extends LoopHost {
-  /** The instance name (kept equal to the server's by `ServerParts.onRename`). */
-  readonly name: string;
+  /** The instance name: the server keeps it equal to its own (mDNS or the broker may rename). */
+  name: string;
   readonly kind: string;
   readonly log: Logger;
   /** The status as `GET /.well-known/sketch` answers it (a subclass may add fields). */
@@ -71,8 +82,6 @@ export interface ServerParts {
   homeAssistant?: readonly HaEntity[];
   /** The peer given with `to`, if any: the tracer then propagates trace context from the start. */
   to?: string;
-  /** Called with the new instance name when mDNS or the broker forced one. */
-  onRename(next: string): void;
 }
 
 type Settings = Required<Pick<SketchConfig, 'discoverTimeout' | 'maxPayload' | 'maxBuffered' | 'heartbeat' | 'maxConnections' | 'upgradeTimeout'>> & SketchConfig;
@@ -110,8 +119,20 @@ export class SketchServer {
   #link?: BrokerLink;
   #started = 0;
   #closing = false;
+  /** What to undo on close (the wall-clock step listener). */
+  readonly #stops: Array<() => void> = [];
+  /** Each instance's `signal`: aborted when it is detached (a reload) or the server closes. */
+  readonly #aborts = new WeakMap<Served, AbortController>();
+  /** While an instance is being swapped in: messages wait for it. */
+  #swapping?: Promise<void>;
   /** Forwards to whichever instance is attached now: a connection outlives an instance. */
-  readonly #host: LoopHost = { loop: (channel, message) => this.#served.loop(channel, message), out: (text) => this.#served.out(text) };
+  readonly #host: LoopHost = {
+    loop: (channel, message) => (this.#swapping ? this.#swapping.then(() => this.#served.loop(channel, message)) : this.#served.loop(channel, message)),
+    out: (text) => this.#served.out(text),
+  };
+  /** The server a sketch constructed inside {@link SketchServer.adopt} attaches to. */
+  static #adopting?: SketchServer;
+  static readonly #byServed = new WeakMap<Served, SketchServer>();
 
   /**
    * @throws SketchError `SKETCH_ERR_BROKER_URL` for a `config.broker.url` that is not an MQTT
@@ -121,6 +142,7 @@ export class SketchServer {
   constructor(config: SketchConfig, parts: ServerParts) {
     this.#parts = parts;
     this.#served = parts.served;
+    SketchServer.#byServed.set(parts.served, this);
     this.name = parts.name;
     this.#config = {
       discoverTimeout: 5000,
@@ -158,11 +180,74 @@ export class SketchServer {
       spoolMax: config.spoolMax,
       log,
     });
+    (config as { [IN_MEMORY]?: (server: SketchServer) => void })[IN_MEMORY]?.(this);
   }
 
   /** The instance answering messages now. */
   get served(): Served {
     return this.#served;
+  }
+
+  /**
+   * Runs `make` (which constructs a sketch) so that the sketch attaches to `server` instead of
+   * making its own: a reload in place builds the new instance so. Synchronous.
+   */
+  static adopt<T>(server: SketchServer, make: () => T): T {
+    SketchServer.#adopting = server;
+    try {
+      return make();
+    } finally {
+      SketchServer.#adopting = undefined;
+    }
+  }
+
+  /** The server `served` is attached to (or was, before a reload swapped it out). */
+  static of(served: Served): SketchServer {
+    const server = SketchServer.#byServed.get(served);
+    if (!server) throw new Error('not a sketch attached to a server');
+    return server;
+  }
+
+  /** The server being adopted by a sketch under construction (see {@link adopt}), if any. */
+  static adopting(): SketchServer | undefined {
+    return SketchServer.#adopting;
+  }
+
+  /** The `signal` of `served`: aborted when it is swapped out or the server closes. */
+  signalOf(served: Served): AbortSignal {
+    let abort = this.#aborts.get(served);
+    if (!abort) this.#aborts.set(served, (abort = new AbortController()));
+    return abort.signal;
+  }
+
+  /** Aborts the signal of `served` with `reason`. */
+  abort(served: Served, reason: unknown): void {
+    const signal = this.signalOf(served);
+    if (!signal.aborted) this.#aborts.get(served)!.abort(reason);
+  }
+
+  /**
+   * Swaps the instance in place: messages that arrive meanwhile wait; `change()` does the work
+   * (teardown of the old, setup of the new) and resolves with the instance to serve from then
+   * on (the new one, or the old one again on a rollback). The server, its connections, streams,
+   * announcement and broker presence stay.
+   */
+  async swap(change: () => Promise<Served>): Promise<Served> {
+    let done!: () => void;
+    const previous = this.#swapping;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    this.#swapping = mine;
+    try {
+      await previous;
+      const next = await change();
+      SketchServer.#byServed.set(next, this);
+      this.#served = next;
+      next.name = this.name;
+      return next;
+    } finally {
+      if (this.#swapping === mine) this.#swapping = undefined;
+      done();
+    }
   }
 
   /** Where it listens, once `listen()` resolved. */
@@ -184,6 +269,8 @@ export class SketchServer {
   async listen(listen: ListenOptions = {}): Promise<SketchAddress> {
     const { host, port } = { host: '0.0.0.0', port: 0, ...dropUndefined(listen) };
     const log = this.#served.log;
+    const stopWatching = wallClock.onStep((ms) => this.#served.log.warn(stepLine(ms)));
+    this.#stops.push(stopWatching);
     if (!this.#gate.locked && drivesHardware() && !isLoopback(host)) {
       log.warn(`warning: GPIO outputs and no keys: anyone who can reach ${host}:${port || 'PORT'} can drive them; add --key-file FILE ("sketch key new --write >> FILE")`);
     }
@@ -318,7 +405,7 @@ export class SketchServer {
   #rename(name: string): void {
     this.name = name;
     if (this.#address) this.#address.name = name;
-    this.#parts.onRename(name);
+    this.#served.name = name;
   }
 
   #accept(ws: WebSocket, req: http.IncomingMessage, { channel, policy, credit }: { channel: string; policy?: DeliverPolicy; credit?: number }, right: Right): void {
@@ -397,6 +484,7 @@ export class SketchServer {
    */
   async close(teardown: () => Promise<void>): Promise<void> {
     this.#closing = true;
+    for (const stop of this.#stops.splice(0)) stop();
     this.#heartbeat?.stop();
     const tasks: Promise<unknown>[] = [];
     await this.#announced;
@@ -425,6 +513,33 @@ export class SketchServer {
       });
     }
     this.hub.close();
+  }
+
+  // --- In memory: the test kit's (runtime/testing/) --------------------------------------------
+
+  /**
+   * Serves without a port, for the test kit: announces the sketch through its discovery under
+   * `port` (a number that names it in memory, no TCP port is opened) and returns `accept`, which
+   * takes one in-memory connection — a WebSocket-like object and the upgrade request it came
+   * with — through what `listen()`'s upgrade handler checks (the gate, the path and stream query,
+   * the connection cap), then serves it as any client: `loop` through the per-connection handler,
+   * stream items, the status's links. `accept` returns the refusal instead (the HTTP status and
+   * line a real upgrade gets), or `undefined` once the connection is served. In-memory
+   * connections have no heartbeat: nothing between them can go silent.
+   */
+  serveInMemory(port: number): (ws: WebSocket, req: http.IncomingMessage) => InMemoryRefusal | undefined {
+    this.#started ||= Date.now();
+    this.#announced = this.#announce(port);
+    return (ws, req) => {
+      if (this.#closing) return { status: 503, line: `sketch "${this.name}" was closed` };
+      const verdict = this.#gate.check(req);
+      if (!verdict.ok) return verdict;
+      const check = this.hub.check(req.url ?? '/');
+      if (!check.ok) return { status: 400, line: check.error };
+      if (this.hub.size >= this.#config.maxConnections) return { status: 503, line: `this sketch serves at most ${this.#config.maxConnections} connections: try again later` };
+      this.#accept(ws, req, check, verdict.right);
+      return undefined;
+    };
   }
 }
 

@@ -19,8 +19,19 @@ import { readFile, stat } from 'node:fs/promises';
 import type http from 'node:http';
 import { errors } from '../errors.js';
 
-/** What a key allows: `read` (streams, status) or `write` (that, and messages to `loop`). */
-export type Right = 'read' | 'write';
+/**
+ * What a key allows: `read` (streams, status), `write` (that, and messages to `loop`) or `admin`
+ * (that, and replacing the sketches of a `sketch up --accept-push` device: `sketch push`).
+ */
+export type Right = 'read' | 'write' | 'admin';
+
+/** The rights, weakest first: each allows what the ones before it do. */
+export const RIGHTS: readonly Right[] = ['read', 'write', 'admin'];
+
+/** Whether `right` allows what `needed` does (`admin` ⊇ `write` ⊇ `read`). */
+export function allows(right: Right, needed: Right): boolean {
+  return RIGHTS.indexOf(right) >= RIGHTS.indexOf(needed);
+}
 
 /** One access key. */
 export interface AccessKey {
@@ -72,8 +83,8 @@ export function parseKeys(text: string, where: string): AccessKey[] {
     if (!line) return;
     const at = `${where}:${i + 1}`;
     const [right, key, ...label] = line.split(/\s+/);
-    if (right !== 'read' && right !== 'write') {
-      throw errors.KEY_FILE(at, `expected "read KEY" or "write KEY", got ${JSON.stringify(right!.slice(0, 20))}`);
+    if (right !== 'read' && right !== 'write' && right !== 'admin') {
+      throw errors.KEY_FILE(at, `expected "read KEY", "write KEY" or "admin KEY", got ${JSON.stringify(right!.slice(0, 20))}`);
     }
     if (!key) throw errors.KEY_FILE(at, `no key after "${right}"`);
     if (!KEY_CHARS.test(key)) throw errors.KEY_FILE(at, 'a key may only hold the characters A–Z a–z 0–9 - _ (base64url)');
@@ -132,7 +143,7 @@ export class KeyRing {
     const d = digest(presented);
     let right: Right | undefined;
     for (const k of this.#keys) {
-      if (timingSafeEqual(d, k.digest) && right !== 'write') right = k.right;
+      if (timingSafeEqual(d, k.digest) && (right === undefined || allows(k.right, right))) right = k.right;
     }
     return right;
   }

@@ -40,7 +40,7 @@ export class WallClock {
   #last = 0;
 
   constructor(options: WallClockOptions = {}) {
-    this.#wall = options.wall ?? Date.now;
+    this.#wall = options.wall ?? (() => Date.now()); // read at each call: a fake clock (the test kit's) installed later is followed
     this.#mono = options.monotonic ?? (() => performance.now());
     this.#anchorWall = this.#wall();
     this.#anchorMono = this.#mono();
@@ -94,6 +94,18 @@ export class WallClock {
   /** Now, in s since the epoch (µs resolution). */
   now(): number {
     return this.nowMs() / 1000;
+  }
+
+  /**
+   * Anchors the clock to the system's wall clock again and forgets the latest time it gave, so
+   * that the next readings may be earlier, with no step reported. For the test kit
+   * (runtime/testing/fake-clock.ts): its fake clock moves both clocks read here and runs ahead of
+   * the real one, which would otherwise hold every later reading at the fake clock's last time.
+   */
+  resync(): void {
+    this.#anchorWall = this.#wall();
+    this.#anchorMono = this.#mono();
+    this.#last = this.#anchorWall;
   }
 
   /** Calls `listener` with each step's size in ms (+ forward, − backward). Returns a function that stops it. */
