@@ -51,6 +51,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     add: async (y, head) => void y.command({ ...(await import('./tap.js')).tapCommand, ...head }),
   },
   {
+    command: 'push <target> [file]',
+    describe: 'replace a sketch of a "sketch up --accept-push" device by a file, in place, with rollback if it fails (--rollback: the previous version)',
+    add: async (y, head) => void y.command({ ...(await import('./push.js')).pushCommand, ...head }),
+  },
+  {
     command: 'trace <name>',
     describe: 'follow the requests a sketch handles across the sketches they reach: one tree of hops with latencies per trace',
     add: async (y, head) => void y.command({ ...(await import('./trace.js')).traceCommand, ...head }),

@@ -103,16 +103,24 @@ export function mergeFound(mdns: readonly FoundSketch[], broker: readonly FoundS
   return out;
 }
 
+/** The version a status says was pushed (`code.version`, `sketch push`), if any. */
+function pushedVersion(status: SketchStatus | null): number | undefined {
+  const v = (status?.code as { version?: unknown } | undefined)?.version;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
 /**
  * `sketch ls`: one row per sketch — `NAME KIND ADDRESS PORT PROTOCOL STREAMS UPTIME CONNECTIONS`
  * (connections: every path together; streams: comma-separated, from the status, else as
- * announced, `-` for none), and a last column `VIA` (`mdns`, `broker`, `mdns+broker`) when
- * any entry has `via` (`--broker`). A sketch whose status did not answer shows `?` for uptime
+ * announced, `-` for none), then `VERSION` when any sketch runs a pushed version (`v3`: its
+ * status's `code.version`; `-` for the others), and a last column `VIA` (`mdns`, `broker`,
+ * `mdns+broker`) when any entry has `via` (`--broker`). A sketch whose status did not answer shows `?` for uptime
  * and connections ({@link statusNotes} says why). Lines without `\n`.
  */
 export function lsTable(entries: readonly LsEntry[]): string[] {
   const via = entries.some((e) => e.via !== undefined);
-  const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS', 'UPTIME', 'CONNECTIONS', ...(via ? ['VIA'] : [])]];
+  const pushed = entries.some((e) => e.up && pushedVersion(e.status) !== undefined);
+  const rows = [['NAME', 'KIND', 'ADDRESS', 'PORT', 'PROTOCOL', 'STREAMS', 'UPTIME', 'CONNECTIONS', ...(pushed ? ['VERSION'] : []), ...(via ? ['VIA'] : [])]];
   for (const e of entries) {
     const f = e.found;
     const streams = streamPaths(e);
@@ -126,6 +134,7 @@ export function lsTable(entries: readonly LsEntry[]): string[] {
       streams.length ? streams.join(',') : '-',
       known ? formatUptime(e.status!.uptime) : '?',
       known ? String(connections(e.status!)) : '?',
+      ...(pushed ? [known && pushedVersion(e.status) !== undefined ? `v${pushedVersion(e.status)}` : '-'] : []),
       ...(via ? [e.via ?? '-'] : []),
     ]);
   }

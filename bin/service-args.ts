@@ -22,6 +22,12 @@ export const INSTALL_OPTIONS = {
     describe: 'a file of NAME=value lines the service reads (SKETCH_KEY=… for a peer that wants a key): EnvironmentFile=, never the key itself in the unit',
     group: 'Service:',
   },
+  'accept-push': {
+    type: 'boolean',
+    default: false,
+    describe: 'with --device: the unit runs "sketch up FILE --accept-push" (sketch push may replace its sketches)',
+    group: 'Service:',
+  },
   device: {
     type: 'string',
     requiresArg: true,

@@ -89,8 +89,9 @@ function installCommand(cls: SketchClass | undefined): CommandModule {
           if (argv.sketch !== undefined) throw errors.INVALID_OPTION('--device FILE runs the sketches of a device file: name no sketch besides it');
           const typed = hideBin(process.argv);
           const extra = runArgs(typed.slice(typed.indexOf('install') + 1)).filter((a, i, all) => a !== '--name' && !a.startsWith('--name=') && all[i - 1] !== '--name');
-          if (extra.length) throw errors.INVALID_OPTION(`with --device, options go in the device file (got ${extra.join(' ')}): only --name, --user, --print and --environment-file go here`);
-        } else if (argv.sketch === undefined) throw errors.INVALID_OPTION('name the sketch to install (sketch service install iopin …), or give a device file: --device sketchnet.yaml');
+          if (extra.length) throw errors.INVALID_OPTION(`with --device, options go in the device file (got ${extra.join(' ')}): only --name, --user, --print, --environment-file and --accept-push go here`);
+        } else if (argv['accept-push'] === true) throw errors.INVALID_OPTION('--accept-push is for a device: sketch service install --device sketchnet.yaml --accept-push');
+        else if (argv.sketch === undefined) throw errors.INVALID_OPTION('name the sketch to install (sketch service install iopin …), or give a device file: --device sketchnet.yaml');
         const name = (argv.name as string | undefined) ?? (typeof argv.device === 'string' ? DEVICE_UNIT_NAME : kindOf(cls));
         if (name !== undefined) {
           try {
@@ -148,7 +149,7 @@ async function installDevice(argv: Record<string, unknown>, file: string): Promi
   const name = (argv.name as string | undefined) ?? DEVICE_UNIT_NAME;
   writeUnit(argv, {
     name,
-    exec: [process.execPath, SKETCH_BIN, 'up', absolute, '--restart', 'on-failure'],
+    exec: [process.execPath, SKETCH_BIN, 'up', absolute, '--restart', 'on-failure', ...(argv['accept-push'] === true ? ['--accept-push'] : [])],
     workingDirectory: device.dir,
     description: `sketchnet device ${name} (sketch up ${path.basename(absolute)}: ${device.sketches.map((s) => s.name).join(', ')})`,
     drivesPins: drives,

@@ -10,19 +10,25 @@ import { loopWarning } from './loop-warning.js';
 import { sketchConfig, STOP_DEADLINE_MS } from './run.js';
 import { loadSketch } from './load-sketch.js';
 import { SketchWatcher } from '../runtime/watch.js';
+import { SketchServer } from '../runtime/net/sketch-server.js';
+import { PushReceiver } from '../runtime/push.js';
+import type { Sketch } from '../runtime/sketch.js';
 import path from 'node:path';
 
 interface UpArgs {
   file?: string;
   check: boolean;
   watch: boolean;
+  'accept-push': boolean;
   restart: RestartPolicy;
 }
 
 /**
- * `sketch up [FILE] [--check] [--restart no|on-failure] [log options]`: every sketch of the device
- * file (default `sketchnet.yaml`) in one process, each on its own port with its own mDNS
- * announcement (see docs/API.md, "Several sketches in one process: sketch up").
+ * `sketch up [FILE] [--check] [--restart no|on-failure] [--watch] [--accept-push] [log options]`:
+ * every sketch of the device file (default `sketchnet.yaml`) in one process, each on its own port
+ * with its own mDNS announcement (see docs/API.md, "Several sketches in one process: sketch up").
+ * Each starts the version pushed last (`sketch push`), when there is one; `--accept-push` takes
+ * pushes (runtime/push.ts).
  */
 export const upCommand: CommandModule<object, UpArgs> = {
   builder: (y) =>
@@ -30,6 +36,7 @@ export const upCommand: CommandModule<object, UpArgs> = {
       .positional('file', { type: 'string', describe: `the device file (YAML or JSON; default ./${DEVICE_FILE})` })
       .option('check', { type: 'boolean', default: false, describe: 'check the file (one line per problem) and exit: 0 when it is good, 1 otherwise' })
       .option('watch', { type: 'boolean', default: false, describe: 'reload each sketch file in place when it is saved: ports, mDNS names, streams and every connection stay' })
+      .option('accept-push', { type: 'boolean', default: false, describe: 'let "sketch push" replace its sketches (admin keys only, over TLS or loopback), in place, with a rollback when the new version fails' })
       .option('restart', {
         choices: RESTART_POLICIES,
         default: 'no' as RestartPolicy,
@@ -46,7 +53,9 @@ export const upCommand: CommandModule<object, UpArgs> = {
       console.log(`${file}: ${prepared.hosted.length} sketch${prepared.hosted.length === 1 ? '' : 'es'} OK`);
       process.exit(0);
     }
-    const host = hostDevice(prepared.hosted, { restart: argv.restart, logging });
+    let pushes: ((sketch: Sketch, name: string) => void) | undefined;
+    const host = hostDevice(prepared.hosted, { restart: argv.restart, logging, started: (sketch, name) => pushes?.(sketch, name) });
+    pushes = await pushedVersions(prepared.device, prepared.hosted, host, argv['accept-push']);
     if (argv.watch) watchDevice(prepared.device, prepared.hosted, host);
     const code = (await host.host.start()).failed ? 1 : 0;
     await host.finish(code);
@@ -67,6 +76,41 @@ function watchDevice(device: Device, hosted: HostedSketch[], up: HostedDevice): 
       swap: (next) => up.host.reload(s.name, next),
     });
   }
+}
+
+/** Probation of a pushed version, ms, when set (for tests): `SKETCH_PUSH_PROBATION_MS`; default `PUSH_PROBATION_MS` (10 000). */
+const probationMs = (): number | undefined => {
+  const v = Number(process.env.SKETCH_PUSH_PROBATION_MS);
+  return process.env.SKETCH_PUSH_PROBATION_MS && Number.isFinite(v) && v >= 0 ? v : undefined;
+};
+
+/**
+ * Pushed versions (runtime/push.ts): each sketch starts (and restarts) the version pushed last,
+ * when there is one; with `accept` (`--accept-push`) each server also takes pushes and rollbacks.
+ * Returns what to do with each sketch once it listens: its routes and its status's `code`.
+ */
+async function pushedVersions(device: Device, hosted: HostedSketch[], up: HostedDevice, accept: boolean): Promise<(sketch: Sketch, name: string) => void> {
+  const receiver = new PushReceiver({
+    dir: device.dir,
+    host: { reload: (...args) => up.host.reload(...args) },
+    load: (file, version) => loadSketch(file, version),
+    probationMs: probationMs(),
+    log: (level, line) => up.log.write(level, line),
+  });
+  for (const s of device.sketches) {
+    const h = hosted.find((x) => x.name === s.name)!;
+    receiver.add(s.name, s.cls, path.isAbsolute(s.spec) ? path.basename(s.spec) : s.spec);
+    await receiver.restore(s.name);
+    h.create = () => new (receiver.classOf(s.name))(h.config ?? {}); // a restart builds the version pushed last
+    if (accept && !h.config?.keys?.some((k) => k.right === 'admin')) {
+      up.log.warn(`${s.name}: no admin key in its key file: pushes to it are refused (sketch key new --admin >> KEYFILE)`);
+    }
+  }
+  return (sketch, name) => {
+    const server = SketchServer.of(sketch);
+    server.addStatus('code', () => receiver.code(name));
+    if (accept) server.addRoutes(receiver.routes(name));
+  };
 }
 
 /** Prints each problem line on stderr and exits with `SKETCH_ERR_DEVICE_FILE`'s status (1). */
@@ -133,15 +177,16 @@ export interface HostedDevice {
  */
 export function hostDevice(
   hosted: HostedSketch[],
-  options: { restart: RestartPolicy; logging: SketchConfig['logging']; cleanup?: () => void },
+  options: { restart: RestartPolicy; logging: SketchConfig['logging']; cleanup?: () => void; started?: (sketch: Sketch, name: string) => void },
 ): HostedDevice {
   const log = createLogger({ ...options.logging, name: 'sketch up', label: 'sketch up' });
   const host = new SketchHost(hosted, {
     restart: options.restart,
     log: (level, line) => log.write(level, line),
-    started: (sketch) => {
+    started: (sketch, name) => {
       const notReactive = loopWarning(sketch); // else every `sketch send` to it waits in vain
       if (notReactive) sketch.log.warn(notReactive);
+      options.started?.(sketch, name);
     },
   });
   let cleaned = false;

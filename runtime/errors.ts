@@ -101,6 +101,10 @@ export const ERROR_CODES = {
   SKETCH_ERR_NOT_TRACING: 1,
   /** `sketch trace`: the sketch handled fewer requests than `--count` within `--timeout`. */
   SKETCH_ERR_TRACE_TIMEOUT: 1,
+  /** `sketch push`: the device refused the push and nothing changed (no admin key, no TLS nor loopback, too large, a file that does not load, no push accepted). */
+  SKETCH_ERR_PUSH_REFUSED: 1,
+  /** `sketch push`: the pushed version failed (its `setup()` threw, or it failed within its probation) and the previous version runs again. */
+  SKETCH_ERR_PUSH_FAILED: 1,
 } as const;
 
 /** One of the registered `SKETCH_ERR_…` codes. */
@@ -226,11 +230,9 @@ export const errors = {
       `${peer} refused the connection (401): it needs a key; pass one with --key KEY or SKETCH_KEY (the peer's owner makes one with "sketch key new")`,
     ),
   FORBIDDEN: (detail: string) => new SketchError('SKETCH_ERR_FORBIDDEN', detail),
-  INSECURE_KEY: (url: string) =>
-    new SketchError(
-      'SKETCH_ERR_INSECURE_KEY',
-      `not sending the key to ${url}: plain ws:// beyond loopback lets anyone on the network read it; serve the peer over TLS (wss://) or pass --insecure-key`,
-    ),
+  /** `fix`: what to do about it (`sketch push` has no `--insecure-key`). */
+  INSECURE_KEY: (url: string, fix = 'serve the peer over TLS (wss://) or pass --insecure-key') =>
+    new SketchError('SKETCH_ERR_INSECURE_KEY', `not sending the key to ${url}: plain ws:// beyond loopback lets anyone on the network read it; ${fix}`),
   TLS_FILE: (file: string, detail: string) => new SketchError('SKETCH_ERR_TLS_FILE', `TLS file ${file}: ${detail}`),
   TLS_VERIFY: (peer: string, url: string, detail: string, cause?: unknown) =>
     new SketchError(
@@ -286,6 +288,12 @@ export const errors = {
         ? `"${name}" handled no request within ${s(timeoutSeconds)}: is anything sending to it? (wait longer with --timeout SECONDS)`
         : `"${name}" handled ${seen} of ${wanted} requests within ${s(timeoutSeconds)} (wait longer with --timeout SECONDS)`,
     ),
+  /** `status`: the HTTP status of the refusal; `line`: the device's reason; `detail`: the source line and caret of a syntax error. */
+  PUSH_REFUSED: (name: string, status: number, line: string, detail?: string) =>
+    new SketchError('SKETCH_ERR_PUSH_REFUSED', `${name} refused the push (${status}): ${line}`, detail ? { detail } : {}),
+  /** `running`: what runs again (`version 3`, `the device file's version`). */
+  PUSH_FAILED: (name: string, reason: string, running: string) =>
+    new SketchError('SKETCH_ERR_PUSH_FAILED', `${name}: the pushed version failed (${reason}): rolled back, ${running} runs`),
   /** `problems`: one `FILE:LINE: where: what` line each; the first is the message, the others the `detail`. */
   DEVICE_FILE: (problems: readonly string[]) =>
     new SketchError('SKETCH_ERR_DEVICE_FILE', problems[0] ?? 'the device file has a problem', problems.length > 1 ? { detail: problems.slice(1).join('\n') } : {}),

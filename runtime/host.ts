@@ -76,8 +76,8 @@ export interface SketchHostOptions {
    * in 2 s (restart 2)` at `warn`, `NAME: finished` at `info`). Default: stderr.
    */
   log?: (level: 'error' | 'warn' | 'info', line: string) => void;
-  /** Called once a sketch listens (each start), e.g. to log warnings about it. */
-  started?: (sketch: Sketch) => void;
+  /** Called once a sketch listens (each start) with its instance and its name in the host, e.g. to log warnings about it. */
+  started?: (sketch: Sketch, name: string) => void;
   /** Default: the real clock. */
   clock?: HostClock;
 }
@@ -103,6 +103,16 @@ interface Life {
   restarts: number;
   /** A reload in place under way: the run waits for it before deciding the old version ended. */
   reloading?: Promise<unknown>;
+  /** A version on probation ({@link SketchHost.reload}): its failure goes to `rollback` instead of ending the run. */
+  probation?: { version: Sketch; rollback: (err: unknown) => void };
+}
+
+/** A probation after a reload ({@link SketchHost.reload}): the new version must not fail for `ms`, or `fallback` is swapped back in. */
+export interface ReloadProbation {
+  /** How long the new version must run without failing, in ms. */
+  ms: number;
+  /** The class swapped in when it fails meanwhile (usually the class it replaced). */
+  fallback: SketchClass;
 }
 
 const realClock: HostClock = {
@@ -201,6 +211,10 @@ export class SketchHost extends EventEmitter<SketchHostEvents> {
    */
   fail(name: string, err: unknown): boolean {
     const life = this.#find(name);
+    if (life?.probation && life.sketch === life.probation.version) {
+      life.probation.rollback(err); // a version on probation: swapped back, the run goes on
+      return true;
+    }
     if (!life?.fail) return false;
     life.fail(err);
     return true;
@@ -227,22 +241,63 @@ export class SketchHost extends EventEmitter<SketchHostEvents> {
    * Reloads the running sketch `name` in place with the class `next` (runtime/reload.ts): its
    * port, announcement, streams and connections stay; the run follows the new version (its
    * `main()` is started). Undefined when `name` is not running now.
+   *
+   * With `probation`, the new version must then run `probation.ms` without failing: when an
+   * uncaught exception is attributed to the sketch ({@link fail}) or its `main()` rejects
+   * meanwhile, `probation.fallback` is reloaded in its place (the sketch is not closed nor
+   * restarted) and the outcome is `rolledBack` with `failedIn: 'probation'`. Resolves once the
+   * probation is over.
    */
-  async reload(name: string, next: SketchClass): Promise<ReloadOutcome | undefined> {
+  async reload(name: string, next: SketchClass, probation?: ReloadProbation): Promise<ReloadOutcome | undefined> {
     const life = this.#find(name);
-    const current = life?.sketch;
-    if (!life || !current || life.state !== 'running') return undefined;
+    if (!life || !life.sketch || life.state !== 'running') return undefined;
+    const outcome = await this.#swapIn(life, next);
+    if (!probation || outcome.result !== 'reloaded') return outcome;
+    const failure = await this.#probation(life, outcome.sketch, probation);
+    if (!failure) return outcome;
+    const back = await failure.back;
+    return { sketch: back.sketch, result: 'rolledBack', reason: failure.reason, failedIn: 'probation', pauseMs: outcome.pauseMs };
+  }
+
+  /** Swaps `next` in for the version `life` runs now; `life.reloading` is set before this returns. */
+  #swapIn(life: Life, next: SketchClass): Promise<ReloadOutcome> {
+    const current = life.sketch!;
     const reloading = this.#owner.run(life, async () => {
       const outcome = await reloadInPlace(current, next, life.spec.config ?? {});
       if (outcome.result !== 'refused') life.sketch = outcome.sketch; // before the run looks (it awaits `reloading`)
       return outcome;
     });
-    life.reloading = reloading.catch(() => {});
-    try {
-      return await reloading;
-    } finally {
-      life.reloading = undefined;
-    }
+    const waited = reloading.catch(() => {});
+    life.reloading = waited;
+    return reloading.finally(() => {
+      if (life.reloading === waited) life.reloading = undefined;
+    });
+  }
+
+  /**
+   * Watches `version` for `p.ms`: resolves undefined when it did not fail (or the sketch left
+   * `running` otherwise), else with the reason and the swap back to `p.fallback` (started at once).
+   */
+  #probation(life: Life, version: Sketch, p: ReloadProbation): Promise<{ reason: string; back: Promise<ReloadOutcome> } | undefined> {
+    return new Promise((resolve) => {
+      const over = new AbortController();
+      const end = (result?: { reason: string; back: Promise<ReloadOutcome> }) => {
+        if (over.signal.aborted) return;
+        over.abort();
+        life.probation = undefined;
+        this.off('state', left);
+        resolve(result);
+      };
+      const left = (name: string, state: HostedState) => {
+        if (name === life.spec.name && state !== 'running') end();
+      };
+      this.on('state', left);
+      life.probation = { version, rollback: (err) => end({ reason: oneLine(err), back: this.#swapIn(life, p.fallback) }) };
+      this.#clock.sleep(p.ms, AbortSignal.any([over.signal, this.#stop.signal])).then(
+        () => end(),
+        () => end(),
+      );
+    });
   }
 
   /** Whether {@link stop} was called. */
@@ -283,11 +338,13 @@ export class SketchHost extends EventEmitter<SketchHostEvents> {
           await race(sketch.run(life.spec.listen));
           ranFrom = this.#clock.now();
           this.#enter(life, 'running');
-          this.#started?.(sketch);
+          this.#started?.(sketch, name);
           // Until the version serving now ends: a reload swaps it, and the run follows the new one.
           for (let current = sketch; ; ) {
             const ended = current.main ? current.main() : new Promise<never>((_, reject) => current.signal.addEventListener('abort', () => reject(current.signal.reason), { once: true }));
             const failed = await race(ended).then(() => undefined, (err: unknown) => ({ err }));
+            // a version on probation that fails is swapped back (that sets `reloading`): the run goes on
+            if (failed && life.probation?.version === current && life.sketch === current) life.probation.rollback(failed.err);
             await life.reloading;
             if (life.sketch && life.sketch !== current) {
               current = life.sketch;

@@ -24,6 +24,8 @@ export interface ReloadOutcome {
   result: 'reloaded' | 'refused' | 'rolledBack';
   /** Why it was refused or rolled back (one line). */
   reason?: string;
+  /** For `rolledBack`: where the new version failed: its `setup()`, or later, within a probation (`SketchHost.reload`). */
+  failedIn?: 'setup' | 'probation';
   /** Time from the start of the swap (messages held) to the instance attached, ms. */
   pauseMs: number;
 }
@@ -67,5 +69,5 @@ export async function reloadInPlace(current: Sketch, next: SketchClass, config: 
     }
   });
   const pauseMs = performance.now() - start;
-  return reason === undefined ? { sketch: served as Sketch, result: 'reloaded', pauseMs } : { sketch: served as Sketch, result: 'rolledBack', reason, pauseMs };
+  return reason === undefined ? { sketch: served as Sketch, result: 'reloaded', pauseMs } : { sketch: served as Sketch, result: 'rolledBack', reason, failedIn: 'setup', pauseMs };
 }

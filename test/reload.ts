@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { Peer, reactive, Sketch } from '../runtime/index.js';
+import { Peer, reactive, Sketch, SketchHost } from '../runtime/index.js';
 import { reloadInPlace } from '../runtime/reload.js';
 import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { sleep } from './helpers/net.js';
@@ -134,6 +134,35 @@ test('a version whose options do not fit is refused and the old one keeps servin
   assert.is(await peer.send('x'), 'old');
   peer.close();
   await first.close();
+});
+
+test("SketchHost.reload with a probation: a version whose main() rejects within it is swapped back out, the run goes on with the fallback; one that lasts is kept", async () => {
+  const V1 = version(1);
+  class Failing extends version(2) {
+    override async main(): Promise<void> {
+      await sleep(50);
+      throw new Error('sensor lost');
+    }
+  }
+  const host = new SketchHost([{ name: 'counter', create: () => new V1(config), listen: { host: '127.0.0.1', port: 0 }, config }], { log: () => {} });
+  const done = host.start();
+  while (host.state('counter') !== 'running') await sleep(10);
+  const { port } = host.sketch('counter')!.address!;
+  const failed = await host.reload('counter', Failing, { ms: 2000, fallback: V1 });
+  assert.is(failed!.result, 'rolledBack');
+  assert.is(failed!.failedIn, 'probation');
+  assert.is(failed!.reason, 'sensor lost');
+  assert.ok(host.sketch('counter') instanceof V1);
+  assert.is(host.state('counter'), 'running', 'never stopped');
+  const peer = new Peer(`ws://127.0.0.1:${port}/`, { retries: 0, log: () => {} });
+  assert.is(await peer.send('x'), 'v1:x');
+  const V3 = version(3);
+  const kept = await host.reload('counter', V3, { ms: 100, fallback: V1 });
+  assert.is(kept!.result, 'reloaded');
+  assert.is(await peer.send('y'), 'v3:y');
+  peer.close();
+  await host.stop();
+  assert.equal(await done, { failed: false });
 });
 
 test.run();

@@ -27,7 +27,7 @@ import { startTracing } from './tracing.js';
 import { Dedupe } from './dedupe.js';
 import { Heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 import { pickSubprotocol, PROTOCOL_VERSION } from './protocol.js';
-import { answerRoute, findRoute, refuseUpgrade, sendText, type HttpRoutes } from './routes.js';
+import { answerRoute, findRoute, refuseUpgrade, sendText, type HttpRoute, type HttpRoutes } from './routes.js';
 import { isReactive, serveReactive, serveSilent, type LoopHost } from './reactive.js';
 import { StreamHub } from '../streams/hub.js';
 import { stepLine, wallClock } from '../streams/wall-clock.js';
@@ -125,6 +125,10 @@ export class SketchServer {
   readonly #aborts = new WeakMap<Served, AbortController>();
   /** While an instance is being swapped in: messages wait for it. */
   #swapping?: Promise<void>;
+  /** Routes of the code hosting the sketch ({@link addRoutes}): they outlive every instance. */
+  readonly #hostRoutes: Record<string, HttpRoute> = {};
+  /** Status fields of the code hosting the sketch ({@link addStatus}). */
+  readonly #hostFields = new Map<string, () => unknown>();
   /** Forwards to whichever instance is attached now: a connection outlives an instance. */
   readonly #host: LoopHost = {
     loop: (channel, message) => (this.#swapping ? this.#swapping.then(() => this.#served.loop(channel, message)) : this.#served.loop(channel, message)),
@@ -250,6 +254,21 @@ export class SketchServer {
     }
   }
 
+  /**
+   * Serves `routes` besides the sketch's own, from now on, whichever instance is attached (they
+   * win over a sketch route of the same path): the code hosting the sketch adds its own this way
+   * (`sketch up --accept-push`: `POST /.well-known/sketch/push`). They pass the gate (Origin,
+   * key) first, as the status does; `open` is ignored.
+   */
+  addRoutes(routes: HttpRoutes): void {
+    for (const [path, route] of Object.entries(routes)) this.#hostRoutes[path] = { handle: route.handle };
+  }
+
+  /** Adds `field` to every status ({@link status}): what `value()` returns then, left out when undefined (`sketch up`: `code`, the pushed version). */
+  addStatus(field: string, value: () => unknown): void {
+    this.#hostFields.set(field, value);
+  }
+
   /** Where it listens, once `listen()` resolved. */
   get address(): SketchAddress | undefined {
     return this.#address;
@@ -277,7 +296,7 @@ export class SketchServer {
     const tls = this.#config.tls;
     const routes = this.#served.routes?.();
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const route = findRoute(routes, req.url);
+      const route = findRoute(this.#hostRoutes, req.url) ?? findRoute(routes, req.url);
       const out = (line: string) => this.#served.out(line);
       if (route?.open) return answerRoute(route, req, res, undefined, out);
       const verdict = this.#gate.check(req);
@@ -465,6 +484,10 @@ export class SketchServer {
     const forward = this.#senders.forward();
     if (forward) status.forward = forward;
     status.links = { out: this.#senders.links(), in: this.#incoming.status() };
+    for (const [field, value] of this.#hostFields) {
+      const v = value();
+      if (v !== undefined) status[field] = v;
+    }
     return status;
   }
 

@@ -37,6 +37,8 @@ export interface SketchStatus {
   links?: LinksStatus;
   /** With a broker (`--broker`): its URL (no credentials), whether connected now, and the name held there. */
   broker?: { url: string; connected: boolean; name: string | null };
+  /** A pushed version running (`sketch push` to a `sketch up --accept-push` device): its number, file name, when it was pushed (ISO 8601) and SHA-256. Absent for the device file's version. */
+  code?: { version: number; file: string; pushedAt: string; sha256: string };
   /** Sketches may add their own fields (the thermometer adds `sensor`). */
   [extra: string]: unknown;
 }
