@@ -5,11 +5,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import WebSocket from 'ws';
 import { Peer, reactive, Sketch, SketchHost } from '../runtime/index.js';
 import { reloadInPlace } from '../runtime/reload.js';
-import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { sleep } from './helpers/net.js';
+import { traffic } from './helpers/traffic.js';
 
 const lines: string[] = [];
 const config = { discovery: false as const, log: (l: string) => lines.push(l), trace: false as const };
@@ -40,25 +39,8 @@ function version(v: number, hooks: { setup?: (handed: unknown) => void; handoff?
 test('10 reloads under 100 acknowledged messages a second: no connection closed, nothing lost or answered twice, seq continuous, each reply from the version that handled it', async () => {
   const first = new (version(0))(config);
   const { port } = await first.run({ host: '127.0.0.1', port: 0 });
-  const url = `ws://127.0.0.1:${port}/`;
-  const items: Array<{ seq: number; data: { v: number; message: string } }> = [];
-  const sub = new WebSocket(`${url}handled?new`, [SUBPROTOCOL]); // envelopes: seq and data
-  let subClosed = false;
-  sub.on('close', () => (subClosed = true));
-  sub.on('message', (d) => {
-    const f = JSON.parse(d.toString()) as { seq?: number; data?: { v: number; message: string } };
-    if (f.seq !== undefined) items.push({ seq: f.seq, data: f.data! });
-  });
-  await new Promise((r) => sub.once('open', r));
-  const peer = new Peer(url, { retries: 0, log: () => {} });
-  const replies: string[] = [];
-  let sending = true;
-  const sender = (async () => {
-    for (let i = 0; sending; i++) {
-      replies.push(await peer.send(String(i)));
-      await sleep(10);
-    }
-  })();
+  const t = await traffic<{ v: number; message: string }>(`ws://127.0.0.1:${port}/`);
+  const { items, replies } = t;
   let current: Sketch = first;
   const versions = [current];
   try {
@@ -71,10 +53,9 @@ test('10 reloads under 100 acknowledged messages a second: no connection closed,
     versions.push(current);
   }
   await sleep(100);
-  sending = false;
-  await sender;
+  await t.stop();
   await sleep(100);
-  assert.not.ok(subClosed, 'the subscriber stayed connected');
+  assert.not.ok(t.subscriberClosed(), 'the subscriber stayed connected');
   assert.ok(replies.length >= 80, `${replies.length} replies`);
   assert.equal(replies.map((r) => Number(r.split(':')[1])), replies.map((_, i) => i), 'every message answered once, in order');
   const seqs = items.map((i) => i.seq);
@@ -84,9 +65,7 @@ test('10 reloads under 100 acknowledged messages a second: no connection closed,
   assert.equal([...new Set(items.map((i) => i.data.v))], Array.from({ length: 11 }, (_, v) => v), 'every version answered, in turn');
   assert.ok(versions.slice(0, -1).every((s) => (s as unknown as { torn: boolean }).torn && s.signal.aborted), 'every old version torn down, its signal aborted');
   } finally {
-    sending = false;
-    peer.close();
-    sub.close();
+    t.close();
     await current.close();
   }
 });

@@ -7,10 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import WebSocket from 'ws';
 import { Peer } from '../runtime/index.js';
-import { SUBPROTOCOL } from '../runtime/net/protocol.js';
 import { cli, sleep } from './helpers/net.js';
+import { traffic } from './helpers/traffic.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sketch-watch-'));
 const file = path.join(dir, 'counter.ts');
@@ -45,25 +44,9 @@ test('saving the file 10 times under 100 messages a second: no connection closed
   const output = () => sketch.stdout() + sketch.stderr();
   try {
     await sketch.waitFor(/watching/, 15_000);
-    const url = `ws://127.0.0.1:${port}/`;
-    const items: Array<{ seq: number; v: number }> = [];
-    const sub = new WebSocket(`${url}handled?new`, [SUBPROTOCOL]);
-    let subClosed = false;
-    sub.on('close', () => (subClosed = true));
-    sub.on('message', (d) => {
-      const f = JSON.parse(d.toString()) as { seq?: number; data?: { v: number } };
-      if (f.seq !== undefined) items.push({ seq: f.seq, v: f.data!.v });
-    });
-    await new Promise((r) => sub.once('open', r));
-    const peer = new Peer(url, { retries: 0, log: () => {} });
-    const replies: string[] = [];
-    let sending = true;
-    const sender = (async () => {
-      for (let i = 0; sending; i++) {
-        replies.push(await peer.send(String(i)));
-        await sleep(10);
-      }
-    })();
+    const t = await traffic<{ v: number }>(`ws://127.0.0.1:${port}/`);
+    const { replies } = t;
+    const items = t.items;
     for (let v = 1; v <= 10; v++) {
       await sleep(150);
       writeFileSync(file, source(v));
@@ -74,18 +57,16 @@ test('saving the file 10 times under 100 messages a second: no connection closed
     writeFileSync(file, source(12, "throw new Error('no such pin');"));
     await until(() => /setup\(\) failed \(no such pin\): rolled back to the previous version/.test(output()), 'the rollback line');
     await sleep(150);
-    sending = false;
-    await sender;
+    await t.stop();
     await sleep(100);
-    assert.not.ok(subClosed, 'the subscriber stayed connected');
+    assert.not.ok(t.subscriberClosed(), 'the subscriber stayed connected');
     assert.ok(replies.length >= 100, `${replies.length} replies`);
     assert.equal(replies.map((r) => Number(r.split(':')[1])), replies.map((_, i) => i), 'every message answered once, in order');
     assert.equal(items.map((i) => i.seq), items.map((_, i) => items[0]!.seq + i), 'seq continuous');
     assert.is(items.length, replies.length);
-    for (const [i, r] of replies.entries()) assert.is(r, `v${items[i]!.v}:${i}`, 'each reply from the version that handled it');
-    assert.equal([...new Set(items.map((i) => i.v))], Array.from({ length: 11 }, (_, v) => v), 'versions 0–10 answered in turn; 11 and 12 never');
-    peer.close();
-    sub.close();
+    for (const [i, r] of replies.entries()) assert.is(r, `v${items[i]!.data.v}:${i}`, 'each reply from the version that handled it');
+    assert.equal([...new Set(items.map((i) => i.data.v))], Array.from({ length: 11 }, (_, v) => v), 'versions 0–10 answered in turn; 11 and 12 never');
+    t.close();
   } finally {
     sketch.child.kill('SIGTERM');
     await sketch.exited();
