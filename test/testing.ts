@@ -295,15 +295,19 @@ test('sketches under test reach each other by name in memory: an iopin --to buzz
   );
 });
 
-test('a sketch under test with keys refuses the kit\'s client with SKETCH_ERR_UNAUTHORIZED, and a sketch under test presenting a write key is served', async () => {
+test('a sketch under test with keys refuses the kit\'s client without a key (SKETCH_ERR_UNAUTHORIZED) and with a read key (a SKETCH_ERR_FORBIDDEN reply), serves it with send(…, { key }), and serves a sketch under test presenting a write key', async () => {
   const key = newKey();
+  const readKey = newKey();
   await using(
     async () => [
-      await testSketch(Buzzer, { keys: [{ key, right: 'write' }] }),
+      await testSketch(Buzzer, { keys: [{ key, right: 'write' }, { key: readKey, right: 'read' }] }),
       await testSketch(IOPin, { to: 'buzzer', peer: { key }, options: { bitMs: 0, chance: 0 } }),
     ],
     async (buzzer, iopin) => {
       await rejectsSketchError(buzzer.send('1'), 'SKETCH_ERR_UNAUTHORIZED');
+      const refused = (await buzzer.send('1', { key: readKey }).catch((e: unknown) => e)) as { code?: string; remoteCode?: string };
+      assert.equal([refused.code, refused.remoteCode], ['SKETCH_ERR_REMOTE', 'SKETCH_ERR_FORBIDDEN'], 'an error reply, as a Peer gets it');
+      assert.is(await buzzer.send('1', { key }), 'bzzz');
       assert.equal(JSON.parse(await iopin.send('0')).acks, ['bzzz', 'bzzz', 'bzzz']);
     },
   );

@@ -39,6 +39,13 @@ export interface TestSketchOptions extends Omit<SketchConfig, 'discovery'> {
 export interface SendOptions {
   /** The channel (request path, with a query if wanted) to send on. Default `/`. */
   channel?: string;
+  /**
+   * The key the kit's client presents (`Authorization: Bearer KEY`), for a sketch built with
+   * `keys`: without one such a sketch refuses it (`SKETCH_ERR_UNAUTHORIZED`); with a `read` key
+   * each message gets an error reply (rejects with `SKETCH_ERR_REMOTE`, `remoteCode`
+   * `SKETCH_ERR_FORBIDDEN`). Default none.
+   */
+  key?: string;
 }
 
 /** One item of a stream, as {@link TestSketch.published} gives it. Times in seconds since the epoch. */
@@ -217,9 +224,11 @@ class SketchUnderTest<S extends Sketch> implements TestSketch<S> {
     if (this.#closing) return Promise.reject(errors.CLOSED(`sketch under test "${this.name}"`));
     const channel = options.channel ?? '/';
     if (typeof channel !== 'string' || !channel.startsWith('/')) return Promise.reject(errors.INVALID_OPTION(`send(): channel must start with "/", got ${JSON.stringify(channel)}`));
-    let peer = this.#peers.get(channel);
+    const which = `${channel}\0${options.key ?? ''}`; // one client per channel and key
+    let peer = this.#peers.get(which);
     if (!peer) {
       peer = new Peer(this.name, {
+        ...(options.key === undefined ? {} : { key: options.key, insecureKey: true }), // in memory (or loopback): no wire to protect
         discovery: onChannel(this.#parts.bench.network.discovery, channel),
         createSocket: this.#parts.bench.network.createSocket(),
         from: () => 'test',
@@ -227,7 +236,7 @@ class SketchUnderTest<S extends Sketch> implements TestSketch<S> {
         heartbeat: 0,
         ackTimeout: 0,
       });
-      this.#peers.set(channel, peer);
+      this.#peers.set(which, peer);
     }
     return peer.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
