@@ -13,6 +13,7 @@ import Buzzer from '../sketches/buzzer.js';
 import { cli, connect, frames, runCli, sleep } from './helpers/net.js';
 import { FakeGpioChip } from './helpers/fake-gpio-chip.js';
 import { haProblems } from './helpers/ha-schema.js';
+import { testSketch } from '../runtime/testing/index.js';
 
 /** A button on a virtual pin, listening on 127.0.0.1 without mDNS; its log lines kept. */
 async function button(options: Record<string, unknown> = {}, to?: string) {
@@ -77,29 +78,34 @@ test('with --to, a press sends 1 and a release 0 to a real buzzer, which sounds 
   await buzzer.close();
 });
 
-test('--edge rising publishes presses only', async () => {
-  const { b, pin, base } = await button({ debounce: 0, edge: 'rising' });
-  const ws = await connect(`${base}${EDGES_CHANNEL}`);
-  for (const v of [1, 0, 1, 0] as const) pin.set(v);
-  const got = (await frames(ws, 2)).map((f) => JSON.parse(f) as EdgeItem);
-  assert.equal(got.map((e) => [e.edge, e.value]), [['rising', 1], ['rising', 1]]);
-  await sleep(30);
-  assert.is(b.streamAt(EDGES_CHANNEL)!.status().seq, 2, 'no releases published');
-  ws.close();
-  await b.close();
+test('--edge rising publishes presses only (the test kit: virtual input, fake clock, no port)', async () => {
+  const t = await testSketch(Button, { options: { debounce: 0, edge: 'rising' } });
+  try {
+    for (const v of [1, 0, 1, 0] as const) t.input(17).set(v);
+    await t.advance(30);
+    const got = t.published(EDGES_CHANNEL).map((i) => i.data as EdgeItem);
+    assert.equal(got.map((e) => [e.edge, e.value]), [['rising', 1], ['rising', 1]], 'no releases published');
+  } finally {
+    await t.close();
+  }
 });
 
-test('a bounce shorter than --debounce is dropped: the level that holds is published once', async () => {
-  const { b, pin } = await button({ debounce: 40 });
-  pin.set(1);
-  await sleep(5);
-  pin.set(0); // contact bounce
-  await sleep(5);
-  pin.set(1);
-  await sleep(120);
-  const stream = b.streamAt(EDGES_CHANNEL)!;
-  assert.is(stream.status().seq, 1, 'one edge');
-  await b.close();
+test('a bounce shorter than --debounce is dropped: the level that holds 40 ms is published once (the test kit)', async () => {
+  const t = await testSketch(Button, { options: { debounce: 40 } });
+  try {
+    const pin = t.input(17);
+    pin.set(1);
+    await t.advance(5);
+    pin.set(0); // contact bounce
+    await t.advance(5);
+    pin.set(1);
+    await t.advance(39);
+    assert.equal(t.published(EDGES_CHANNEL), [], 'nothing before the level held 40 ms');
+    await t.advance(1);
+    assert.equal(t.published(EDGES_CHANNEL).map((i) => (i.data as EdgeItem).value), [1], 'one edge');
+  } finally {
+    await t.close();
+  }
 });
 
 test('a gap from the pin is published on /edges as { pin, gap: { lost, from }, time } and logged as one warning', async () => {
@@ -188,18 +194,16 @@ test('--simulate refuses a real backend, and --line, with SKETCH_ERR_INVALID_OPT
   }
 });
 
-test('any message is answered with the current state { pin, value }', async () => {
-  const { b, pin, base } = await button({ debounce: 0, pin: 27 });
-  const ws = await connect(`${base}/`);
-  const first = frames(ws, 1);
-  ws.send('state?');
-  assert.equal(JSON.parse((await first)[0]!), { pin: 27, value: 0 });
-  pin.set(1);
-  const second = frames(ws, 1);
-  ws.send('');
-  assert.equal(JSON.parse((await second)[0]!), { pin: 27, value: 1 });
-  ws.close();
-  await b.close();
+test('any message is answered with the current state { pin, value } (the test kit)', async () => {
+  const t = await testSketch(Button, { options: { debounce: 0, pin: 27 } });
+  try {
+    assert.equal(JSON.parse(await t.send('state?')), { pin: 27, value: 0 });
+    t.input(27).set(1);
+    await t.advance(1);
+    assert.equal(JSON.parse(await t.send('')), { pin: 27, value: 1 });
+  } finally {
+    await t.close();
+  }
 });
 
 test("the status shows the input's backend, settings, value and edge count", async () => {
