@@ -14,6 +14,30 @@ import { errors, oneLine } from '../errors.js';
 import { openDatabase, type Database, type Statement } from '../recorder/sqlite.js';
 import type { OutboxStore } from './outbox.js';
 
+/**
+ * Opens (creating it) a spool file with its settings — 1 KiB pages for a new file (each commit
+ * appends its changed pages to the WAL: small pages wear an SD card less), WAL, `synchronous =
+ * NORMAL` — then runs `schema` (SQL) and `then(db)`. Shared by every store in the file.
+ * @throws SketchError `SKETCH_ERR_RECORD_DB` when the file cannot be opened as a spool;
+ *   `SKETCH_ERR_ADDON` when better-sqlite3 cannot be loaded.
+ */
+export function openSpool(file: string, schema: string, then?: (db: Database) => void): Database {
+  let db: Database | undefined;
+  try {
+    db = openDatabase(file);
+    db.pragma('page_size = 1024'); // a new file only
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(schema);
+    then?.(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof Error && err.name === 'SketchError') throw err;
+    throw errors.RECORD_DB(file, oneLine(err));
+  }
+}
+
 /** See the module comment. */
 export class SqliteOutboxStore implements OutboxStore {
   /** The file, as given. */
@@ -38,18 +62,7 @@ export class SqliteOutboxStore implements OutboxStore {
   constructor(file: string, queue = '') {
     this.file = file;
     this.queue = queue;
-    let db: Database | undefined;
-    try {
-      db = openDatabase(file);
-      db.pragma('page_size = 1024'); // a new file only: each commit appends its changed pages to the WAL, so small pages wear an SD card less
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.exec('CREATE TABLE IF NOT EXISTS outbox (queue TEXT NOT NULL, id INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (queue, id)) WITHOUT ROWID');
-    } catch (err) {
-      db?.close();
-      if (err instanceof Error && err.name === 'SketchError') throw err;
-      throw errors.RECORD_DB(file, oneLine(err));
-    }
+    const db = openSpool(file, 'CREATE TABLE IF NOT EXISTS outbox (queue TEXT NOT NULL, id INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (queue, id)) WITHOUT ROWID');
     this.#db = db;
     this.#put = db.prepare('INSERT OR REPLACE INTO outbox (queue, id, item) VALUES (?, ?, ?)');
     this.#get = db.prepare('SELECT item FROM outbox WHERE queue = ? AND id = ?');

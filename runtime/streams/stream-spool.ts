@@ -26,8 +26,9 @@
 import { readFileSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { errors, oneLine } from '../errors.js';
-import { openDatabase, type Database, type Statement } from '../recorder/sqlite.js';
+import type { Database, Statement } from '../recorder/sqlite.js';
 import type { StreamItem } from './history.js';
+import { openSpool } from './spool.js';
 
 /** An item as a spool keeps it. */
 export type KeptItem = Pick<StreamItem, 'seq' | 'time' | 'published' | 'text' | 'json'>;
@@ -95,25 +96,18 @@ export class StreamSpool implements StreamStore {
   constructor(file: string, boot = currentBoot()) {
     this.file = file;
     this.#boot = boot;
-    let db: Database | undefined;
-    try {
-      db = openDatabase(file);
-      db.pragma('page_size = 1024'); // a new file only (see spool.ts)
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.exec(`CREATE TABLE IF NOT EXISTS stream_epochs (path TEXT PRIMARY KEY, epoch TEXT NOT NULL, boot TEXT NOT NULL) WITHOUT ROWID;
+    const db = openSpool(
+      file,
+      `CREATE TABLE IF NOT EXISTS stream_epochs (path TEXT PRIMARY KEY, epoch TEXT NOT NULL, boot TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS stream_items (path TEXT NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL, published REAL NOT NULL,
-          text TEXT NOT NULL, json TEXT, PRIMARY KEY (path, seq)) WITHOUT ROWID`);
+          text TEXT NOT NULL, json TEXT, PRIMARY KEY (path, seq)) WITHOUT ROWID`,
       // epochs of another boot not closed cleanly may have lost their newest items
-      db.transaction(() => {
-        db!.prepare(`DELETE FROM stream_items WHERE path IN (SELECT path FROM stream_epochs WHERE boot NOT IN ('', ?))`).run(boot);
-        db!.prepare(`DELETE FROM stream_epochs WHERE boot NOT IN ('', ?)`).run(boot);
-      })();
-    } catch (err) {
-      db?.close();
-      if (err instanceof Error && err.name === 'SketchError') throw err;
-      throw errors.RECORD_DB(file, oneLine(err));
-    }
+      (db) =>
+        db.transaction(() => {
+          db.prepare(`DELETE FROM stream_items WHERE path IN (SELECT path FROM stream_epochs WHERE boot NOT IN ('', ?))`).run(boot);
+          db.prepare(`DELETE FROM stream_epochs WHERE boot NOT IN ('', ?)`).run(boot);
+        })(),
+    );
     this.#db = db;
     this.#insert = db.prepare('INSERT OR REPLACE INTO stream_items (path, seq, time, published, text, json) VALUES (?, ?, ?, ?, ?, ?)');
     this.#trim = db.prepare('DELETE FROM stream_items WHERE path = ? AND seq < ?');
