@@ -27,6 +27,7 @@ import type { ReloadOutcome } from './reload.js';
 import { sendJson, sendText, type HttpRoutes } from './net/routes.js';
 import { allows, type Right } from './security/keys.js';
 import type { SketchClass } from './sketch-config.js';
+import { isLoopback } from './security/transport.js';
 
 /** Largest push request body accepted, in bytes: 1 MiB (past it: HTTP 413). */
 export const PUSH_MAX_BYTES = 1024 * 1024;
@@ -220,7 +221,7 @@ export class PushReceiver {
       this.#log('warn', `${slot.name}: push from ${from(req)} refused: the key is not an admin key`);
       return refuse(403, 'pushing needs an admin key ("sketch key new --admin" in the sketch\'s key file)');
     }
-    if (!(req.socket as TLSSocket).encrypted && !loopback(req.socket.remoteAddress)) {
+    if (!(req.socket as TLSSocket).encrypted && !isLoopback(req.socket.remoteAddress)) {
       this.#log('warn', `${slot.name}: push from ${from(req)} refused: plain HTTP beyond loopback`);
       return refuse(403, 'push needs TLS or loopback: serve the sketch with --tls-cert and --tls-key');
     }
@@ -384,10 +385,6 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await rename(temporary, file);
 }
 
-/** Whether a remote address is a loopback one (127.0.0.0/8, ::1, IPv4-mapped 127.x). */
-function loopback(address: string | undefined): boolean {
-  return !!address && (/^(::ffff:)?127\./.test(address) || address === '::1');
-}
 
 /** `ADDRESS:PORT` of the client. */
 const from = (req: http.IncomingMessage) => `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;

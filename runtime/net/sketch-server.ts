@@ -39,6 +39,7 @@ import { drivesHardware } from '../hardware/safe-state.js';
 import { Gate } from '../security/gate.js';
 import type { Right } from '../security/keys.js';
 import type { ListenOptions, SketchAddress, SketchConfig } from '../sketch-config.js';
+import { isLoopback } from '../security/transport.js';
 
 /** Default `SketchConfig.maxConnections`: 512. */
 export const MAX_CONNECTIONS = 512;
@@ -583,9 +584,4 @@ function checkConfig(c: Settings): void {
   check('heartbeat', c.heartbeat, 0, 'ms');
   check('maxConnections', c.maxConnections, 1, 'connections');
   check('upgradeTimeout', c.upgradeTimeout, 1, 'ms');
-}
-
-/** Whether `host` only listens on loopback (127.0.0.0/8, ::1, localhost). */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

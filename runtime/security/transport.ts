@@ -14,8 +14,12 @@ export function keySafe(url: string | URL): boolean {
     return false;
   }
   if (u.protocol === 'wss:' || u.protocol === 'https:') return true;
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  return isLoopback(u.hostname.replace(/^\[|\]$/g, ''));
+}
+
+/** Whether `host` (a name or address, as bound or as a socket's remote address) is loopback: `localhost`, 127.0.0.0/8, `::1`, or IPv4-mapped `::ffff:127.x`. */
+export function isLoopback(host: string | undefined): boolean {
+  return host === 'localhost' || host === '::1' || (host !== undefined && /^(::ffff:)?127\./.test(host));
 }
 
 /** How a client presents a key: {@link keyHeaders}' options. */
