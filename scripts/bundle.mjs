@@ -16,7 +16,7 @@
 // runs both. Usage: node scripts/bundle.mjs [--metafile FILE]
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,8 +64,103 @@ const lazyStringWidth = {
   },
 };
 
+// Node.js built-ins through require(), not through `import`. An ES module importing a built-in
+// gets its ES module facade, which reads every export once to copy it, getters included: that
+// runs the lazy loaders behind them (node:http's WebSocket/CloseEvent getters load all of undici,
+// which loads node:http2; node:fs's ReadStream getter loads fs/streams, fs/promises and readline;
+// node:util's loads worker_threads…), ~15–25 ms of each start spent on modules no command uses.
+// require() returns the module object itself, whose lazy getters stay untouched until read.
+//
+// The heavier built-ins that a start may not need (LAZY_BUILTINS: TLS and HTTPS for a sketch
+// served over plain HTTP, zlib with permessage-deflate off, crypto until the first handshake or
+// random id, dgram with mDNS off, child_process without a guardian…) are more: each is a stand-in
+// object that requires the module on the first read of one of its properties. Its keys are the
+// module's own (read here, at build time) so that `import { x } from 'node:crypto'` and
+// `import * as ns` bind without loading it; any property not in that list is read from the module
+// itself. ws's own require() calls of them get the same stand-ins; the three ws files that
+// destructure crypto at their top level are rewritten to read it at call time (WS_CRYPTO below).
+const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+const LAZY_BUILTINS = new Set(['https', 'tls', 'zlib', 'crypto', 'dgram', 'child_process', 'readline', 'fs/promises', 'assert', 'util']);
+const nodeRequire = createRequire(import.meta.url);
+/** What stands for built-in `name`: the module itself, or (LAZY_BUILTINS) a stand-in loading it on first use. */
+function builtinContents(name) {
+  const id = JSON.stringify(`node:${name}`);
+  if (!LAZY_BUILTINS.has(name)) return `module.exports = require(${id});`;
+  const mod = nodeRequire(name);
+  const keys = Object.getOwnPropertyNames(mod).filter((k) => k !== '__esModule' && !(typeof mod === 'function' && ['length', 'name'].includes(k)));
+  return [
+    `const KEYS = ${JSON.stringify(keys)};`,
+    'let real;',
+    `const load = () => (real ??= require(${id}));`,
+    // node:assert is a function: an arrow function stands for it (callable, no own `prototype`).
+    `module.exports = new Proxy(${typeof mod === 'function' ? '() => {}' : '{}'}, {`,
+    '  apply: (_, self, args) => Reflect.apply(load(), self, args),',
+    '  get: (_, k) => load()[k],',
+    '  set: (_, k, v) => ((load()[k] = v), true),',
+    '  has: (_, k) => k in load(),',
+    '  deleteProperty: (_, k) => delete load()[k],',
+    '  defineProperty: (_, k, d) => Reflect.defineProperty(load(), k, d),',
+    // Only the build-time keys are listed, and described without reading the module: Node marks
+    // some exports lazy (node:util's diff, setTraceSigInt…), and describing one loads what it needs.
+    '  ownKeys: () => [...KEYS],',
+    '  getOwnPropertyDescriptor: (_, k) => {',
+    '    if (typeof k === "string" && KEYS.includes(k)) return { configurable: true, enumerable: true, get: () => load()[k] };',
+    '    const d = Reflect.getOwnPropertyDescriptor(load(), k);',
+    '    return d && { ...d, configurable: true };',
+    '  },',
+    '});',
+  ].join('\n');
+}
+// Files that take functions out of a lazy built-in at their top level (ws 8 from crypto, yargs's
+// platform shim from assert), which would load it at once: each such line becomes one binding of
+// the module and one function per name that reads it at call time. yargs calls its asserts while
+// it sets up; they pass, so the two are checked first as node:assert does (Object.is), the module
+// loaded only to throw its AssertionError. The build fails when a line is no longer there (a new
+// version of the package), rather than losing the laziness unseen.
+const DESTRUCTURED = [
+  ['ws/lib/websocket.js', "const { randomBytes, createHash } = require('crypto');"],
+  ['ws/lib/websocket-server.js', "const { createHash } = require('crypto');"],
+  ['ws/lib/sender.js', "const { randomFillSync } = require('crypto');"],
+  ['yargs/lib/platform-shims/esm.mjs', "import { notStrictEqual, strictEqual } from 'assert'"],
+];
+const patched = new Set();
+/** `source` with `line` (destructuring built-in functions) replaced by functions reading the module at call time. */
+function lazyDestructuring(source, line) {
+  const names = line.slice(line.indexOf('{') + 1, line.indexOf('}')).split(',').map((n) => n.trim());
+  const module = /['"]([^'"]+)['"]/.exec(line)[1];
+  const binding = `__sketchnetLazy_${module}`;
+  const head = line.startsWith('import') ? `import ${binding} from '${module}';` : `const ${binding} = require('${module}');`;
+  const passes = { strictEqual: 'Object.is(a[0], a[1])', notStrictEqual: '!Object.is(a[0], a[1])' };
+  const fn = (n) => (module === 'assert' && passes[n] ? `const ${n} = (...a) => (${passes[n]} ? undefined : ${binding}.${n}(...a));` : `const ${n} = (...a) => ${binding}.${n}(...a);`);
+  return source.replace(line, [head, ...names.map(fn)].join(' '));
+}
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/0-9]+$/ }, (args) => {
+      if (!BUILTINS.has(args.path) || args.namespace === 'builtin') return undefined; // a stand-in's own require() is the module
+      const name = args.path.replace(/^node:/, '');
+      const viaImport = args.kind === 'import-statement' || args.kind === 'dynamic-import';
+      return viaImport || (args.kind === 'require-call' && LAZY_BUILTINS.has(name)) ? { path: name, namespace: 'builtin' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: builtinContents(args.path), loader: 'js' }));
+    for (const [file, line] of DESTRUCTURED) {
+      const filter = new RegExp(`[\\\\/]node_modules[\\\\/]${file.replace(/[./]/g, (c) => (c === '.' ? '\\.' : '[\\\\/]'))}$`);
+      b.onLoad({ filter }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (!source.includes(line)) {
+          console.error(`bundle: ${path.relative(root, args.path)} no longer has "${line}": update DESTRUCTURED in scripts/bundle.mjs`);
+          process.exit(1);
+        }
+        patched.add(file);
+        return { contents: lazyDestructuring(source, line), loader: 'js', resolveDir: path.dirname(args.path) };
+      });
+    }
+  },
+};
+
 const result = await build({
-  plugins: [lazyStringWidth],
+  plugins: [lazyStringWidth, builtinsByRequire],
   entryPoints: entries,
   outdir: dist,
   outbase: dist,
@@ -102,6 +197,13 @@ const result = await build({
   // CommonJS packages inside an ES module bundle call require() for Node.js built-ins.
   banner: { js: `${MARK}\nimport { createRequire as __sketchnetRequire } from 'node:module';\nconst require = __sketchnetRequire(import.meta.url);` },
 });
+
+for (const [file] of DESTRUCTURED) {
+  if (!patched.has(file)) {
+    console.error(`bundle: node_modules/${file} was not bundled: update DESTRUCTURED in scripts/bundle.mjs`);
+    process.exit(1);
+  }
+}
 
 // Code that finds files relative to itself (import.meta.url) must stay at the same depth: bin
 // modules in dist/bin/, runtime modules anywhere under dist/runtime/ only if they look upwards.
