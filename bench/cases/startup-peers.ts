@@ -9,6 +9,10 @@
  *   that exit, what the bench's waited-for children gained (cutime + cstime of /proc/self/stat).
  * - Idle RSS: VmRSS IDLE_MS after ready, every long-running target started side by side, plus
  *   `sketch up` with four sketches against one `sketch run iopin` alone.
+ * - By Node.js line (every binary of ctx.nodes: this one, the lines fetched by .ci/fetch-node,
+ *   `--node PATH`): `node -e 0`, a bare `ws` server and `sketch run iopin --no-mdns` on that
+ *   binary, interleaved, and the idle RSS of the last two side by side. The goals (issue 24) are
+ *   judged per line: ready ≤ 1.5× that line's `node -e 0`, idle RSS ≤ 1.05× that line's bare ws.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { procCpuUs, procRss } from '../lib/cpu.js';
-import { BENCH, freePort, type Ctx } from '../lib/env.js';
+import { BENCH, freePort, type Ctx, type NodeBin } from '../lib/env.js';
 import { spawnChild, stopAll, type Child } from '../lib/proc.js';
 import { fmtBytes, fmtMs, fmtRatio, goalCell, judge, section, table, type Section } from '../lib/report.js';
 import { spawnSketchCmd } from '../lib/sketch-cmd.js';
@@ -164,6 +168,72 @@ function deviceFile(dir: string, ports: number[]): string {
   return file;
 }
 
+/** The bare `ws` server: the floor of any Node.js WebSocket server (what Node and ws hold before any code of ours). */
+async function bareWs(bin: string, name = 'bare ws server'): Promise<Start> {
+  const port = await freePort();
+  const code = `const { WebSocketServer } = require('ws'); new WebSocketServer({ port: ${port} });`;
+  return startServing(spawnChild(name, bin, ['-e', code], { cwd: path.join(BENCH, '..') }), () => wsUpgrade(port));
+}
+
+/** `sketch run iopin --no-mdns` by name, `env node` finding `bin` first on PATH. */
+async function iopinOn(bin: string, name: string): Promise<Start> {
+  const port = await freePort();
+  return startServing(spawnSketchCmd(name, ['run', 'iopin', '--no-mdns', '--host', '127.0.0.1', '--port', String(port)], { node: bin }), () => wsUpgrade(port));
+}
+
+/** Per Node.js line, keyed `version id`: ready times (node, ws, iopin) and idle RSS (ws, iopin). */
+interface ByLine {
+  times: Map<string, number[]>;
+  rss: Map<string, number[]>;
+}
+
+/**
+ * `node -e 0`, the bare ws server and `sketch run iopin --no-mdns` on every Node.js line, one
+ * start of each per round, lines and targets interleaved; then `idleRounds` times the last two
+ * side by side on each line, their RSS read IDLE_MS after ready.
+ */
+async function byNodeLine(nodes: NodeBin[], rounds: number, idleRounds: number, errors: string[]): Promise<ByLine> {
+  const out: ByLine = { times: new Map(), rss: new Map() };
+  const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+  const starts = (node: NodeBin): Array<[string, () => Promise<Start>]> => [
+    ['node', () => startExiting(() => spawnChild(`node -e 0 (${node.version})`, node.bin, ['-e', '0']))],
+    ['ws', () => bareWs(node.bin, `bare ws server (${node.version})`)],
+    ['iopin', () => iopinOn(node.bin, `sketch run iopin (${node.version})`)],
+  ];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const node of nodes) {
+        for (const [id, start] of starts(node)) {
+          try {
+            push(out.times, `${node.version} ${id}`, (await start()).ms);
+          } catch (err) {
+            errors.push(`${node.version} round ${r + 1}, ${id}: ${firstLine(err)}`);
+          } finally {
+            await stopAll();
+          }
+        }
+      }
+    }
+    for (let r = 0; r < idleRounds; r++) {
+      for (const node of nodes) {
+        const started = await Promise.allSettled(starts(node).slice(1).map(([, start]) => start()));
+        await sleep(IDLE_MS);
+        started.forEach((st, i) => {
+          const id = i === 0 ? 'ws' : 'iopin';
+          if (st.status === 'rejected') return errors.push(`${node.version} idle round ${r + 1}, ${id}: ${firstLine(st.reason)}`);
+          const child = st.value.child;
+          if (child?.proc.pid && child.exitCode === undefined) push(out.rss, `${node.version} ${id}`, procRss(child.proc.pid));
+          else errors.push(`${node.version} idle round ${r + 1}, ${id}: exited before its RSS was read`);
+        });
+        await stopAll();
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+  return out;
+}
+
 export async function startupPeers(ctx: Ctx): Promise<Section> {
   const rounds = ctx.quick ? 2 : 15;
   const idleRounds = ctx.quick ? 1 : 3;
@@ -250,11 +320,7 @@ export async function startupPeers(ctx: Ctx): Promise<Section> {
       // The floor of any Node.js WebSocket server: what Node and ws hold before any code of ours.
       id: 'ws-floor',
       label: 'bare `ws` server on Node.js (floor of any Node WebSocket server)',
-      start: async () => {
-        const port = await freePort();
-        const code = `const { WebSocketServer } = require('ws'); new WebSocketServer({ port: ${port} });`;
-        return startServing(spawnChild('bare ws server', process.execPath, ['-e', code], { cwd: path.join(BENCH, '..') }), () => wsUpgrade(port));
-      },
+      start: () => bareWs(process.execPath),
     },
     {
       id: 'iopin-mdns',
@@ -302,39 +368,26 @@ export async function startupPeers(ctx: Ctx): Promise<Section> {
     await stopAll();
   }
   rmSync(tmp, { recursive: true, force: true });
+  const line = await byNodeLine(ctx.nodes, rounds, idleRounds, errors);
 
   const med = (m: Map<string, number[]>, k: string) => (m.get(k)?.length ? median(m.get(k)!) : undefined);
   const cell = (xs: number[] | undefined, f: (n: number) => string) => (xs?.length ? `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})` : '–');
   const ms = (k: string) => med(times, k);
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? a / b : undefined);
 
-  // Goals from issue 12.
-  const readyNode = ratio(ms('iopin'), ms('node'));
+  // Issue 12's goals, kept as figures (issue 24's goals are judged per Node.js line, below).
   const readyPy = ratio(ms('iopin'), ms('python'));
   const helpNode = ratio(ms('help'), ms('node'));
   const tsBuiltin = ratio(ms('ts-second'), ms('iopin'));
-  const rssPy = ratio(med(rss, 'iopin'), med(rss, 'python'));
+  const rssWs = ratio(med(rss, 'iopin'), med(rss, 'ws-floor'));
   const upOne = ratio(med(rss, 'up'), med(rss, 'iopin-mdns'));
-  const goals: Array<[string, string, number | undefined, number, string]> = [
-    ['`sketch run iopin` ready ≤ 2× `node -e 0`', '≤ 2× `node -e 0`', readyNode, 2, 'iopin'],
-    ['`sketch run iopin` ready ≤ 1.5× the Python iopin', '≤ 1.5× Python', readyPy, 1.5, 'iopin'],
-    ['`sketch --help` ≤ 1.5× `node -e 0`', '≤ 1.5× `node -e 0`', helpNode, 1.5, 'help'],
-    ['`.ts` sketch second start ≤ 1.1× a built-in (`sketch run iopin --no-mdns`)', '≤ 1.1× `sketch run iopin`', tsBuiltin, 1.1, 'ts-second'],
-    ['idle RSS of one sketch ≤ 1.5× the Python iopin', '≤ 1.5× Python', rssPy, 1.5, 'rss-iopin'],
-  ];
-  const goalFor = new Map<string, string[]>();
-  for (const [goal, short, value, target, row] of goals) {
-    const met = judge(value, '≤', target);
-    s.goals.push({ goal, figure: fmtRatio(value), met });
-    goalFor.set(row, [...(goalFor.get(row) ?? []), goalCell(`${fmtRatio(value)}, goal ${short}`, met)]);
-  }
-  if (up) {
-    const met = judge(upOne, '≤', 1.3);
-    s.goals.push({ goal: 'four sketches in one `sketch up` ≤ 1.3× the RSS of one sketch alone', figure: fmtRatio(upOne), met });
-    goalFor.set('rss-up', [goalCell(`${fmtRatio(upOne)} one sketch alone, goal ≤ 1.3×`, met)]);
-  } else {
-    s.goals.push({ goal: 'four sketches in one `sketch up` ≤ 1.3× the RSS of one sketch alone', figure: 'skipped: sketch up not available', met: undefined });
-  }
+  const goalFor = new Map<string, string[]>([
+    ['iopin', [`${fmtRatio(readyPy)} the Python iopin`]],
+    ['help', [`${fmtRatio(helpNode)} \`node -e 0\``]],
+    ['ts-second', [`${fmtRatio(tsBuiltin)} \`sketch run iopin\``]],
+    ['rss-iopin', [`${fmtRatio(rssWs)} the bare ws server`]],
+    ['rss-up', [up ? `${fmtRatio(upOne)} one sketch alone` : '']],
+  ]);
 
   const startRows = targets.map((t) => {
     if (t.skip) return [t.label, `skipped: ${t.skip}`, '', '', ''];
@@ -343,7 +396,7 @@ export async function startupPeers(ctx: Ctx): Promise<Section> {
     const floor = ms('node');
     return [t.label, cell(x, fmtMs), floor !== undefined && x?.length ? fmtRatio(median(x) / floor) : '–', cell(cpus.get(t.id), (us) => fmtMs(us / 1000)), (goalFor.get(t.id) ?? []).join('; ')];
   });
-  s.blocks.push(table(['start', 'to ready', '÷ `node -e 0`', 'CPU to ready', 'goals'], startRows, 'lrrrl'));
+  s.blocks.push(table(['start', 'to ready', '÷ `node -e 0`', 'CPU to ready', 'against'], startRows, 'lrrrl'));
 
   const rssRows: string[][] = idleTargets.map((t) => {
     const x = rss.get(t.id);
@@ -353,7 +406,38 @@ export async function startupPeers(ctx: Ctx): Promise<Section> {
     return [t.label, cell(x, fmtBytes), py !== undefined && x?.length ? fmtRatio(median(x) / py) : '–', (goal ?? []).join('; ')];
   });
   if (!up) rssRows.push(['`sketch up` with four sketches', 'skipped: sketch up not available', '–', '']);
-  s.blocks.push(table(['idle process', `RSS ${IDLE_MS / 1000} s after ready`, '÷ Python iopin', 'goal'], rssRows, 'lrrl'));
+  s.blocks.push(table(['idle process', `RSS ${IDLE_MS / 1000} s after ready`, '÷ Python iopin', 'against'], rssRows, 'lrrl'));
+
+  // Issue 24's goals, per Node.js line.
+  const lineRows = ctx.nodes.map((node) => {
+    const k = (id: string) => `${node.version} ${id}`;
+    const t = (id: string) => med(line.times, k(id));
+    const r = (id: string) => med(line.rss, k(id));
+    const ready = ratio(t('iopin'), t('node'));
+    const mem = ratio(r('iopin'), r('ws'));
+    const readyMet = judge(ready, '≤', 1.5);
+    const memMet = judge(mem, '≤', 1.05);
+    s.goals.push({ goal: `${node.version}: \`sketch run iopin\` ready ≤ 1.5× \`node -e 0\``, figure: fmtRatio(ready), met: readyMet });
+    s.goals.push({ goal: `${node.version}: idle RSS of \`sketch run iopin\` ≤ 1.05× a bare ws server`, figure: fmtRatio(mem), met: memMet });
+    for (const id of ['node', 'ws', 'iopin']) s.figures += line.times.get(k(id))?.length ?? 0;
+    for (const id of ['ws', 'iopin']) s.figures += line.rss.get(k(id))?.length ?? 0;
+    return [
+      node.version,
+      cell(line.times.get(k('node')), fmtMs),
+      `${cell(line.times.get(k('ws')), fmtMs)} (${fmtRatio(ratio(t('ws'), t('node')))})`,
+      cell(line.times.get(k('iopin')), fmtMs),
+      goalCell(`${fmtRatio(ready)}, goal ≤ 1.5×`, readyMet),
+      cell(line.rss.get(k('ws')), fmtBytes),
+      cell(line.rss.get(k('iopin')), fmtBytes),
+      goalCell(`${fmtRatio(mem)}, goal ≤ 1.05×`, memMet),
+    ];
+  });
+  s.blocks.push(
+    table(['Node.js', '`node -e 0`', 'bare ws server → ready (÷ `node -e 0`)', '`sketch run iopin --no-mdns` → ready', 'iopin ÷ `node -e 0`', `bare ws RSS ${IDLE_MS / 1000} s after ready`, 'iopin RSS', 'iopin ÷ bare ws'], lineRows, 'lrrrlrrl'),
+  );
+  s.notes.push(
+    `By Node.js line: every binary found (this one, the lines \`.ci/fetch-node\` fetched, \`--node PATH\`), ${rounds} round(s) of one start of each, lines and targets interleaved; the \`sketch\` command by name with that binary first on PATH for \`env node\`; RSS ${idleRounds} round(s), the bare ws server and the sketch side by side. The bare ws server (\`require('ws')\`, one \`WebSocketServer\`) is the floor any Node WebSocket server pays: its own ready ÷ \`node -e 0\` shows how far below it a 1.5× goal lies.`,
+  );
   if (up && upReady.length) s.notes.push(`\`sketch up\` with four sketches: all four accepted a WebSocket upgrade ${cell(upReady, fmtMs)} after spawn (mDNS on: the iopin finds the buzzer by name).`);
   s.notes.push('`sketch run iopin` for the goals is the `--no-mdns` start (what the issue measured: no announcement, no discovery on the path); the four-sketch `sketch up` is compared with `sketch run iopin` with mDNS on, as the sketches in it have.');
   for (const e of errors) s.notes.push(`error: ${e}`);
