@@ -194,8 +194,13 @@ const result = await build({
     'playwright-core',
     '@sinonjs/fake-timers',
   ],
-  // CommonJS packages inside an ES module bundle call require() for Node.js built-ins.
-  banner: { js: `${MARK}\nimport { createRequire as __sketchnetRequire } from 'node:module';\nconst require = __sketchnetRequire(import.meta.url);` },
+  // CommonJS packages inside an ES module bundle call require() for Node.js built-ins. Made on
+  // first use: most chunks never call it, and each createRequire() walks the path to list its
+  // node_modules folders (path.resolve and friends, hot enough across ~35 chunks to get
+  // node:path's normalizeString optimized by TurboFan, whose code pages then stay resident).
+  banner: {
+    js: `${MARK}\nlet __sketchnetRequire;\nconst require = (id) => (__sketchnetRequire ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);`,
+  },
 });
 
 for (const [file] of DESTRUCTURED) {
