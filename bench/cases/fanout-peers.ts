@@ -23,6 +23,8 @@ import type { SubResult } from './fanout.js';
 const TITLE = '14. Fan-out against peers';
 /** Deliveries per second offered by the "equal load" rate, whatever the number of subscribers. */
 const EQUAL_DELIVERIES = 50_000;
+/** Goals at 1000 subscribers × 10 Hz: sketchnet ÷ the peer at most this (CPU per message against bare ws, p99 against the others). */
+const GOAL_RATIO = 1.0;
 /** The MQTT topic of the readings. */
 const TOPIC = 'sketchnet-bench/readings';
 /** Time subscribers keep counting after the publisher stops, for messages still on their way (ms). */
@@ -258,23 +260,25 @@ export async function fanoutPeers(ctx: Ctx): Promise<Section> {
       const sub = a && b ? subUsPerMsg(a) / subUsPerMsg(b) : undefined;
       const delivered = a && b ? a.received / a.publishMs / (b.received / b.publishMs) : undefined;
       if (ours.n >= 1000 && ours.rate === '10 Hz') {
-        if (other.peer !== 'ws') {
-          const met = judge(p99, '≤', 1);
-          s.goals.push({ goal: `1000 subscribers at 10 Hz: p99 ≤ 1× ${other.label}'s`, figure: fmtRatio(p99), met });
+        // The goals (issue 24): server CPU per message ≤ 1.0× bare ws, p99 ≤ 1.0× mosquitto QoS 0;
+        // socket.io and QoS 1 keep their p99 ≤ 1× goals from before.
+        if (other.peer === 'ws') {
+          s.goals.push({ goal: '1000 subscribers at 10 Hz: server CPU per message ≤ 1.0× bare ws', figure: fmtRatio(cpu), met: judge(cpu, '≤', GOAL_RATIO) });
         } else {
-          const met = judge(cpu, '≤', 1);
-          s.goals.push({ goal: '1000 subscribers at 10 Hz: server CPU per message ≤ 1× bare ws', figure: fmtRatio(cpu), met });
+          s.goals.push({ goal: `1000 subscribers at 10 Hz: p99 ≤ 1.0× ${other.label}'s`, figure: fmtRatio(p99), met: judge(p99, '≤', GOAL_RATIO) });
         }
       }
       ratioRows.push([String(ours.n), ours.rate, other.label, fmtRatio(p99), fmtRatio(cpu), fmtRatio(sub), fmtRatio(delivered)]);
     }
   }
   if (!c.subscribers.includes(1000)) {
-    s.goals.push({ goal: '1000 subscribers at 10 Hz: p99 and server CPU per message ≤ 1× each peer', figure: 'not run (--quick)', met: undefined });
+    s.goals.push({ goal: '1000 subscribers at 10 Hz: server CPU per message ≤ 1.0× bare ws; p99 ≤ 1.0× mosquitto QoS 0 (and socket.io, QoS 1)', figure: 'not run (--quick)', met: undefined });
   }
   s.blocks.push(table(['subscribers', 'rate', 'sketchnet ÷', 'p99 latency', 'server CPU / msg', 'subscriber CPU / msg', 'delivered/s'], ratioRows, 'lllrrrr'));
   s.notes.push('Ratios are sketchnet ÷ the peer on the same subscribers and rate, from the rows above: below 1× sketchnet is lower (better) for latency and CPU; above 1× it delivered more per second.');
-  s.notes.push('Goals (printed, not asserted): at 1000 subscribers × 10 Hz, p99 ≤ 1× socket.io\'s and mosquitto\'s, server CPU per message ≤ 1× bare ws (issue 12 measured p99 1.46× better than mosquitto QoS 0 and 1.86× than socket.io, 1.4–1.9× less CPU per message than bare ws).');
+  s.notes.push(
+    "Goals (printed, not asserted): at 1000 subscribers × 10 Hz, server CPU per message ≤ 1.0× bare ws's and p99 ≤ 1.0× mosquitto QoS 0's (issue 24); p99 ≤ 1.0× socket.io's and mosquitto QoS 1's stay from before. At 10 Hz the p99 is the slowest few publishes of the window (40 publishes × 1000 subscribers: the worst 1% is 400 deliveries), i.e. how long one publish takes to reach its last subscriber.",
+  );
   s.notes.push('After a run in which the server closed subscribers, the next rate starts on a fresh server with all N subscribers connected again ("fresh start" in the last column).');
   s.notes.push('"closed" counts subscriber connections the server closed during the run (sketchnet closes, with 1013, a subscriber its slow-subscriber policy gives up on — see "Slow subscribers" in docs/API.md; bare ws and socket.io never do, they buffer); mosquitto drops QoS 0 messages past its per-client queue and holds at most `max_queued_messages` (1000, default) QoS 1 ones, which shows as "of expected" below 100%.');
   s.notes.push('Latencies are bucketed (0.05 ms below 50 ms, 1 ms below 5 s): each figure is the upper edge of its bucket. Server RSS is read after the subscribers\' window.');
