@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { reactive, Sketch, SketchError, type StreamSpec } from '../runtime/index.js';
-import { Confirmation, Credit, DEFAULT_MAX_CREDIT, DEFAULT_STALE_AFTER_MS, PING_MIN_BYTES } from '../runtime/streams/flow.js';
+import { Confirmation, Credit, DEFAULT_MAX_CREDIT, DEFAULT_STALE_AFTER_MS, PING_MIN_BYTES, pingPhase } from '../runtime/streams/flow.js';
 import { parseCredit } from '../runtime/streams/query.js';
 import { Stream } from '../runtime/streams/stream.js';
 import { decodeCredit, encodeCredit, MAX_CREDIT, SUBPROTOCOL, SUBPROTOCOL_V3 } from '../runtime/net/protocol.js';
@@ -67,6 +67,42 @@ test('with a byte threshold (streams: PING_MIN_BYTES), no ping until that many b
   for (let ms = 0; ms <= 1100; ms++) fast.wrote(ms, 200);
   assert.ok(fast.stale(1100));
   assert.is(PING_MIN_BYTES, 4096);
+});
+
+test('a phase makes only the first ping earlier; subscribers of one stream with their pingPhase are pinged on different items, not all in one publish()', () => {
+  // Phase 0 is the plain threshold; a phase counts that many bytes as written already.
+  const at = (phase: number) => {
+    const pings: Buffer[] = [];
+    const c = new Confirmation(1000, (p) => pings.push(p), PING_MIN_BYTES, phase);
+    let item = 0;
+    for (; pings.length === 0; item++) c.wrote(item * 100, 43);
+    return item;
+  };
+  assert.is(at(0), Math.ceil(PING_MIN_BYTES / 43));
+  assert.is(at(PING_MIN_BYTES - 43), 1, 'a phase near the threshold: pinged at the first item');
+  assert.is(at(10 * PING_MIN_BYTES), 1, 'a phase is cut to the threshold');
+  assert.is(at(-5), Math.ceil(PING_MIN_BYTES / 43), 'a negative phase counts as 0');
+  for (const id of [1, 2, 3, 1000, 123_456]) {
+    const phase = pingPhase(id, PING_MIN_BYTES);
+    assert.ok(Number.isInteger(phase) && phase >= 0 && phase < PING_MIN_BYTES, `id ${id}: phase ${phase}`);
+    assert.is(pingPhase(id, PING_MIN_BYTES), phase, 'deterministic');
+  }
+  // 1000 subscribers (connection ids 1…1000) of a 10 Hz stream of 43-byte readings, answering at once.
+  const perItem = new Map<number, number>();
+  let item = 0;
+  const subs = Array.from({ length: 1000 }, (_, i) => {
+    const c: Confirmation = new Confirmation(1000, (p) => {
+      perItem.set(item, (perItem.get(item) ?? 0) + 1);
+      c.pong(p, item * 100);
+    }, PING_MIN_BYTES, pingPhase(i + 1, PING_MIN_BYTES));
+    return c;
+  });
+  for (; item < 300; item++) for (const c of subs) c.wrote(item * 100, 43);
+  const pings = [...perItem.values()].reduce((a, b) => a + b, 0);
+  const itemsPerPing = Math.ceil(PING_MIN_BYTES / 43);
+  assert.ok(pings >= 1000 * Math.floor(300 / itemsPerPing), `${pings} pings: every subscriber is still pinged once per ${itemsPerPing} items`);
+  const most = Math.max(...perItem.values());
+  assert.ok(most <= (2 * 1000) / itemsPerPing, `at most ${most} pings on one item (${(1000 / itemsPerPing).toFixed(1)} on average), not 1000`);
 });
 
 test('due() says whether the next write is followed by a ping (so that both go in one system call)', () => {
@@ -198,6 +234,44 @@ test("delivery 'latest': a subscriber whose socket pushes back is not closed: it
   for (const t of [0, 0.5, 1.2, 1.6, 5]) f.publish(t);
   assert.equal(f.closes, []);
   assert.is(f.stream.status().subscribers[0]!.drops, 3, 'all it is behind but the newest');
+});
+
+test('a stream pings its subscribers on different items: 200 subscribers of a 10 Hz stream are never all pinged by one publish()', () => {
+  const clock = { s: 1000 };
+  const stream = new Stream('/readings', { history: 1000 }, { maxBuffered: 1 << 20, log: () => {}, now: () => clock.s, clock: () => clock.s * 1000 });
+  const pingsAt = new Map<number, number>();
+  let bytes = 0;
+  for (let id = 1; id <= 200; id++) {
+    const ws = Object.assign(new EventEmitter(), {
+      protocol: '',
+      readyState: WebSocket.OPEN,
+      ping(payload: Buffer) {
+        pingsAt.set(clock.s, (pingsAt.get(clock.s) ?? 0) + 1);
+        this.emit('pong', payload); // a client that has read everything written so far
+      },
+    });
+    const socket = Object.assign(new EventEmitter(), {
+      writableLength: 0,
+      cork() {},
+      uncork() {},
+      write: (frame: Buffer) => {
+        if (id === 1) bytes += frame.length;
+        return true;
+      },
+    });
+    stream.subscribe({ ws: ws as unknown as WebSocket, socket: socket as unknown as Duplex, id, remote: 'fake' }, { deliver: 'new' });
+  }
+  const items = 500;
+  for (let i = 0; i < items; i++) {
+    clock.s = 1000 + i / 10;
+    stream.publish({ celsius: 21.5, i: 1000 + i });
+  }
+  const perSubscriber = Math.floor(bytes / PING_MIN_BYTES);
+  const total = [...pingsAt.values()].reduce((a, b) => a + b, 0);
+  assert.ok(perSubscriber >= 2 && total >= 200 * perSubscriber, `${total} pings: each subscriber is pinged about every ${PING_MIN_BYTES} bytes`);
+  const most = Math.max(...pingsAt.values());
+  const itemsPerPing = (PING_MIN_BYTES * items) / bytes;
+  assert.ok(most <= (2 * 200) / itemsPerPing, `at most ${most} subscribers pinged by one publish() (${(200 / itemsPerPing).toFixed(1)} on average)`);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -16,13 +16,27 @@ import { openFileLimit, sample, type Sample } from '../lib/cpu.js';
 import { freePort, mqttSkip, spawnTs, type Ctx } from '../lib/env.js';
 import { startMosquitto } from '../lib/mqtt.js';
 import { stopAll, type Child } from '../lib/proc.js';
-import { fmtBytes, fmtCount, fmtMs, fmtRatio, fmtUs, judge, section, table, type Section } from '../lib/report.js';
-import { Histogram } from '../lib/stats.js';
+import { fmtBytes, fmtCount, fmtMs, fmtRatio, fmtSummary, fmtUs, judge, section, table, type Section } from '../lib/report.js';
+import { Histogram, summarize, type Summary } from '../lib/stats.js';
 import type { SubResult } from './fanout.js';
 
 const TITLE = '14. Fan-out against peers';
 /** Deliveries per second offered by the "equal load" rate, whatever the number of subscribers. */
 const EQUAL_DELIVERIES = 50_000;
+/**
+ * The goals' measurement: sketchnet, bare ws and mosquitto QoS 0, each with 1000 subscribers
+ * connected at once, take turns publishing at 10 Hz for {@link GOAL_ROUND_MS}, this many rounds
+ * each; the goals are the medians of the per-round ratios. One window per server, one server after
+ * the other (the table), lets a change in the machine's other load between two servers decide a
+ * verdict; rounds side by side do not.
+ */
+const GOAL_ROUNDS = 5;
+/** Publishing time of one goal round, ms (30 readings at 10 Hz). */
+const GOAL_ROUND_MS = 3000;
+/** Unmeasured 10 Hz publishing on each goal server before the rounds, ms. */
+const GOAL_WARMUP_MS = 500;
+/** Goals at 1000 subscribers × 10 Hz: sketchnet ÷ the peer at most this (CPU per message against bare ws, p99 against the others). */
+const GOAL_RATIO = 1.0;
 /** The MQTT topic of the readings. */
 const TOPIC = 'sketchnet-bench/readings';
 /** Time subscribers keep counting after the publisher stops, for messages still on their way (ms). */
@@ -257,26 +271,84 @@ export async function fanoutPeers(ctx: Ctx): Promise<Section> {
       const cpu = a && b ? serverUsPerMsg(a) / serverUsPerMsg(b) : undefined;
       const sub = a && b ? subUsPerMsg(a) / subUsPerMsg(b) : undefined;
       const delivered = a && b ? a.received / a.publishMs / (b.received / b.publishMs) : undefined;
-      if (ours.n >= 1000 && ours.rate === '10 Hz') {
-        if (other.peer !== 'ws') {
-          const met = judge(p99, '≤', 1);
-          s.goals.push({ goal: `1000 subscribers at 10 Hz: p99 ≤ 1× ${other.label}'s`, figure: fmtRatio(p99), met });
-        } else {
-          const met = judge(cpu, '≤', 1);
-          s.goals.push({ goal: '1000 subscribers at 10 Hz: server CPU per message ≤ 1× bare ws', figure: fmtRatio(cpu), met });
-        }
+      if (ours.n >= 1000 && ours.rate === '10 Hz' && (other.peer === 'socketio' || other.peer === 'mqtt1')) {
+        // socket.io and QoS 1 keep their p99 ≤ 1× goals from before, read from the table; the
+        // goals against bare ws and QoS 0 come from the interleaved rounds below.
+        s.goals.push({ goal: `1000 subscribers at 10 Hz: p99 ≤ 1.0× ${other.label}'s`, figure: fmtRatio(p99), met: judge(p99, '≤', GOAL_RATIO) });
       }
       ratioRows.push([String(ours.n), ours.rate, other.label, fmtRatio(p99), fmtRatio(cpu), fmtRatio(sub), fmtRatio(delivered)]);
     }
   }
-  if (!c.subscribers.includes(1000)) {
-    s.goals.push({ goal: '1000 subscribers at 10 Hz: p99 and server CPU per message ≤ 1× each peer', figure: 'not run (--quick)', met: undefined });
-  }
   s.blocks.push(table(['subscribers', 'rate', 'sketchnet ÷', 'p99 latency', 'server CPU / msg', 'subscriber CPU / msg', 'delivered/s'], ratioRows, 'lllrrrr'));
+  if (c.subscribers.includes(1000)) await goalRounds(ctx, s, Math.min(1000, Math.floor((limit - 200) / 2)), skip);
+  else {
+    s.goals.push({ goal: '1000 subscribers at 10 Hz: server CPU per message ≤ 1.0× bare ws; p99 ≤ 1.0× mosquitto QoS 0 (and socket.io, QoS 1)', figure: 'not run (--quick)', met: undefined });
+  }
   s.notes.push('Ratios are sketchnet ÷ the peer on the same subscribers and rate, from the rows above: below 1× sketchnet is lower (better) for latency and CPU; above 1× it delivered more per second.');
-  s.notes.push('Goals (printed, not asserted): at 1000 subscribers × 10 Hz, p99 ≤ 1× socket.io\'s and mosquitto\'s, server CPU per message ≤ 1× bare ws (issue 12 measured p99 1.46× better than mosquitto QoS 0 and 1.86× than socket.io, 1.4–1.9× less CPU per message than bare ws).');
+  s.notes.push(
+    `Goals (printed, not asserted): at 1000 subscribers × 10 Hz, server CPU per message ≤ 1.0× bare ws's and p99 ≤ 1.0× mosquitto QoS 0's (issue 24), judged on the interleaved rounds (last table); p99 ≤ 1.0× socket.io's and mosquitto QoS 1's stay from before, judged on the rows above. At 10 Hz a p99 is set by the slowest publish of the window (${c.pacedMs / 100} publishes × 1000 subscribers: the worst 1% is fewer deliveries than one publish makes), i.e. by how long one publish takes to reach its last subscriber.`,
+  );
   s.notes.push('After a run in which the server closed subscribers, the next rate starts on a fresh server with all N subscribers connected again ("fresh start" in the last column).');
   s.notes.push('"closed" counts subscriber connections the server closed during the run (sketchnet closes, with 1013, a subscriber its slow-subscriber policy gives up on — see "Slow subscribers" in docs/API.md; bare ws and socket.io never do, they buffer); mosquitto drops QoS 0 messages past its per-client queue and holds at most `max_queued_messages` (1000, default) QoS 1 ones, which shows as "of expected" below 100%.');
   s.notes.push('Latencies are bucketed (0.05 ms below 50 ms, 1 ms below 5 s): each figure is the upper edge of its bucket. Server RSS is read after the subscribers\' window.');
   return s;
+}
+
+/**
+ * The goals' rounds (see {@link GOAL_ROUNDS}): sketchnet, bare ws and (unless `skip`) mosquitto
+ * QoS 0, `n` subscribers each, all connected together; each round publishes 10 Hz for
+ * {@link GOAL_ROUND_MS} through each in turn. Adds a table of the per-round ratios and the goals.
+ */
+async function goalRounds(ctx: Ctx, s: Section, n: number, skip: string | undefined): Promise<void> {
+  const peers: PeerId[] = skip ? ['sketchnet', 'ws'] : ['sketchnet', 'ws', 'mqtt0'];
+  const per = new Map<PeerId, Measured[]>(peers.map((p) => [p, []]));
+  try {
+    const sets = new Map<PeerId, SetUp>();
+    for (const p of peers) sets.set(p, await setUp(ctx, p, n));
+    for (const p of peers) await run(sets.get(p)!, 10, GOAL_WARMUP_MS, GRACE_MS.paced); // warm-up, not measured
+    for (let r = 0; r < GOAL_ROUNDS; r++) {
+      for (const p of r % 2 ? [...peers].reverse() : peers) per.get(p)!.push(await run(sets.get(p)!, 10, GOAL_ROUND_MS, GRACE_MS.paced));
+    }
+  } catch (err) {
+    ctx.log(`  goal rounds: error: ${(err as Error).message}`);
+    s.notes.push(`The goals' interleaved rounds failed: ${firstLine(err)}`);
+  } finally {
+    await stopAll();
+  }
+  const ours = per.get('sketchnet')!;
+  const ratios = (other: PeerId, f: (m: Measured) => number): Summary | undefined => {
+    const theirs = per.get(other) ?? [];
+    const xs = ours.flatMap((m, i) => (theirs[i] ? [f(m) / f(theirs[i]!)] : [])).filter(Number.isFinite);
+    return xs.length === GOAL_ROUNDS ? summarize(xs) : undefined;
+  };
+  const p99 = (m: Measured) => m.latency.percentile(99);
+  const fmtX = (x: Summary | undefined) => fmtSummary(x, (v) => fmtRatio(v));
+  const cpu = ratios('ws', serverUsPerMsg);
+  const p99q0 = skip ? undefined : ratios('mqtt0', p99);
+  const rows: string[][] = [];
+  for (const p of peers) {
+    const ms = per.get(p)!;
+    const label = PEERS.find((x) => x.id === p)!.label;
+    const pooled = new Histogram();
+    for (const m of ms) pooled.merge(m.latency.toJSON());
+    ctx.log(`  goal rounds, ${n} × 10 Hz, ${label}: server CPU / msg ${ms.map((m) => fmtUs(serverUsPerMsg(m))).join(' ')}; p99 ${ms.map((m) => fmtMs(p99(m))).join(' ')}`);
+    rows.push([
+      label,
+      String(ms.length),
+      ms.length ? fmtSummary(summarize(ms.map(serverUsPerMsg)), fmtUs) : '–',
+      ms.length ? fmtSummary(summarize(ms.map(p99)), fmtMs) : '–',
+      ms.length ? fmtMs(pooled.percentile(99)) : '–',
+      p === 'sketchnet' ? '' : p === 'ws' ? `server CPU / msg ${fmtX(cpu)}` : `p99 ${fmtX(p99q0)}`,
+    ]);
+  }
+  s.blocks.push(table([`${n} subscribers × 10 Hz, rounds interleaved`, 'rounds', 'server CPU / msg', 'p99 latency', 'p99 over all rounds', 'sketchnet ÷ this (median of per-round ratios)'], rows, 'lrrrrr'));
+  s.notes.push(
+    `Last table: the three servers of the goals with ${n} subscribers each, all connected at once, take turns publishing at 10 Hz for ${GOAL_ROUND_MS} ms (${GOAL_ROUNDS} rounds, the order reversed every other round); each figure is the median (min–max) over the rounds, each ratio the median of the per-round ratios.`,
+  );
+  s.goals.push({ goal: `${n} subscribers at 10 Hz: server CPU per message ≤ 1.0× bare ws (interleaved rounds)`, figure: fmtX(cpu), met: judge(cpu?.median, '≤', GOAL_RATIO) });
+  s.goals.push({
+    goal: `${n} subscribers at 10 Hz: p99 ≤ 1.0× mosquitto QoS 0 (mqtt.js)'s (interleaved rounds)`,
+    figure: skip ? `skipped: ${skip}` : fmtX(p99q0),
+    met: judge(p99q0?.median, '≤', GOAL_RATIO),
+  });
 }

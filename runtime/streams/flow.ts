@@ -53,6 +53,16 @@ export const PING_MIN_BYTES = 4096;
 /** How often pings may go to one subscriber, for a staleness bound `staleAfterMs` (a quarter of it), in ms. */
 export const pingIntervalMs = (staleAfterMs: number): number => staleAfterMs / 4;
 
+/**
+ * A subscriber's {@link Confirmation} phase for a byte threshold `minBytes`, from its connection
+ * number `id`: ids in a row land far apart (multiples of the golden ratio, modulo 1, are spread
+ * evenly), so the pings of subscribers that connected together go out on different items.
+ * Deterministic: a subscriber's pings do not depend on chance.
+ */
+export function pingPhase(id: number, minBytes: number): number {
+  return Math.floor((((id * 0.6180339887498949) % 1) + 1) % 1 * minBytes);
+}
+
 /** The first bytes of every ping payload the confirmation sends (`sn` + a 32-bit counter), so that other pings' pongs (the heartbeat's) are told apart. */
 const PING_TAG = 0x736e; // "sn"
 
@@ -83,12 +93,18 @@ export class Confirmation {
    * @param ping sends one ping frame with `payload` after everything written so far.
    * @param minBytes bytes written since the last ping before another is due (streams use
    *   {@link PING_MIN_BYTES}). Default 0: every write may be followed by one.
+   * @param phase bytes counted as already written towards the first ping, from 0 to `minBytes`
+   *   (streams: {@link pingPhase}). Subscribers of one stream are written the same bytes at the
+   *   same moments, so without a phase of their own they would all be due at the same item, and a
+   *   thousand of them would be pinged (and answer) in one `publish()`; a phase spreads those pings
+   *   over the items. It only ever makes the first ping earlier. Default 0.
    */
-  constructor(staleAfterMs: number, ping: (payload: Buffer) => void, minBytes = 0) {
+  constructor(staleAfterMs: number, ping: (payload: Buffer) => void, minBytes = 0, phase = 0) {
     this.staleAfterMs = staleAfterMs;
     this.#interval = pingIntervalMs(staleAfterMs);
     this.#ping = ping;
     this.#minBytes = minBytes;
+    this.#unpingedBytes = Math.min(Math.max(0, phase), minBytes);
   }
 
   /**

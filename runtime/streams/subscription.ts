@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { textFrame } from '../net/frame.js';
 import { encodeGap, encodeSubscribed, usesEnvelopes, type GapReason, type SubscribedFrame } from '../net/protocol.js';
-import { Confirmation, Credit, PING_MIN_BYTES } from './flow.js';
+import { Confirmation, Credit, PING_MIN_BYTES, pingPhase } from './flow.js';
 import type { StreamItem } from './history.js';
 import type { DeliverPolicy } from './query.js';
 import type { Stream } from './stream.js';
@@ -108,7 +108,7 @@ export class Subscription {
     this.#live = this.#next > this.#catchUpEnd;
     if (credit !== undefined && this.#v2) this.#credit = new Credit(credit, stream.maxCredit);
     else {
-      this.#confirm = new Confirmation(stream.staleAfterMs, this.#ping, PING_MIN_BYTES);
+      this.#confirm = new Confirmation(stream.staleAfterMs, this.#ping, PING_MIN_BYTES, pingPhase(conn.id, PING_MIN_BYTES));
       conn.ws.on('pong', this.#onPong);
     }
     if (this.#v2) {
