@@ -171,8 +171,7 @@ export default class Recorder extends Sketch<OptionValues<typeof options>> {
             time: item.time,
             published: item.published,
             received: Date.now() / 1000,
-            data: JSON.stringify(item.data) ?? 'null',
-            value: item.data,
+            value: item.data, // its JSON text is made only when the store needs it (an item stored whole)
           }),
         onGap: (gap, epoch) => {
           this.out(`${found.name}${path}: gap ${gap.from}–${gap.to} (${gap.reason})`);

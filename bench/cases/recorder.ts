@@ -18,7 +18,7 @@ import { openDatabase } from '../../dist/runtime/recorder/sqlite.js';
 import { RecordStore, type HistoryAnswer } from '../../dist/runtime/recorder/store.js';
 import { epochSeconds } from '../lib/child.js';
 import { procCpuUs } from '../lib/cpu.js';
-import { ROOT, SKETCH_BIN, spawnOn, spawnTs, type Ctx } from '../lib/env.js';
+import { cpuProfArgs, ROOT, SKETCH_BIN, spawnOn, spawnTs, type Ctx } from '../lib/env.js';
 import { stopAll, type Child } from '../lib/proc.js';
 import { fmtBytes, fmtCount, fmtCpu, fmtMs, fmtRatio, fmtSummary, goalCell, judge, section, table, type Section } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
@@ -38,6 +38,9 @@ const STALL_MS = 5000;
 const HISTORY_STREAMS = 4;
 const HISTORY_HZ = 10;
 const HISTORY_POINTS = 2000;
+
+/** Recorders started under `--cpu-prof` so far (SKETCH_BENCH_PROFILE_RECORDER). */
+let profiled = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
@@ -66,9 +69,13 @@ async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** `node dist/bin/sketch.cjs run recorder --db FILE --rescan 0.5`, on the server CPU when pinning; resolves with its port. */
+/**
+ * `node dist/bin/sketch.cjs run recorder --db FILE --rescan 0.5`, on the server CPU when pinning; resolves with its port.
+ * With `SKETCH_BENCH_PROFILE_RECORDER=1` in the environment it runs under `--cpu-prof` (bench/.out/profiles/recorder-N/).
+ */
 async function startRecorder(ctx: Ctx, db: string): Promise<{ child: Child; port: number }> {
-  const child = spawnOn(ctx, 'server', 'recorder', process.execPath, [SKETCH_BIN, 'run', 'recorder', '--db', db, '--rescan', '0.5', '--host', '127.0.0.1'], { cwd: ROOT });
+  const prof = process.env.SKETCH_BENCH_PROFILE_RECORDER === '1' ? cpuProfArgs(`recorder-${++profiled}`) : [];
+  const child = spawnOn(ctx, 'server', 'recorder', process.execPath, [...prof, SKETCH_BIN, 'run', 'recorder', '--db', db, '--rescan', '0.5', '--host', '127.0.0.1'], { cwd: ROOT });
   const { line } = await child.line(/serving on 127\.0\.0\.1:\d+/, 20_000);
   return { child, port: Number(/serving on [^:]+:(\d+)/.exec(line)![1]) }; // piped lines start with a time
 }
