@@ -19,6 +19,16 @@ const options = {
 /** Kinds never recorded: other recorders and dashboards (they republish what they see). */
 export const NOT_RECORDED = ['recorder', 'dashboard'] as const;
 
+/**
+ * Items a recorded stream may have on their way to the recorder (`?credit=N`, credit-based flow
+ * control, granted again half at a time as items are queued for writing): 1000, the most a
+ * sketch grants by default (`maxCredit`). What the recorder has not taken yet waits in the
+ * sketch's history, where a recorder that is behind (a slow SD card, a burst) stays subscribed
+ * as long as the history still holds its next item, instead of being closed with 1013 once its
+ * data is `staleAfterMs` old and then resuming after a reconnect.
+ */
+export const RECORDER_CREDIT = 1000;
+
 /** How long the status of a found sketch may take to answer (for its streams), in ms. */
 const STATUS_TIMEOUT_MS = 3000;
 
@@ -157,6 +167,7 @@ export default class Recorder extends Sketch<OptionValues<typeof options>> {
         path,
         name: found.name,
         resume: last ? { epoch: last.epoch, seq: last.seq } : undefined,
+        credit: RECORDER_CREDIT,
         key: { key: this.#peer?.key, insecureKey: this.#peer?.insecureKey },
         ca: this.#peer?.ca,
         log: (line) => this.out(line),
@@ -171,8 +182,7 @@ export default class Recorder extends Sketch<OptionValues<typeof options>> {
             time: item.time,
             published: item.published,
             received: Date.now() / 1000,
-            data: JSON.stringify(item.data) ?? 'null',
-            value: item.data,
+            value: item.data, // its JSON text is made only when the store needs it (an item stored whole)
           }),
         onGap: (gap, epoch) => {
           this.out(`${found.name}${path}: gap ${gap.from}–${gap.to} (${gap.reason})`);

@@ -239,6 +239,24 @@ test("resolve's table keeps only the name asked for, whatever else answers", () 
   assert.is(table.dropped, 0);
 });
 
+test("resolve's table reads the wanted service from its SRV and TXT records alone, in one response or two, either order; a goodbye for the SRV forgets it", () => {
+  const [, srv, txt] = announce('Wanted', { port: 4100, txt: [b('kind=iopin'), b('protocol=3'), b('tls=1')] });
+  const other = announce('other');
+  const table = new ServiceTable({ only: 'wanted' });
+  assert.equal(table.add(response([srv!])), [], 'no TXT yet: RFC 6763 §6, every service has one');
+  assert.equal(table.add(response([other[1]!, other[2]!]), { address: '10.0.0.9' }), [], 'other names are ignored');
+  const [found] = table.add(response([txt!]), { address: '10.0.0.5' });
+  assert.equal([found?.name, found?.port, found?.kind, found?.url], ['Wanted', 4100, 'iopin', 'wss://127.0.0.1:4100/'], 'the address is where the SRV answer came from (none: loopback)');
+  const reversed = new ServiceTable({ only: 'WANTED' });
+  assert.equal(reversed.add(response([txt!]), { address: '10.0.0.5' }), []);
+  assert.equal(reversed.add(response([srv!]), { address: '10.0.0.5' }).map((f) => f.url), ['wss://10.0.0.5:4100/']);
+  const both = new ServiceTable({ only: 'wanted' });
+  assert.equal(names(both.add(response([srv!, txt!]), { address: '10.0.0.5' })), ['Wanted']);
+  both.add(response([{ ...srv!, ttl: 0 }]), { address: '10.0.0.5' });
+  assert.is(both.size, 0, 'goodbye');
+  assert.equal(both.add(response([txt!]), { address: '10.0.0.5' }), [], 'a TXT record alone after the goodbye finds nothing');
+});
+
 test('a table full of one responder’s 10 000 services still takes the service of another responder, says so once, and the flood cannot push it out', () => {
   const lines: string[] = [];
   const table = new ServiceTable({ log: (l) => lines.push(l) });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import BonjourService from 'bonjour-service';
+import multicastDns from 'multicast-dns';
 import { MdnsDiscovery, reactive, Sketch, SketchError } from '../runtime/index.js';
 import { MDNS_RECEIVE_BUFFER, MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { cli, withCli, sleep, SKETCH_BIN } from './helpers/net.js';
@@ -41,6 +42,32 @@ test('a browser started long after the announcement still finds the sketch (late
     assert.ok(Date.now() - started < 1000, 'answered the query, not a later re-announcement');
     await d.close();
   });
+});
+
+test("resolve asks first for the instance's SRV and TXT records (unique: answered at once, RFC 6762 §6) and finds a responder that never answers the PTR question", async () => {
+  const name = unique('srvtxt');
+  const fqdn = `${name}._sketch._tcp.local`;
+  const questions: string[][] = [];
+  const mdns = multicastDns();
+  await new Promise((r) => mdns.once('ready', r));
+  mdns.on('query', (q: { questions: Array<{ name: string; type: string }> }) => {
+    if (!q.questions.some((x) => x.name.toLowerCase() === fqdn.toLowerCase())) return;
+    questions.push(q.questions.map((x) => `${x.type} ${x.name}`));
+    for (const x of q.questions) {
+      if (x.name.toLowerCase() !== fqdn.toLowerCase()) continue; // never the PTR
+      if (x.type === 'SRV') mdns.respond({ answers: [{ name: fqdn, type: 'SRV', ttl: 120, data: { target: 'elsewhere.local', port: 4321, priority: 0, weight: 0 } }] });
+      if (x.type === 'TXT') mdns.respond({ answers: [{ name: fqdn, type: 'TXT', ttl: 4500, data: ['kind=iopin', 'protocol=3'] }] });
+    }
+  });
+  const d = new MdnsDiscovery();
+  try {
+    const found = await d.resolve(name, 3000);
+    assert.equal([found.name, found.kind, found.port, found.host, found.url], [name, 'iopin', 4321, 'elsewhere.local', 'ws://127.0.0.1:4321/']);
+    assert.equal(questions[0], [`SRV ${fqdn}`, `TXT ${fqdn}`]);
+  } finally {
+    await d.close();
+    mdns.destroy();
+  }
 });
 
 test('a name already taken on the network gets a new unique name, logged, never a crash', async () => {

@@ -54,4 +54,38 @@ test('items sharing the base\'s shape round-trip too, with the sample time in an
   );
 });
 
+test('the patch text is what JSON.stringify gives the object of changed fields, and the whole text is made only when needed (fast-check)', () => {
+  /** The patch as an object of the fields that differ, stringified: the encoding before it wrote text directly. */
+  const reference = (codec: Codec, value: Record<string, unknown>, time: number): string => {
+    const base = JSON.parse(codec.base.text) as Record<string, unknown>;
+    const patch: Record<string, unknown> = {};
+    for (const k of Object.keys(base)) {
+      if (k === codec.base.timeKey) {
+        if (value[k] !== time) patch[k] = value[k];
+      } else if (JSON.stringify(value[k]) !== JSON.stringify(base[k])) patch[k] = value[k];
+    }
+    return JSON.stringify(patch);
+  };
+  const shaped = fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('0', '7', '10', '"q"', 'é')), json, { minKeys: 1, maxKeys: 6 });
+  fc.assert(
+    fc.property(shaped, fc.array(json, { minLength: 6, maxLength: 6 }), fc.nat(5), fc.double({ min: 0, max: 2e9, noNaN: true }), (base, values, at, time) => {
+      if (Object.hasOwn(base, '__proto__')) return;
+      const keys = Object.keys(base);
+      const timeKey = keys[at % keys.length]!;
+      const first = { ...base, [timeKey]: time };
+      const codec = new Codec(baseOf(first, JSON.stringify(first), time));
+      const item: Record<string, unknown> = {};
+      keys.forEach((k, i) => (item[k] = i % 2 === 0 ? base[k] : values[i]));
+      let made = 0;
+      const stored = codec.encode(item, () => (made++, JSON.stringify(item)), time);
+      assert.is(stored.patch, reference(codec, item, time));
+      assert.is(made, 0, 'no whole text for a patch');
+      assert.equal(codec.decode(stored, time), item);
+    }),
+    { numRuns: 2000 },
+  );
+  const codec = new Codec(baseOf({ a: 1 }, '{"a":1}', T0));
+  assert.equal(codec.encode([1], () => '[1]', T0), { data: '[1]', patch: null }, 'stored whole: the function makes the text');
+});
+
 test.run();

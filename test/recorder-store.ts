@@ -132,6 +132,43 @@ test('items of any shape read back as written: history rows and select() agree w
   s.close();
 });
 
+test('an item added with its value and no data text is stored and read back the same: as a patch, whole, and as the base of a series', () => {
+  const s = new RecordStore({ file: ':memory:' });
+  const values: unknown[] = [{ time: T0 + 0.01, celsius: 20 }, { time: T0 + 0.02, celsius: 20.5 }, [1, 'two'], undefined, { time: T0 + 0.05, celsius: -0 }];
+  values.forEach((value, i) => {
+    const time = T0 + (i + 1) / 100;
+    s.add({ sketch: 'a', kind: 'k', stream: '/s', epoch: 'E', seq: i + 1, time, published: time, received: time, value });
+  });
+  s.flush();
+  assert.equal([...s.select()].map((i) => i.data), values.map((v) => JSON.stringify(v) ?? 'null'));
+  s.close();
+});
+
+test('queries and retention steps prepare their statements once: the second run prepares none', () => {
+  const s = new RecordStore({ file: ':memory:', keepSeconds: 3600, now: () => T0 + 7200 });
+  for (let seq = 1; seq <= 20; seq++) s.add(item(seq));
+  s.flush();
+  const run = () => {
+    s.recorded();
+    s.last('thermometer', '/readings');
+    s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 10 });
+    s.history({ sketch: 'thermometer', stream: '/readings', since: T0, until: T0 + 10, raw: true });
+    s.streams();
+    s.retainStep();
+  };
+  run();
+  const db = s.db as unknown as { prepare: (sql: string) => unknown };
+  const prepare = db.prepare;
+  const prepared: string[] = [];
+  db.prepare = (sql: string) => (prepared.push(sql), prepare.call(db, sql));
+  for (let seq = 21; seq <= 40; seq++) s.add(item(seq, { time: T0 + 7200 - 40 + seq / 10 }));
+  s.flush();
+  run();
+  db.prepare = prepare;
+  assert.equal(prepared, []);
+  s.close();
+});
+
 test('a file written in the old row-per-item format is converted when opened: every item, gap and rollup kept', () => {
   const file = dbFile();
   const old = openDatabase(file);

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryDiscovery } from '../runtime/discovery/mdns.js';
 import { RecordStore } from '../runtime/recorder/store.js';
-import Recorder, { parseDuration } from '../sketches/recorder.js';
+import Recorder, { parseDuration, RECORDER_CREDIT } from '../sketches/recorder.js';
 import Thermometer from '../sketches/thermometer.js';
 import { cli, sleep, type Cli } from './helpers/net.js';
 import type { RecordedStream } from '../runtime/recorder/store.js';
@@ -97,6 +97,10 @@ test('the recorder records a stream found through discovery, skipping other reco
     const status = r.status().recorder as { recording: Array<{ sketch: string; connected: boolean }>; written: number; queued: number; dbBytes: number };
     assert.equal(status.recording.map((x) => x.sketch), ['thermo']);
     assert.ok(status.written >= 5 && status.dbBytes > 0);
+    // Credit-based flow control: what the recorder has not taken waits in the thermometer's history.
+    const subs = (t.status().streams as Record<string, { subscribers: Array<{ credit: number | null }> }>)['/readings']!.subscribers;
+    assert.is(subs.length, 2, 'this recorder and the other one');
+    for (const sub of subs) assert.ok(sub.credit !== null && sub.credit > 0 && sub.credit <= RECORDER_CREDIT, `credit ${sub.credit}`);
   } finally {
     await Promise.all([r.close(), other.close(), t.close()]);
   }

@@ -18,7 +18,7 @@ import { openDatabase } from '../../dist/runtime/recorder/sqlite.js';
 import { RecordStore, type HistoryAnswer } from '../../dist/runtime/recorder/store.js';
 import { epochSeconds } from '../lib/child.js';
 import { procCpuUs } from '../lib/cpu.js';
-import { ROOT, SKETCH_BIN, spawnOn, spawnTs, type Ctx } from '../lib/env.js';
+import { cpuProfArgs, ROOT, SKETCH_BIN, spawnOn, spawnTs, type Ctx } from '../lib/env.js';
 import { stopAll, type Child } from '../lib/proc.js';
 import { fmtBytes, fmtCount, fmtCpu, fmtMs, fmtRatio, fmtSummary, goalCell, judge, section, table, type Section } from '../lib/report.js';
 import { median, summarize } from '../lib/stats.js';
@@ -38,6 +38,9 @@ const STALL_MS = 5000;
 const HISTORY_STREAMS = 4;
 const HISTORY_HZ = 10;
 const HISTORY_POINTS = 2000;
+
+/** Recorders started under `--cpu-prof` so far (SKETCH_BENCH_PROFILE_RECORDER). */
+let profiled = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
@@ -66,9 +69,13 @@ async function getJson<T>(url: string, timeoutMs = 10_000): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** `node dist/bin/sketch.cjs run recorder --db FILE --rescan 0.5`, on the server CPU when pinning; resolves with its port. */
+/**
+ * `node dist/bin/sketch.cjs run recorder --db FILE --rescan 0.5`, on the server CPU when pinning; resolves with its port.
+ * With `SKETCH_BENCH_PROFILE_RECORDER=1` in the environment it runs under `--cpu-prof` (bench/.out/profiles/recorder-N/).
+ */
 async function startRecorder(ctx: Ctx, db: string): Promise<{ child: Child; port: number }> {
-  const child = spawnOn(ctx, 'server', 'recorder', process.execPath, [SKETCH_BIN, 'run', 'recorder', '--db', db, '--rescan', '0.5', '--host', '127.0.0.1'], { cwd: ROOT });
+  const prof = process.env.SKETCH_BENCH_PROFILE_RECORDER === '1' ? cpuProfArgs(`recorder-${++profiled}`) : [];
+  const child = spawnOn(ctx, 'server', 'recorder', process.execPath, [...prof, SKETCH_BIN, 'run', 'recorder', '--db', db, '--rescan', '0.5', '--host', '127.0.0.1'], { cwd: ROOT });
   const { line } = await child.line(/serving on 127\.0\.0\.1:\d+/, 20_000);
   return { child, port: Number(/serving on [^:]+:(\d+)/.exec(line)![1]) }; // piped lines start with a time
 }
@@ -124,14 +131,17 @@ interface Watched {
 
 /**
  * Polls the recorder's status every {@link POLL_MS} until `written` reaches `target()` (undefined
- * while not known yet), it stalls for {@link STALL_MS}, or `timeoutMs` passes.
+ * while not known yet), it stalls for {@link STALL_MS}, or `timeoutMs` passes. With `readUrl`,
+ * each poll once the target is known is preceded by that request (a reader's `GET /history`,
+ * which writes the recorder's queue first, as every query does).
  */
-async function watchWritten(statusUrl: string, pid: number, target: () => number | undefined, timeoutMs: number): Promise<Watched> {
+async function watchWritten(statusUrl: string, pid: number, target: () => number | undefined, timeoutMs: number, readUrl?: string): Promise<Watched> {
   const w: Watched = { written: 0, peakQueued: 0, cpuFrom: procCpuUs(pid), cpuTo: NaN };
   let initial: number | undefined;
   let movedAt = performance.now();
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
+    if (readUrl && target() !== undefined) await fetch(readUrl, { signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer());
     const st = await getJson<RecorderStatus>(statusUrl);
     const now = epochSeconds();
     const cpu = procCpuUs(pid);
@@ -162,7 +172,7 @@ async function ingest(ctx: Ctx, s: Section, dir: string): Promise<void> {
   const rawRuns = ctx.quick ? 1 : 3;
   const db = path.join(dir, 'ingest.sqlite');
   s.blocks.push(
-    `**Ingest.** ${PRODUCERS} stream sketches (\`bench/servers/sketch.ts --mode stream --announce bench-N --history-items ${PRODUCER_HISTORY}\`, one process each${ctx.pin ? ', all on CPU 1; the recorder and the raw inserter on CPU 0' : ''}) are found by the recorder over mDNS. *Live* (the goal): once it has caught up (below) and its status lists all ${PRODUCERS} subscriptions connected, all the sketches publish \`{celsius, time}\` readings as fast as they can, ${BURST} per turn of their event loop, for ${publishMs} ms (\`start 0 ${publishMs} ${BURST}\`); the recorder's rate is the items published ÷ the time from the first publish to the first status poll (every ${POLL_MS} ms) whose \`written\` counts them all. *Catch-up*: before that, each sketch published ${fmtCount(fillItems)} readings (\`fill ${fillItems}\`) before the recorder started, so that it subscribes with \`?history=all\` to ${fmtCount(fillItems * PRODUCERS)} items waiting: the items ÷ the time from the first one received (the rows' \`received\`) to the poll that counts them all written — what the recorder itself can take. The peer: a separate process (\`bench/servers/sqlite-raw.ts\`) that inserts all the same rows as stored (read back from the recorder's file, their data already encoded as patches) into a fresh file whose schema \`RecordStore\` created, with one prepared \`INSERT OR IGNORE\` in transactions of 500 rows and the same pragmas (WAL, \`synchronous = NORMAL\`), ${rawRuns} run(s), median (min–max). Lost items: rows in the database (opened read-only once the recorder stopped) against the items each sketch published.`,
+    `**Ingest.** ${PRODUCERS} stream sketches (\`bench/servers/sketch.ts --mode stream --announce bench-N --history-items ${PRODUCER_HISTORY}\`, one process each${ctx.pin ? ', all on CPU 1; the recorder and the raw inserter on CPU 0' : ''}) are found by the recorder over mDNS. *Live* (the goal): once it has caught up (below) and its status lists all ${PRODUCERS} subscriptions connected, all the sketches publish \`{celsius, time}\` readings as fast as they can, ${BURST} per turn of their event loop, for ${publishMs} ms (\`start 0 ${publishMs} ${BURST}\`); the recorder's rate is the items published ÷ the time from the first publish to the first status poll (every ${POLL_MS} ms) whose \`written\` counts them all; once publishing ended, each poll follows a reader's \`GET /history\` (of an empty range), which writes what the recorder still holds for \`--flush\` first, as every query does (without it each run would end with up to 1 s of that wait). *Catch-up*: before that, each sketch published ${fmtCount(fillItems)} readings (\`fill ${fillItems}\`) before the recorder started, so that it subscribes with \`?history=all\` to ${fmtCount(fillItems * PRODUCERS)} items waiting: the items ÷ the time from the first one received (the rows' \`received\`) to the poll that counts them all written — what the recorder itself can take. The peer: a separate process (\`bench/servers/sqlite-raw.ts\`) that inserts all the same rows as stored (read back from the recorder's file, their data already encoded as patches) into a fresh file whose schema \`RecordStore\` created, with one prepared \`INSERT OR IGNORE\` in transactions of 500 rows and the same pragmas (WAL, \`synchronous = NORMAL\`), ${rawRuns} run(s), median (min–max). Lost items: rows in the database (opened read-only once the recorder stopped) against the items each sketch published.`,
   );
 
   const producers = Array.from({ length: PRODUCERS }, (_, i) =>
@@ -213,7 +223,10 @@ async function ingest(ctx: Ctx, s: Section, dir: string): Promise<void> {
     .then((pubs) => (liveTotal = pubs.reduce((t, p) => t + p.count, 0)))
     .catch(() => {}); // awaited again below, where a failure is reported
   for (const p of producers) p.send(`start 0 ${publishMs} ${BURST}`);
-  const live = await watchWritten(statusUrl, pid, () => (liveTotal === undefined ? undefined : fillTotal + liveTotal), publishMs + 90_000);
+  // Once publishing ended, a reader asks for the data: its query writes what the recorder still
+  // holds for `--flush` (at most 1 s), which would otherwise end every run with that wait.
+  const readUrl = `http://127.0.0.1:${port}/history?sketch=bench-1&stream=%2Freadings&since=0&until=0`;
+  const live = await watchWritten(statusUrl, pid, () => (liveTotal === undefined ? undefined : fillTotal + liveTotal), publishMs + 90_000, readUrl);
   const pubs = await Promise.all(published);
   liveTotal = pubs.reduce((t, p) => t + p.count, 0);
   const start = Math.min(...pubs.map((p) => p.epoch[0]));

@@ -298,11 +298,19 @@ export class MdnsDiscovery implements Discovery {
     if (signal?.aborted) throw aborted();
     // Only the wanted name is kept, so no flood of other services costs memory here.
     const table = new ServiceTable({ only: name, log: this.#options.log });
+    const fqdn = fqdnOf(name);
+    // RFC 6763 §4.3 / RFC 6762 §6: the instance's SRV and TXT records are unique, so their
+    // holder answers them at once, while an answer to the shared PTR question may come 20-120 ms
+    // later; the first query asks only for those two, requeries add the PTR question too.
+    const instance = [
+      { name: fqdn, type: 'SRV' },
+      { name: fqdn, type: 'TXT' },
+    ];
     return new Promise<FoundSketch>((resolve, reject) => {
       const timers: NodeJS.Timeout[] = [];
       const stop = this.#browse(b, table, timeout, (found) => {
         if (found.length) done(null, found[0]);
-      });
+      }, instance);
       const onAbort = () => done(aborted());
       const done = (err: Error | null, found?: FoundSketch) => {
         for (const t of timers) clearTimeout(t);
@@ -332,18 +340,27 @@ export class MdnsDiscovery implements Discovery {
   /**
    * Asks for `_sketch._tcp.local` PTR records now and after 1, 2, 4, 8 s (while within
    * `timeout` ms), feeding every response to `table`; `onFound` gets what each response added.
+   * With `first`, the first query asks those questions instead of the PTR one, and the requeries
+   * ask them beside it (all in one packet each).
    * @returns a function that stops listening.
    */
-  #browse(b: Bonjour, table: ServiceTable, timeout: number, onFound?: (found: FoundSketch[]) => void): () => void {
+  #browse(
+    b: Bonjour,
+    table: ServiceTable,
+    timeout: number,
+    onFound?: (found: FoundSketch[]) => void,
+    first?: Array<{ name: string; type: string }>,
+  ): () => void {
     const mdns = responder(b).mdns;
     const onResponse = (packet: unknown, rinfo?: { address?: string }) => {
       const found = table.add(packet, rinfo);
       if (found.length) onFound?.(found);
     };
-    const query = () => mdns.query([{ name: SERVICE_FQDN, type: 'PTR' }]);
+    const ptr = { name: SERVICE_FQDN, type: 'PTR' };
+    const query = () => mdns.query([ptr, ...(first ?? [])]);
     mdns.on('response', onResponse);
     const timers = REQUERY_MS.filter((t) => t < timeout).map((t) => setTimeout(query, t));
-    query();
+    mdns.query(first ?? [ptr]);
     return () => {
       for (const t of timers) clearTimeout(t);
       mdns.removeListener('response', onResponse);
@@ -510,7 +527,10 @@ function checkMax(max: number): void {
 export interface ServiceTableOptions {
   /** Most services kept, a whole number ≥ 1. Default {@link MAX_SERVICES} (1000). */
   max?: number;
-  /** Keep only the service of this instance name (case-insensitive), as `resolve()` does. */
+  /**
+   * Keep only the service of this instance name (case-insensitive), as `resolve()` does. Such a
+   * table also reads the service from its SRV and TXT records alone, in one response or two.
+   */
   only?: string;
   /** Where the one line about a full table (and about a response that could not be read) goes. Default: nowhere. */
   log?: (line: string) => void;
@@ -545,6 +565,9 @@ export class ServiceTable {
   #dropped = 0;
   #warned = false;
   #failed = false;
+  /** With `only`: the wanted instance's newest SRV record (and who sent it) and TXT record, see {@link #instance}. */
+  #srv?: { target: string; port: number; source: string | undefined; name: string };
+  #txt?: Record<string, string>;
 
   /** @throws SketchError `SKETCH_ERR_INVALID_OPTION` when `max` is not a whole number ≥ 1. */
   constructor(options: ServiceTableOptions = {}) {
@@ -628,7 +651,35 @@ export class ServiceTable {
       });
       if (this.#put(key, service, source ?? '')) found.push(service);
     }
+    if (this.#only !== undefined && !done.has(this.#only)) {
+      const service = this.#instance(rrs, srv.get(this.#only), txt.get(this.#only), addresses, source);
+      if (service && this.#put(this.#only, service, source ?? '')) found.push(service);
+    }
     return found;
+  }
+
+  /**
+   * The wanted instance read from its SRV and TXT records without a PTR record, as they answer a
+   * resolve's SRV and TXT questions: possibly in two responses (bonjour-service answers each
+   * question in its own), so the newest of each is kept between calls. A service needs both
+   * (RFC 6763 §6: every service has a TXT record); a goodbye for its SRV record forgets it.
+   */
+  #instance(rrs: Rr[], srv: Rr | undefined, txt: Rr | undefined, addresses: Map<string, string[]>, source: string | undefined): FoundSketch | undefined {
+    const key = this.#only!;
+    if (rrs.some((rr) => rr.type === 'SRV' && rr.ttl === 0 && rr.name.toLowerCase() === key)) {
+      this.#srv = undefined;
+      this.#remove(key);
+    }
+    const data = srv?.data as { target?: unknown; port?: unknown } | undefined;
+    if (data && typeof data.target === 'string' && Number.isInteger(data.port) && (data.port as number) >= 0 && (data.port as number) <= 65535) {
+      this.#srv = { target: data.target, port: data.port as number, source, name: srv!.name.slice(0, -INSTANCE_SUFFIX.length) };
+    }
+    if (txt) this.#txt = parseTxt(txt.data);
+    if (!this.#srv || !this.#txt) return undefined;
+    if (!srv && !txt) return undefined; // nothing new in this response
+    const s = this.#srv;
+    if (s.name.length === 0) return undefined;
+    return foundSketch({ name: s.name, host: s.target, port: s.port, txt: this.#txt, addresses: addresses.get(s.target.toLowerCase()) ?? [], referer: s.source });
   }
 
   #put(key: string, found: FoundSketch, source: string): boolean {

@@ -42,6 +42,8 @@ export class Codec {
   readonly #keys: string[] | undefined;
   /** The base's values as JSON text, per key: a field is left out when its text is the same. */
   readonly #texts: Map<string, string>;
+  /** The keys as JSON strings, in the order of `#keys`. */
+  readonly #names: string[];
 
   constructor(base: Base) {
     this.base = base;
@@ -49,26 +51,32 @@ export class Codec {
     // A `__proto__` key cannot be rebuilt by assignment: such data is stored whole.
     this.#keys = isPlain(this.#value) && !Object.hasOwn(this.#value, '__proto__') ? Object.keys(this.#value) : undefined;
     this.#texts = new Map((this.#keys ?? []).map((k) => [k, JSON.stringify((this.#value as Plain)[k])]));
+    this.#names = (this.#keys ?? []).map((k) => JSON.stringify(k));
   }
 
-  /** How `value` (its JSON text `text`, sampled at `time` s) is stored under this base. */
-  encode(value: unknown, text: string, time: number): Stored {
+  /**
+   * How `value` (its JSON text `text`, or a function making it, sampled at `time` s) is stored
+   * under this base. The patch is written as text field by field (no object, no
+   * `JSON.stringify` of one): the same text `JSON.stringify` gives the patch object.
+   */
+  encode(value: unknown, text: string | (() => string), time: number): Stored {
     const keys = this.#keys;
-    if (!keys || !isPlain(value)) return { data: text, patch: null };
+    const whole = (): Stored => ({ data: typeof text === 'string' ? text : text(), patch: null });
+    if (!keys || !isPlain(value)) return whole();
     let i = 0;
-    for (const k in value) if (keys[i++] !== k) return { data: text, patch: null };
-    if (i !== keys.length) return { data: text, patch: null };
-    const patch: Plain = {};
-    for (const k of keys) {
+    for (const k in value) if (keys[i++] !== k) return whole();
+    if (i !== keys.length) return whole();
+    let patch = '{';
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[j]!;
       const v = value[k];
-      if (k === this.base.timeKey) {
-        if (v !== time) patch[k] = v;
-        continue;
-      }
-      const same = typeof v === 'number' ? String(v) === this.#texts.get(k) : JSON.stringify(v) === this.#texts.get(k);
-      if (!same) patch[k] = v;
+      if (k === this.base.timeKey && v === time) continue;
+      // Finite numbers (all JSON has) print the same through String() as through JSON.stringify.
+      const t = typeof v === 'number' && Number.isFinite(v) ? String(v) : (JSON.stringify(v) as string | undefined);
+      if (t === undefined || (k !== this.base.timeKey && t === this.#texts.get(k))) continue;
+      patch += `${patch.length > 1 ? ',' : ''}${this.#names[j]}:${t}`;
     }
-    return { data: null, patch: JSON.stringify(patch) };
+    return { data: null, patch: `${patch}}` };
   }
 
   /** The item's data back, equal (as JSON) to what was encoded. */

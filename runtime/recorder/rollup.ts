@@ -34,6 +34,12 @@ export function bucketOf(time: number, width: number): number {
   return Math.floor(time / width) * width;
 }
 
+/** One stream's rollups being collected: the bucket open at each width, and the buckets closed since the last take(). */
+interface StreamState {
+  open: Array<{ bucket: number; cells: Map<string, RollupRow> } | undefined>;
+  closed: RollupRow[];
+}
+
 /**
  * Collects rollup rows from items as they are stored: `add()` per item, `take()` for the rows of
  * everything added since the last `take()` (partial buckets too: the store merges a row into the
@@ -41,15 +47,21 @@ export function bucketOf(time: number, width: number): number {
  */
 export class RollupAccumulator {
   /** Per stream (`sketch\0stream`): the bucket open at each width, and the buckets closed since the last take(). */
-  #streams = new Map<string, { open: Array<{ bucket: number; cells: Map<string, RollupRow> } | undefined>; closed: RollupRow[] }>();
+  #streams = new Map<string, StreamState>();
+  /** The stream of the last item added: consecutive items mostly share one. */
+  #last?: { sketch: string; stream: string; state: StreamState };
 
   /** Adds one stored item: its numeric fields (`numericFields()`) at its sample time. */
   add(sketch: string, stream: string, time: number, data: unknown): void {
     const fields = numericFields(data);
     if (fields.length === 0) return;
-    const key = `${sketch}\0${stream}`;
-    let state = this.#streams.get(key);
-    if (!state) this.#streams.set(key, (state = { open: [], closed: [] }));
+    let state = this.#last?.sketch === sketch && this.#last.stream === stream ? this.#last.state : undefined;
+    if (!state) {
+      const key = `${sketch}\0${stream}`;
+      state = this.#streams.get(key);
+      if (!state) this.#streams.set(key, (state = { open: [], closed: [] }));
+      this.#last = { sketch, stream, state };
+    }
     for (let w = 0; w < ROLLUP_WIDTHS.length; w++) {
       const width = ROLLUP_WIDTHS[w]!;
       const bucket = bucketOf(time, width);
@@ -81,6 +93,7 @@ export class RollupAccumulator {
       for (const open of state.open) if (open) rows.push(...open.cells.values());
     }
     this.#streams.clear();
+    this.#last = undefined;
     return rows;
   }
 }

@@ -42,6 +42,13 @@ export interface RecordItem {
   value?: unknown;
 }
 
+/**
+ * An item as {@link RecordStore.add} takes it: a {@link RecordItem} whose `data` may be left out
+ * when `value` is given. The text is then made (`JSON.stringify(value)`, `null` for nothing) only
+ * when it is needed: for an item stored whole or the first of a series, not for one stored as a patch.
+ */
+export type RecordInput = Omit<RecordItem, 'data'> & { data?: string };
+
 /** Items a stream's subscriber will never get (`{"gap":…}` frames, or a resume that found them evicted). */
 export interface RecordGap {
   sketch: string;
@@ -110,6 +117,8 @@ function storageState(err: unknown): Exclude<StorageState, 'ok'> | undefined {
   return undefined;
 }
 
+/** Prepared statements a store keeps at most (they are dropped all at once past it). */
+const MAX_STATEMENTS = 64;
 /** Default {@link RecordStoreOptions.batchItems}: 500 items per transaction. */
 export const BATCH_ITEMS = 500;
 /** Default {@link RecordStoreOptions.flushMs}: a queued item is written within 1000 ms (`sketch run recorder --flush 1`). */
@@ -304,14 +313,18 @@ export class RecordStore {
   #retryDelay = STORAGE_RETRY_MS;
   /** Rollups hold every item sampled from this time on (s); older items (a file from before rollups) are decimated from the items. */
   readonly #rollupsFrom: number;
-  readonly #write: (items: RecordItem[], gaps: RecordGap[], rollups?: boolean) => number;
-  #queue: RecordItem[] = [];
+  readonly #write: (items: RecordInput[], gaps: RecordGap[], rollups?: boolean) => number;
+  #queue: RecordInput[] = [];
   #gapQueue: RecordGap[] = [];
   #timer?: NodeJS.Timeout;
   #retaining?: NodeJS.Immediate;
   #written = 0;
   #deleted = 0;
   #closed = false;
+  /** Prepared statements by SQL text (and raw mode), so that a query or a retention step prepares none after its first run. */
+  readonly #statements = new Map<string, Statement<unknown>>();
+  /** The series of the last item written: consecutive items mostly share one (a subscriber's frames come in runs). */
+  #lastSeries?: SeriesRow;
 
   /**
    * Opens or creates the database (WAL mode, incremental auto-vacuum for new files).
@@ -362,12 +375,12 @@ export class RecordStore {
     this.#upsertRollup = db.prepare(UPSERT_ROLLUP);
     const oldItems = db.prepare(OLD_ITEMS).get() !== undefined;
     this.#rollupsFrom = rollupsFrom(db, oldItems ? 'items' : 'samples');
-    this.#write = db.transaction((items: RecordItem[], gaps: RecordGap[], rollups = true) => {
+    this.#write = db.transaction((items: RecordInput[], gaps: RecordGap[], rollups = true) => {
       let n = 0;
       for (const i of items) {
-        const value = 'value' in i ? i.value : parseJson(i.data);
+        const value = 'value' in i ? i.value : parseJson(i.data!);
         const series = this.#seriesFor(i, value);
-        const stored = series.codec.encode(value, i.data, i.time);
+        const stored = series.codec.encode(value, i.data ?? (() => textOf(i)), i.time);
         if (this.#insert.run(series.id, i.seq, i.time, delayUs(i.published, i.time), delayUs(i.received, i.time), stored.data, stored.patch).changes === 0) continue;
         n++;
         if (rollups) this.#rollups.add(i.sketch, i.stream, i.time, value);
@@ -387,18 +400,39 @@ export class RecordStore {
     }
   }
 
+  /**
+   * A statement prepared once per SQL text (`raw`: rows as arrays) and kept while the store is
+   * open. Not for `iterate()`: a statement being iterated is busy and cannot be shared.
+   */
+  #prepare<R = unknown>(sql: string, raw = false): Statement<R> {
+    const key = raw ? `raw\0${sql}` : sql;
+    let stmt = this.#statements.get(key) as Statement<R> | undefined;
+    if (!stmt) {
+      // Statements with one `?` per series of a stream (#range) vary: a bound keeps the map small.
+      if (this.#statements.size >= MAX_STATEMENTS) this.#statements.clear();
+      stmt = this.#db.prepare<R>(sql);
+      if (raw) stmt.raw();
+      this.#statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
   /** The series an item belongs to, created (its data the base) when it is the first of its epoch. */
-  #seriesFor(i: RecordItem, value: unknown): SeriesRow {
+  #seriesFor(i: RecordInput, value: unknown): SeriesRow {
+    const last = this.#lastSeries;
+    if (last && last.sketch === i.sketch && last.stream === i.stream && last.epoch === i.epoch) return last;
     const key = `${i.sketch}\0${i.stream}\0${i.epoch}`;
     let series = this.#seriesByKey.get(key);
-    if (series) return series;
-    const row = this.#db
-      .prepare<{ id: number; kind: string; base: string; time_key: string | null }>('SELECT id, kind, base, time_key FROM series WHERE sketch = ? AND stream = ? AND epoch = ?')
-      .get(i.sketch, i.stream, i.epoch);
+    if (series) return (this.#lastSeries = series);
+    const row = this.#prepare<{ id: number; kind: string; base: string; time_key: string | null }>('SELECT id, kind, base, time_key FROM series WHERE sketch = ? AND stream = ? AND epoch = ?').get(
+      i.sketch,
+      i.stream,
+      i.epoch,
+    );
     if (row) return this.#remember({ id: row.id, sketch: i.sketch, stream: i.stream, epoch: i.epoch, kind: row.kind, codec: new Codec({ text: row.base, timeKey: row.time_key }) });
-    const base = baseOf(value, i.data, i.time);
+    const base = baseOf(value, textOf(i), i.time);
     const id = Number(
-      this.#db.prepare('INSERT INTO series (sketch, stream, epoch, kind, base, time_key) VALUES (?, ?, ?, ?, ?, ?)').run(i.sketch, i.stream, i.epoch, i.kind, base.text, base.timeKey)
+      this.#prepare('INSERT INTO series (sketch, stream, epoch, kind, base, time_key) VALUES (?, ?, ?, ?, ?, ?)').run(i.sketch, i.stream, i.epoch, i.kind, base.text, base.timeKey)
         .lastInsertRowid,
     );
     series = { id, sketch: i.sketch, stream: i.stream, epoch: i.epoch, kind: i.kind, codec: new Codec(base) };
@@ -406,6 +440,7 @@ export class RecordStore {
   }
 
   #remember(series: SeriesRow): SeriesRow {
+    this.#lastSeries = series;
     this.#seriesById.set(series.id, series);
     this.#seriesByKey.set(`${series.sketch}\0${series.stream}\0${series.epoch}`, series);
     return series;
@@ -415,8 +450,7 @@ export class RecordStore {
   #series(id: number): SeriesRow {
     const known = this.#seriesById.get(id);
     if (known) return known;
-    const row = this.#db
-      .prepare<{ sketch: string; stream: string; epoch: string; kind: string; base: string; time_key: string | null }>('SELECT sketch, stream, epoch, kind, base, time_key FROM series WHERE id = ?')
+    const row = this.#prepare<{ sketch: string; stream: string; epoch: string; kind: string; base: string; time_key: string | null }>('SELECT sketch, stream, epoch, kind, base, time_key FROM series WHERE id = ?')
       .get(id);
     if (!row) throw new Error(`no series ${id} in ${this.file}`);
     return this.#remember({ id, sketch: row.sketch, stream: row.stream, epoch: row.epoch, kind: row.kind, codec: new Codec({ text: row.base, timeKey: row.time_key }) });
@@ -424,9 +458,7 @@ export class RecordStore {
 
   /** Ids of one stream's series (one per epoch recorded). */
   #seriesOf(sketch: string, stream: string): number[] {
-    return this.#db
-      .prepare<[number]>('SELECT id FROM series WHERE sketch = ? AND stream = ?')
-      .raw()
+    return this.#prepare<[number]>('SELECT id FROM series WHERE sketch = ? AND stream = ?', true)
       .all(sketch, stream)
       .map((r) => (r as [number])[0]);
   }
@@ -523,7 +555,7 @@ export class RecordStore {
   }
 
   /** Queues one item; the batch is written when full or after `flushMs`. */
-  add(item: RecordItem): void {
+  add(item: RecordInput): void {
     if (this.#closed) return;
     if (this.#storage !== 'ok') {
       this.#unstored++; // the producer still holds it: asked for again once writes work
@@ -640,13 +672,11 @@ export class RecordStore {
     const { keepSeconds, maxSizeMB, retentionStep } = this.#options;
     let n = 0;
     // Oldest first: each series' oldest item through samples_by_time, then the oldest series' items.
-    const oldestSeries = this.#db.prepare<{ id: number; t: number }>(
+    const oldestSeries = this.#prepare<{ id: number; t: number }>(
       'SELECT id, t FROM (SELECT id, (SELECT min(time) FROM samples WHERE series = s.id) AS t FROM series s) WHERE t IS NOT NULL ORDER BY t LIMIT 1',
     );
     const deleteOldest = (series: number, before: number, limit: number) =>
-      this.#db
-        .prepare('DELETE FROM samples WHERE series = ? AND seq IN (SELECT seq FROM samples WHERE series = ? AND time < ? ORDER BY time LIMIT ?)')
-        .run(series, series, before, limit).changes;
+      this.#prepare('DELETE FROM samples WHERE series = ? AND seq IN (SELECT seq FROM samples WHERE series = ? AND time < ? ORDER BY time LIMIT ?)').run(series, series, before, limit).changes;
     if (keepSeconds !== undefined) {
       // Moved back by the clock's forward steps within the window: a step ahead purges nothing young.
       const cutoff = this.#options.now() - keepSeconds - this.#options.steppedAhead(keepSeconds * 1000) / 1000;
@@ -661,8 +691,8 @@ export class RecordStore {
     if (n > 0) {
       this.#deleted += n;
       const oldest = oldestSeries.get()?.t;
-      this.#db.prepare('DELETE FROM gaps WHERE time < ?').run(oldest ?? Infinity);
-      this.#db.prepare('DELETE FROM rollups WHERE bucket < ? AND bucket + width <= ?').run(oldest ?? Infinity, oldest ?? Infinity);
+      this.#prepare('DELETE FROM gaps WHERE time < ?').run(oldest ?? Infinity);
+      this.#prepare('DELETE FROM rollups WHERE bucket < ? AND bucket + width <= ?').run(oldest ?? Infinity, oldest ?? Infinity);
       this.#db.pragma(`incremental_vacuum(${Math.max(16, retentionStep / 8) | 0})`);
     }
     return n;
@@ -670,12 +700,11 @@ export class RecordStore {
 
   /** Every recorded stream, sorted by sketch and stream (`GET /recorded`). */
   recorded(): RecordedStream[] {
-    const groups = this.#db
-      .prepare<{ sketch: string; stream: string; count: number; first: number; last: number }>(
-        `SELECT sketch, stream, sum((SELECT count(*) FROM samples WHERE series = s.id)) AS count,
-           min((SELECT min(time) FROM samples WHERE series = s.id)) AS first, max((SELECT max(time) FROM samples WHERE series = s.id)) AS last
-         FROM series s GROUP BY sketch, stream HAVING count > 0 ORDER BY sketch, stream`,
-      )
+    const groups = this.#prepare<{ sketch: string; stream: string; count: number; first: number; last: number }>(
+      `SELECT sketch, stream, sum((SELECT count(*) FROM samples WHERE series = s.id)) AS count,
+         min((SELECT min(time) FROM samples WHERE series = s.id)) AS first, max((SELECT max(time) FROM samples WHERE series = s.id)) AS last
+       FROM series s GROUP BY sketch, stream HAVING count > 0 ORDER BY sketch, stream`,
+    )
       .all();
     return groups.map((g) => {
       const newest = this.last(g.sketch, g.stream)!;
@@ -687,14 +716,13 @@ export class RecordStore {
   last(sketch: string, stream: string): { kind: string; epoch: string; seq: number; time: number } | undefined {
     // The epoch of the newest row by time, then that epoch's highest seq (the primary key): after
     // a backward step of the wall clock the newest by time is not the last stored.
-    const newest = this.#db
-      .prepare<{ id: number; kind: string; epoch: string }>(
-        `SELECT id, kind, epoch, (SELECT max(time) FROM samples WHERE series = s.id) AS t FROM series s
-         WHERE sketch = ? AND stream = ? AND t IS NOT NULL ORDER BY t DESC, id DESC LIMIT 1`,
-      )
+    const newest = this.#prepare<{ id: number; kind: string; epoch: string }>(
+      `SELECT id, kind, epoch, (SELECT max(time) FROM samples WHERE series = s.id) AS t FROM series s
+       WHERE sketch = ? AND stream = ? AND t IS NOT NULL ORDER BY t DESC, id DESC LIMIT 1`,
+    )
       .get(sketch, stream);
     if (!newest) return undefined;
-    const row = this.#db.prepare<{ seq: number; time: number }>('SELECT seq, time FROM samples WHERE series = ? ORDER BY seq DESC LIMIT 1').get(newest.id)!;
+    const row = this.#prepare<{ seq: number; time: number }>('SELECT seq, time FROM samples WHERE series = ? ORDER BY seq DESC LIMIT 1').get(newest.id)!;
     return { kind: newest.kind, epoch: newest.epoch, seq: row.seq, time: row.time };
   }
 
@@ -717,19 +745,17 @@ export class RecordStore {
     const where = 'WHERE sketch = ? AND stream = ? AND time >= ? AND time <= ?';
     const args = [q.sketch, q.stream, since, until];
     const range = this.#range(q.sketch, q.stream, since, until);
-    const count = this.#db.prepare<{ n: number }>(`SELECT count(*) AS n FROM samples ${range.where}`).get(...range.args)!.n;
-    const gaps = this.#db
-      .prepare<{ epoch: string; from: number; to: number; reason: string; time: number }>(
-        `SELECT epoch, from_seq AS "from", to_seq AS "to", reason, time FROM gaps ${where} ORDER BY time, id`,
-      )
+    const count = this.#prepare<{ n: number }>(`SELECT count(*) AS n FROM samples ${range.where}`).get(...range.args)!.n;
+    const gaps = this.#prepare<{ epoch: string; from: number; to: number; reason: string; time: number }>(
+      `SELECT epoch, from_seq AS "from", to_seq AS "to", reason, time FROM gaps ${where} ORDER BY time, id`,
+    )
       .all(...args);
     const answer: HistoryAnswer = { sketch: q.sketch, stream: q.stream, since, until, count, decimated: false, gaps, last: { epoch: newest.epoch, seq: newest.seq, time: newest.time } };
     if (q.raw) {
-      const rows = this.#db
-        .prepare<[number, number, number, number, number, string | null, string | null]>(
-          `SELECT series, seq, time, published, received, data, patch FROM samples ${range.where} ORDER BY time, seq LIMIT ?`,
-        )
-        .raw()
+      const rows = this.#prepare<[number, number, number, number, number, string | null, string | null]>(
+        `SELECT series, seq, time, published, received, data, patch FROM samples ${range.where} ORDER BY time, seq LIMIT ?`,
+        true,
+      )
         .all(...range.args, maxPoints) as Array<[number, number, number, number, number, string | null, string | null]>;
       answer.rows = rows.map(([series, seq, time, published, received, data, patch]) => {
         const s = this.#series(series);
@@ -761,9 +787,7 @@ export class RecordStore {
   /** Rows `[series, time, data, patch]` of a range, oldest first, decoded to `{time, data}`. */
   #decoded(range: { where: string; args: unknown[] }, order = 'ORDER BY time, seq'): Array<{ time: number; data: unknown }> {
     // all() then one pass: iterate() and a generator cost ~1.7× as much on 36 000 rows (bench case 11).
-    const rows = this.#db
-      .prepare<[number, number, string | null, string | null]>(`SELECT series, time, data, patch FROM samples ${range.where} ${order}`)
-      .raw()
+    const rows = this.#prepare<[number, number, string | null, string | null]>(`SELECT series, time, data, patch FROM samples ${range.where} ${order}`, true)
       .all(...range.args) as Array<[number, number, string | null, string | null]>;
     let last: SeriesRow | undefined;
     return rows.map(([series, time, data, patch]) => {
@@ -806,10 +830,9 @@ export class RecordStore {
     };
     fromItems(['>=', '<'], first.time, inner);
     const order = candidates.map((c) => c.field).filter((f, i, all) => all.indexOf(f) === i);
-    const rows = this.#db
-      .prepare<Pick<RollupRow, 'field' | 'lo' | 'loTime' | 'hi' | 'hiTime'>>(
-        'SELECT field, lo, lo_time AS loTime, hi, hi_time AS hiTime FROM rollups WHERE sketch = ? AND stream = ? AND width = ? AND bucket >= ? AND bucket < ?',
-      )
+    const rows = this.#prepare<Pick<RollupRow, 'field' | 'lo' | 'loTime' | 'hi' | 'hiTime'>>(
+      'SELECT field, lo, lo_time AS loTime, hi, hi_time AS hiTime FROM rollups WHERE sketch = ? AND stream = ? AND width = ? AND bucket >= ? AND bucket < ?',
+    )
       .all(sketch, stream, width, inner, end);
     candidates.push(...candidatesOf(rows));
     fromItems(['>=', '<='], end, until);
@@ -823,7 +846,7 @@ export class RecordStore {
   select(s: Selection = {}): IterableIterator<RecordItem> {
     const [where, args] = selection(s);
     // Every series first: none may be read while the connection iterates.
-    for (const { id } of this.#db.prepare<{ id: number }>('SELECT id FROM series').all()) this.#series(id);
+    for (const { id } of this.#prepare<{ id: number }>('SELECT id FROM series').all()) this.#series(id);
     const rows = this.#db
       .prepare<[number, number, number, number, number, string | null, string | null]>(
         `SELECT i.series, i.seq, i.time, i.published, i.received, i.data, i.patch FROM samples i JOIN series s ON s.id = i.series ${where} ORDER BY i.time, i.seq`,
@@ -842,11 +865,10 @@ export class RecordStore {
   /** The distinct sketches and streams in a selection, with each sketch's newest kind. */
   streams(s: Selection = {}): Array<{ sketch: string; kind: string; stream: string }> {
     const [where, args] = selection(s);
-    return this.#db
-      .prepare<{ sketch: string; kind: string; stream: string }>(
-        `SELECT s.sketch, (SELECT kind FROM series k WHERE k.sketch = s.sketch ORDER BY id DESC LIMIT 1) AS kind, s.stream
-         FROM samples i JOIN series s ON s.id = i.series ${where} GROUP BY s.sketch, s.stream ORDER BY s.sketch, s.stream`,
-      )
+    return this.#prepare<{ sketch: string; kind: string; stream: string }>(
+      `SELECT s.sketch, (SELECT kind FROM series k WHERE k.sketch = s.sketch ORDER BY id DESC LIMIT 1) AS kind, s.stream
+       FROM samples i JOIN series s ON s.id = i.series ${where} GROUP BY s.sketch, s.stream ORDER BY s.sketch, s.stream`,
+    )
       .all(...args);
   }
 
@@ -882,6 +904,11 @@ function rollupsFrom(db: Database, table: 'items' | 'samples'): number {
   const from = newest === null || newest === undefined ? 0 : bucketOf(newest, 60) + 60;
   db.prepare("INSERT INTO meta (key, value) VALUES ('rollups_from', ?)").run(from);
   return from;
+}
+
+/** An item's data as JSON text: `data`, else its `value` stringified (`null` when that gives nothing). */
+function textOf(i: RecordInput): string {
+  return i.data ?? JSON.stringify(i.value) ?? 'null';
 }
 
 function parseJson(text: string): unknown {
