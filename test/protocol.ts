@@ -72,4 +72,11 @@ test('decodeReply: acks as a sketch writes them, and the rest through JSON.parse
   assert.is(reply('{"ack":"raw\u0002"}'), 'SyntaxError');
 });
 
+test('encodeAck: a string ack is the JSON string JSON.stringify makes', () => {
+  for (const text of ['ok', '', 'a"b', 'back\\slash', 'tab\t', '\u0001', 'é€', '😀', '\ud800', '\udc00x', 'x'.repeat(32), 'x'.repeat(33), '\u2028\u007f']) {
+    assert.is(encodeAck('sketchnet.v3', text, 1), `{"ack":${JSON.stringify(text)},"seq":1}`, JSON.stringify(text));
+    assert.is(encodeAck('sketchnet.v2', text), `{"ack":${JSON.stringify(text)}}`);
+  }
+});
+
 test.run();

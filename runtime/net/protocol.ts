@@ -156,7 +156,18 @@ function asText(value: unknown): string {
  */
 export function encodeAck(protocol: string, value: unknown, seq?: number): string {
   if (!usesEnvelopes(protocol)) return ackText(value);
-  return seq === undefined ? `{"ack":${jsonValue(value)}}` : `{"ack":${jsonValue(value)},"seq":${seq}}`;
+  const json = typeof value === 'string' && isPlainShort(value) ? `"${value}"` : jsonValue(value);
+  return seq === undefined ? `{"ack":${json}}` : `{"ack":${json},"seq":${seq}}`;
+}
+
+/** Whether `text` is short and JSON.stringify would only quote it: no `"`, `\\`, control character or surrogate (the usual ack, "ok"). */
+function isPlainShort(text: string): boolean {
+  if (text.length > 32) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 32 || c === QUOTE || c === BACKSLASH || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
 }
 
 /** Encodes an error reply for a connection speaking `protocol` (`''` = plain); `seq`: the v3 request it answers. */

@@ -161,10 +161,10 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   };
   /**
    * Runs `loop` once for `message` (or refuses it), in `span`'s `loop` span when traced: the
-   * outcome at once when `loop` returned a value, a promise of it when it returned one; never
-   * throws nor rejects.
+   * outcome at once when `loop` returned a value, a promise of it when it returned one (`then`,
+   * if given, is called with it first, in the same turn); never throws nor rejects.
    */
-  const apply = (message: string, span?: ServerSpan): Outcome | Promise<Outcome> => {
+  const apply = (message: string, span?: ServerSpan, then?: (o: Outcome) => void): Outcome | Promise<Outcome> => {
     if (refuse) return { ok: false, code: refuse.code, message: refuse.message };
     let value: unknown;
     try {
@@ -179,9 +179,15 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     return value.then(
       (v: unknown): Outcome => {
         span?.looped(true);
-        return { ok: true, value: v };
+        const o: Outcome = { ok: true, value: v };
+        then?.(o);
+        return o;
       },
-      (err: unknown) => loopFailed(err, span),
+      (err: unknown) => {
+        const o = loopFailed(err, span);
+        then?.(o);
+        return o;
+      },
     );
   };
   const answer = (o: Outcome, seq?: number) =>
@@ -196,9 +202,10 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   let sessionKey = '';
   /**
    * A v3 request: applied once per session and seq (with `dedupe`), answered with its seq; a
-   * promise while `loop` runs (no extra turn when it answered at once).
+   * promise while `loop` runs (no extra turn when it answered at once; the reply written as soon
+   * as a `loop` promise settles).
    */
-  const request = (frame: string): Promise<void> | undefined => {
+  const request = (frame: string): Promise<unknown> | undefined => {
     let r: Request;
     try {
       r = decodeRequest(frame);
@@ -209,16 +216,23 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     const traced = tracer?.server(channel, from, r.msg, r.traceparent);
     const span = traced === NO_SPAN ? undefined : traced; // nothing to record or pass on: loop as it is
     let outcome: Outcome | Promise<Outcome>;
+    /** Whether loop ran for it (not a duplicate): a promise from it answers as it settles. */
+    let applied = false;
+    const settled = (o: Outcome) => answered(o, r.seq, span);
     if (dedupe && !refuse) {
       if (r.session !== session) {
         session = r.session;
         sessionKey = `${channel}\n${session}`;
       }
-      outcome = dedupe.run(sessionKey, r.seq, r.done, () => apply(r.msg, span));
+      outcome = dedupe.run(sessionKey, r.seq, r.done, () => {
+        applied = true;
+        return apply(r.msg, span, settled);
+      });
     } else {
-      outcome = apply(r.msg, span);
+      applied = true;
+      outcome = apply(r.msg, span, settled);
     }
-    if (outcome instanceof Promise) return outcome.then((o) => answered(o, r.seq, span));
+    if (outcome instanceof Promise) return applied ? outcome : outcome.then(settled);
     answered(outcome, r.seq, span);
     return undefined;
   };
