@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeReply, decodeRequest, encodeAck, encodeRequest } from '../runtime/net/protocol.js';
+import { decodeReply, decodeRequest, encodeAck, encodeRequest, jsonString } from '../runtime/net/protocol.js';
 
 /** What decodeRequest returns, or the error's class name when it throws. */
 const request = (frame: string) => {
@@ -77,6 +77,18 @@ test('encodeAck: a string ack is the JSON string JSON.stringify makes', () => {
     assert.is(encodeAck('sketchnet.v3', text, 1), `{"ack":${JSON.stringify(text)},"seq":1}`, JSON.stringify(text));
     assert.is(encodeAck('sketchnet.v2', text), `{"ack":${JSON.stringify(text)}}`);
   }
+});
+
+test('jsonString: what JSON.stringify writes', () => {
+  const all = Array.from({ length: 0x80 }, (_, i) => String.fromCharCode(i)).join('');
+  for (const text of ['', 'ok', 'x'.repeat(1024), all, 'a"b', 'back\\slash', '\u001f', '\u007f', 'é€', '😀', '\ud83d', '\ude00', 'x\ud83dy', '\u2028\u2029', '\uffff', '\ue000']) {
+    assert.is(jsonString(text), JSON.stringify(text), JSON.stringify(text));
+  }
+});
+
+test('decodeRequest: a long message with a raw control character is refused, one without is read', () => {
+  assert.is(request(`{"session":"s","seq":2,"done":1,"msg":"${'x'.repeat(100)}\u0001"}`), 'SyntaxError');
+  assert.equal(request(`{"session":"s","seq":2,"done":1,"msg":"${'x'.repeat(100)}\u007f"}`), { session: 's', seq: 2, done: 1, msg: `${'x'.repeat(100)}\u007f` });
 });
 
 test.run();

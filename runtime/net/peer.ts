@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
-import { ackText, decodeReply, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
+import { ackText, decodeReply, jsonString, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
 import { clientTlsOptions, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
@@ -233,8 +233,8 @@ export class Peer {
       const text = !this.#v3
         ? p.text
         : p.trace === undefined
-          ? `${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)}}`
-          : `${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)},"traceparent":"${p.trace}"}`;
+          ? `${this.#requestPrefix}${p.seq},"done":${done},"msg":${jsonString(p.text)}}`
+          : `${this.#requestPrefix}${p.seq},"done":${done},"msg":${jsonString(p.text)},"traceparent":"${p.trace}"}`;
       if (socket) socket.write(maskedTextFrame(text));
       else ws.send(text);
     }
