@@ -58,6 +58,17 @@ test('decodeRequest: what is not a request is refused on either path', () => {
   }
 });
 
+test('decodeRequest: the session of the request before is no shortcut for a different or broken one', () => {
+  assert.equal(request('{"session":"abc","seq":2,"done":1,"msg":"m"}'), { session: 'abc', seq: 2, done: 1, msg: 'm' });
+  assert.equal(request('{"session":"abcd","seq":2,"done":1,"msg":"m"}'), { session: 'abcd', seq: 2, done: 1, msg: 'm' });
+  assert.equal(request('{"session":"ab","seq":2,"done":1,"msg":"m"}'), { session: 'ab', seq: 2, done: 1, msg: 'm' });
+  assert.is(request('{"session":"ab\\"","seq":2,"done":1,"msg":"m"}'), 'SyntaxError');
+  assert.is(request('{"session":"""","seq":2,"done":1,"msg":"m"}'), 'SyntaxError');
+  assert.is(request('{"session":"","seq":2,"done":1,"msg":"m"}'), 'SyntaxError');
+  assert.equal(request('{"session":"-","seq":2,"done":1,"msg":"m"}'), { session: '-', seq: 2, done: 1, msg: 'm' });
+  assert.is(request('{"session":"-"x,"seq":2,"done":1,"msg":"m"}'), 'SyntaxError');
+});
+
 test('decodeReply: acks as a sketch writes them, and the rest through JSON.parse', () => {
   assert.equal(reply(encodeAck('sketchnet.v3', 'ok', 42)), { ack: 'ok', seq: 42 });
   assert.equal(reply(encodeAck('sketchnet.v2', 'ok')), { ack: 'ok' });

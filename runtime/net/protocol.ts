@@ -272,6 +272,9 @@ function wholeAt(f: string, at: number): number {
 /** Where the last {@link wholeAt} stopped. */
 let wholeEnd = 0;
 
+/** The session of the last request {@link readRequest} read: always a valid one (1–64 characters of the set; `-` before the first), so a frame that starts with it and a quote has a valid session. */
+let lastSession = '-';
+
 const isSessionChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95;
 
 /**
@@ -283,9 +286,17 @@ const isSessionChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 9
 function readRequest(f: string): Request | undefined {
   if (!f.startsWith('{"session":"')) return undefined;
   let i = 12;
-  while (i < f.length && isSessionChar(f.charCodeAt(i))) i++;
-  if (i === 12 || i - 12 > MAX_SESSION_CHARS || f.charCodeAt(i) !== QUOTE || !f.startsWith(',"seq":', i + 1)) return undefined;
-  const session = f.slice(12, i);
+  let session: string;
+  if (f.startsWith(lastSession, 12) && f.charCodeAt(12 + lastSession.length) === QUOTE) {
+    // the sender of the last request again (the usual case): its session is known to be valid
+    session = lastSession;
+    i += lastSession.length;
+  } else {
+    while (i < f.length && isSessionChar(f.charCodeAt(i))) i++;
+    if (i === 12 || i - 12 > MAX_SESSION_CHARS || f.charCodeAt(i) !== QUOTE) return undefined;
+    session = f.slice(12, i);
+  }
+  if (!f.startsWith(',"seq":', i + 1)) return undefined;
   const seq = wholeAt(f, i + 8);
   if (seq < 1 || !f.startsWith(',"done":', wholeEnd)) return undefined;
   const done = wholeAt(f, wholeEnd + 8);
@@ -293,6 +304,7 @@ function readRequest(f: string): Request | undefined {
   const at = wholeEnd + 8;
   const end = plainStringEnd(f, at);
   if (end < 0) return undefined;
+  lastSession = session;
   const r: Request = { session, seq, done, msg: f.slice(at, end) };
   i = end + 1;
   if (f.startsWith(',"traceparent":"', i)) {
