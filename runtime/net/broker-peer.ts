@@ -135,7 +135,8 @@ export class BrokerPeer {
   #flush(): void {
     if (!this.#reachable()) return;
     const limit = Math.min(this.#pending.length, this.#options.maxInFlight);
-    for (let i = 0; i < limit; i++) {
+    // The sent ones are the first #inFlight (sent in order, only sent ones are removed): start after them.
+    for (let i = this.#inFlight; i < limit; i++) {
       const p = this.#pending[i]!;
       if (p.sent) continue;
       p.sent = true;
@@ -176,9 +177,9 @@ export class BrokerPeer {
     }
     if (!('ack' in reply) && !('error' in reply)) return;
     const seq = reply.seq ?? Number(packet.properties?.correlationData?.toString());
-    const at = this.#pending.findIndex((p) => p.seq === seq);
+    const at = this.#pending[0]?.seq === seq ? 0 : this.#pending.findIndex((p) => p.seq === seq);
     if (at < 0 || !this.#pending[at]!.sent) return; // a duplicate reply, or to nothing of ours
-    const [p] = this.#pending.splice(at, 1);
+    const p = at === 0 ? this.#pending.shift() : this.#pending.splice(at, 1)[0];
     this.#inFlight--;
     this.#progressAt = Date.now();
     if ('ack' in reply) p!.resolve(ackText(reply.ack));

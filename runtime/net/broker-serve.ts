@@ -62,6 +62,7 @@ export interface BrokerServer {
 /** Serves the sketch's `loop` on `sketchnet/<name>/in/#` through `client`. */
 export function serveBroker(host: LoopHost, client: BrokerClient, name: string, options: BrokerServeOptions): BrokerServer {
   let prefix = `${inTopic(name, '/')}`;
+  let prefixSlash = `${prefix}/`;
   let filter = `${prefix}/#`; // also matches the bare `…/in` (MQTT 5 §4.7.1.2)
   const senders = new Map<string, Sender>();
   /** Plain messages run one after another too, in arrival order. */
@@ -70,10 +71,19 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   const { tracer } = options;
   /** Per sender and channel: the meter of its incoming link. */
   const meters = new Map<string, { meter: LinkMeter; key: object; used: number }>();
+  /** The last sender and channel counted, and their meter's key (a run of requests from one sender makes no key string each). */
+  let lastFrom = '';
+  let lastChannel = '';
+  let lastMeterKey = '';
   const count = (from: string, channel: string) => {
     const incoming = options.incoming;
     if (!incoming) return;
-    const k = `${from}\n${channel}`;
+    if (from !== lastFrom || channel !== lastChannel) {
+      lastFrom = from;
+      lastChannel = channel;
+      lastMeterKey = `${from}\n${channel}`;
+    }
+    const k = lastMeterKey;
     let m = meters.get(k);
     if (!m) {
       if (meters.size >= DEDUPE_MAX_SESSIONS) {
@@ -88,27 +98,38 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     m.used = Date.now();
     m.meter.mark();
   };
-  /** Runs `loop` once, in a `loop` span when traced; never rejects. */
-  const run = async (channel: string, message: string, span?: ServerSpan): Promise<Outcome> => {
-    try {
-      let value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
-      if (value instanceof Promise) value = await value;
-      span?.looped(true);
-      return { ok: true, value };
-    } catch (err) {
-      const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
-      host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
-      span?.looped(false, oneLine(err));
-      return { ok: false, code, message: oneLine(err) };
-    }
+  /** A failed `loop`, logged, its `loop` and `receive` spans ended. */
+  const failed = (channel: string, err: unknown, span?: ServerSpan): Outcome => {
+    const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
+    host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
+    span?.looped(false, oneLine(err));
+    span?.answered(false, oneLine(err));
+    return { ok: false, code, message: oneLine(err) };
   };
-  /** Runs `loop` in the request's spans (when traced). */
-  const apply = async (channel: string, message: string, from: string, traceparent?: string): Promise<Outcome> => {
+  const succeeded = (value: unknown, span?: ServerSpan): Outcome => {
+    span?.looped(true);
+    span?.answered(true);
+    return { ok: true, value };
+  };
+  /**
+   * Runs `loop` once in the request's spans (when traced): the outcome at once when `loop`
+   * returned a value, else a promise of it (settled in one step, no async layers); never throws
+   * nor rejects.
+   */
+  const apply = (channel: string, message: string, from: string, traceparent?: string): Outcome | Promise<Outcome> => {
     const traced = tracer?.server(channel, from, message, traceparent);
     const span = traced === NO_SPAN ? undefined : traced;
-    const o = await run(channel, message, span);
-    span?.answered(o.ok, o.ok ? undefined : o.message);
-    return o;
+    let value: unknown;
+    try {
+      value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
+    } catch (err) {
+      return failed(channel, err, span);
+    }
+    if (!(value instanceof Promise)) return succeeded(value, span);
+    return value.then(
+      (v: unknown) => succeeded(v, span),
+      (err: unknown) => failed(channel, err, span),
+    );
   };
   const reply = (to: string | undefined, correlation: Buffer | undefined, frame: string) => {
     if (!to || !options.acknowledges) return;
@@ -132,7 +153,8 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
       for (let h = s.held.get(s.next); h; h = s.held.get(s.next)) {
         s.held.delete(s.next);
         const seq = s.next++;
-        const o = await options.dedupe.run(key, seq, h.request.done, () => apply(channel, h!.request.msg, h!.from, h!.request.traceparent));
+        let o = options.dedupe.run(key, seq, h.request.done, () => apply(channel, h!.request.msg, h!.from, h!.request.traceparent));
+        if (o instanceof Promise) o = await o;
         reply(h.replyTo, h.correlation, encode(o, SUBPROTOCOL_V3, seq));
       }
     } finally {
@@ -157,14 +179,29 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     return s;
   };
 
+  /** The last `sketchnet-from` seen and its printable form (one sender's run of requests escapes it once). */
+  let fromRaw = '';
+  let fromShown = '';
+  /** The last session and channel seen, and their dedupe key. */
+  let lastSession = '';
+  let lastSessionChannel = '';
+  let sessionKey = '';
   const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket) => {
-    if (topic !== prefix && !topic.startsWith(`${prefix}/`)) return;
+    if (topic !== prefix && !topic.startsWith(prefixSlash)) return;
     const channel = `/${topic.slice(prefix.length + 1)}`;
     const text = payload.toString();
     const replyTo = packet.properties?.responseTopic;
     const correlation = packet.properties?.correlationData;
     const user = packet.properties?.userProperties;
-    const from = typeof user?.['sketchnet-from'] === 'string' ? printable(user['sketchnet-from'], 64) : 'broker';
+    const named = user?.['sketchnet-from'];
+    let from = 'broker';
+    if (typeof named === 'string') {
+      if (named !== fromRaw) {
+        fromRaw = named;
+        fromShown = printable(named, 64);
+      }
+      from = fromShown;
+    }
     count(from, channel);
     let request: Request | undefined;
     if (text.startsWith('{"session"')) {
@@ -179,7 +216,12 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
       plainChain = plainChain.then(async () => reply(replyTo, correlation, encode(await apply(channel, text, from, traceparent), '')));
       return;
     }
-    const key = `${channel}\n${request.session}`;
+    if (request.session !== lastSession || channel !== lastSessionChannel) {
+      lastSession = request.session;
+      lastSessionChannel = channel;
+      sessionKey = `${channel}\n${request.session}`;
+    }
+    const key = sessionKey;
     const s = sender(key, request.done);
     // The sender holds every reply up to `done`: nothing below it is waited for any more.
     if (request.done + 1 > s.next) {
@@ -201,6 +243,7 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     rename(next: string) {
       client.unsubscribe([filter]);
       prefix = inTopic(next, '/');
+      prefixSlash = `${prefix}/`;
       filter = `${prefix}/#`;
       void client.subscribe([filter], 1);
     },

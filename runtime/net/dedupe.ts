@@ -28,7 +28,7 @@ interface Session {
   /** Highest seq started. */
   highest: number;
   /** Replies (or replies in the making) by seq, above what the sender already holds. */
-  results: Map<number, Promise<Outcome>>;
+  results: Map<number, Outcome | Promise<Outcome>>;
   /** Lowest seq still in `results` that may be deleted. */
   floor: number;
   lastUsed: number;
@@ -50,6 +50,9 @@ export class Dedupe {
   readonly #ttl: number;
   readonly #max: number;
   readonly #now: () => number;
+  /** The session used last, and its key: the most recent in the Map's order already (a sender's run of requests skips the re-insertion). */
+  #lastKey?: string;
+  #last?: Session;
 
   constructor(options: DedupeOptions = {}) {
     this.#window = options.window ?? DEDUPE_WINDOW;
@@ -68,15 +71,16 @@ export class Dedupe {
    * kept; a duplicate (resent after a drop, possibly while the first is still running) gets the
    * same outcome without `apply()`. `done` frees the replies the sender already holds.
    * `key` should also name the channel (a session is one sender's connection to one path).
+   * An outcome `apply()` returns at once (not a promise) is returned at once, and kept so.
    */
-  run(key: string, seq: number, done: number, apply: () => Promise<Outcome>): Promise<Outcome> {
+  run(key: string, seq: number, done: number, apply: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
     const s = this.#session(key);
     release(s, done);
     const held = s.results.get(seq);
     if (held) return held;
     if (seq <= s.highest) {
       const e = errors.DUPLICATE(seq, this.#window);
-      return Promise.resolve({ ok: false, code: e.code, message: e.message });
+      return { ok: false, code: e.code, message: e.message };
     }
     s.highest = seq;
     const outcome = apply();
@@ -87,6 +91,11 @@ export class Dedupe {
 
   #session(key: string): Session {
     const now = this.#now();
+    if (key === this.#lastKey) {
+      const last = this.#last!;
+      last.lastUsed = now;
+      return last;
+    }
     let s = this.#sessions.get(key);
     if (s) {
       this.#sessions.delete(key); // re-inserted below: the Map's order is least recently used first
@@ -99,6 +108,8 @@ export class Dedupe {
     }
     s.lastUsed = now;
     this.#sessions.set(key, s);
+    this.#lastKey = key;
+    this.#last = s;
     return s;
   }
 }

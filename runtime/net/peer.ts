@@ -1,15 +1,17 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
 import { errors, oneLine, SketchError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
-import { ackText, decodeReply, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
+import { ackText, decodeReply, jsonString, SUBPROTOCOL_V3, SUBPROTOCOLS, usesEnvelopes, type Reply } from './protocol.js';
 import type { Discovery } from '../discovery/mdns.js';
 import { clientTlsOptions, verifyError } from '../security/tls.js';
 import { keyHeaders } from '../security/transport.js';
 import { Heartbeat, HEARTBEAT_MS } from './heartbeat.js';
 import { FROM_HEADER } from './links.js';
+import { maskedTextFrame } from './frame.js';
 
 /** Options of {@link Peer}. */
 /** A Peer's default `ackTimeout`, in ms: the longest wait for the next acknowledgement. */
@@ -159,6 +161,8 @@ export class Peer {
   #closed = false;
   readonly #abort = new AbortController();
   #batch?: TurnBatch;
+  /** The connection's TCP (or TLS) socket when it is a real one: frames are written to it whole, one `write` each (see ./frame.ts). */
+  #socket?: Socket;
   #url = '';
 
   constructor(target: string, options: PeerOptions = {}) {
@@ -223,11 +227,16 @@ export class Peer {
     // v3: every reply below the first unacknowledged message is held here (done).
     const done = (this.#pending[0]?.seq ?? this.#seq + 1) - 1;
     if (this.#sent === 0) this.#progressAt = Date.now();
+    const socket = ws.readyState === WebSocket.OPEN ? this.#socket : undefined; // closing: ws drops what is sent
     while (this.#sent < limit) {
       const p = this.#pending[this.#sent++]!;
-      if (!this.#v3) ws.send(p.text);
-      else if (p.trace === undefined) ws.send(`${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)}}`);
-      else ws.send(`${this.#requestPrefix}${p.seq},"done":${done},"msg":${JSON.stringify(p.text)},"traceparent":"${p.trace}"}`);
+      const text = !this.#v3
+        ? p.text
+        : p.trace === undefined
+          ? `${this.#requestPrefix}${p.seq},"done":${done},"msg":${jsonString(p.text)}}`
+          : `${this.#requestPrefix}${p.seq},"done":${done},"msg":${jsonString(p.text)},"traceparent":"${p.trace}"}`;
+      if (socket) socket.write(maskedTextFrame(text));
+      else ws.send(text);
     }
   }
 
@@ -345,6 +354,7 @@ export class Peer {
     this.#open = true;
     this.#sent = 0;
     this.#batch = new TurnBatch(socket);
+    this.#socket = socket instanceof Socket ? socket : undefined;
     const envelopes = usesEnvelopes(ws.protocol);
     this.#v3 = ws.protocol === SUBPROTOCOL_V3;
     ws.on('message', (data, isBinary) => {
@@ -362,7 +372,7 @@ export class Peer {
       // v3 replies name their request; others come in order.
       const at = reply.seq === undefined || this.#pending[0]?.seq === reply.seq ? 0 : this.#pending.findIndex((q) => q.seq === reply.seq);
       if (at < 0 || at >= this.#sent) return; // a reply to nothing sent on this connection
-      const p = this.#pending.splice(at, 1)[0]!;
+      const p = at === 0 ? this.#pending.shift()! : this.#pending.splice(at, 1)[0]!;
       this.#sent--;
       this.#progressAt = Date.now();
       this.#stalls = 0;

@@ -156,7 +156,20 @@ function asText(value: unknown): string {
  */
 export function encodeAck(protocol: string, value: unknown, seq?: number): string {
   if (!usesEnvelopes(protocol)) return ackText(value);
-  return seq === undefined ? `{"ack":${jsonValue(value)}}` : `{"ack":${jsonValue(value)},"seq":${seq}}`;
+  const json = typeof value === 'string' ? jsonString(value) : jsonValue(value);
+  return seq === undefined ? `{"ack":${json}}` : `{"ack":${json},"seq":${seq}}`;
+}
+
+/** A character JSON.stringify would write otherwise than as it is: `"`, `\\`, a control character, a surrogate (it escapes lone ones). */
+const NEEDS_ESCAPE = /[^\u0020-\u0021\u0023-\u005b\u005d-\ud7ff\ue000-\uffff]/;
+
+/**
+ * `JSON.stringify(text)`, the same text, made faster: a string with nothing to escape (most
+ * messages) is only quoted (one regular-expression scan instead of JSON.stringify's per-character
+ * escaping: ~2× faster for 1 KiB on Node.js 20).
+ */
+export function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
 /** Encodes an error reply for a connection speaking `protocol` (`''` = plain); `seq`: the v3 request it answers. */
@@ -189,7 +202,7 @@ const SESSION = /^[A-Za-z0-9_-]{1,64}$/;
 /** Encodes a `sketchnet.v3` request. */
 export function encodeRequest(r: Request): string {
   const trace = r.traceparent === undefined ? '' : `,"traceparent":${JSON.stringify(r.traceparent)}`;
-  return `{"session":${JSON.stringify(r.session)},"seq":${r.seq},"done":${r.done},"msg":${JSON.stringify(r.msg)}${trace}}`;
+  return `{"session":${JSON.stringify(r.session)},"seq":${r.seq},"done":${r.done},"msg":${jsonString(r.msg)}${trace}}`;
 }
 
 /**
@@ -199,6 +212,8 @@ export function encodeRequest(r: Request): string {
  *   not a whole number from 0 to seq − 1, or a `msg` that is not a string.
  */
 export function decodeRequest(frame: string): Request {
+  const fast = readRequest(frame);
+  if (fast) return fast;
   let v: Record<string, unknown> | undefined;
   try {
     v = record(JSON.parse(frame));
@@ -214,6 +229,107 @@ export function decodeRequest(frame: string): Request {
     }
   }
   throw new SyntaxError(`not a ${SUBPROTOCOL_V3} request: ${printable(frame, 80)}`);
+}
+
+const QUOTE = 34;
+
+/** A control character: not allowed raw in a JSON string. */
+const CONTROL = /[\u0000-\u001f]/;
+
+/**
+ * The end (index of the closing quote) of a JSON string whose text starts at `at` and needs no
+ * unescaping: -1 at a backslash, a control character (not allowed raw in JSON) or no closing quote.
+ * Native scans (indexOf, a regular expression): a loop over charCodeAt is 3–5× slower for 1 KiB.
+ */
+function plainStringEnd(f: string, at: number): number {
+  const end = f.indexOf('"', at);
+  if (end < 0) return -1;
+  const backslash = f.indexOf('\\', at);
+  if (backslash >= 0 && backslash < end) return -1;
+  if (end - at <= 16) {
+    for (let i = at; i < end; i++) if (f.charCodeAt(i) < 32) return -1;
+    return end;
+  }
+  return CONTROL.test(f.slice(at, end)) ? -1 : end;
+}
+
+/** A JSON whole number ≥ 0 of at most 15 digits (a safe integer) at `at`: its value and end, or -1 (leading zero, no digit, too long, a fraction). */
+function wholeAt(f: string, at: number): number {
+  let n = 0;
+  let i = at;
+  for (; i < f.length && i - at < 16; i++) {
+    const c = f.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  const digits = i - at;
+  if (digits === 0 || digits > 15 || (digits > 1 && f.charCodeAt(at) === 48)) return -1;
+  const next = f.charCodeAt(i);
+  if (next === 46 || next === 101 || next === 69) return -1; // . e E: not a whole number as written
+  wholeEnd = i;
+  return n;
+}
+/** Where the last {@link wholeAt} stopped. */
+let wholeEnd = 0;
+
+/** The session of the last request {@link readRequest} read: always a valid one (1–64 characters of the set; `-` before the first), so a frame that starts with it and a quote has a valid session. */
+let lastSession = '-';
+
+const isSessionChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95;
+
+/**
+ * {@link decodeRequest} of a request written exactly as {@link encodeRequest} and Peer write one
+ * (`{"session":"…","seq":N,"done":K,"msg":"…"}` and an optional `"traceparent"` last, no
+ * whitespace, no escapes in the strings), read without JSON.parse and its object: undefined for
+ * anything else, which then goes through JSON.parse. Same result either way.
+ */
+function readRequest(f: string): Request | undefined {
+  if (!f.startsWith('{"session":"')) return undefined;
+  let i = 12;
+  let session: string;
+  if (f.startsWith(lastSession, 12) && f.charCodeAt(12 + lastSession.length) === QUOTE) {
+    // the sender of the last request again (the usual case): its session is known to be valid
+    session = lastSession;
+    i += lastSession.length;
+  } else {
+    while (i < f.length && isSessionChar(f.charCodeAt(i))) i++;
+    if (i === 12 || i - 12 > MAX_SESSION_CHARS || f.charCodeAt(i) !== QUOTE) return undefined;
+    session = f.slice(12, i);
+  }
+  if (!f.startsWith(',"seq":', i + 1)) return undefined;
+  const seq = wholeAt(f, i + 8);
+  if (seq < 1 || !f.startsWith(',"done":', wholeEnd)) return undefined;
+  const done = wholeAt(f, wholeEnd + 8);
+  if (done < 0 || done >= seq || !f.startsWith(',"msg":"', wholeEnd)) return undefined;
+  const at = wholeEnd + 8;
+  const end = plainStringEnd(f, at);
+  if (end < 0) return undefined;
+  lastSession = session;
+  const r: Request = { session, seq, done, msg: f.slice(at, end) };
+  i = end + 1;
+  if (f.startsWith(',"traceparent":"', i)) {
+    const tEnd = plainStringEnd(f, i + 16);
+    if (tEnd < 0) return undefined;
+    r.traceparent = f.slice(i + 16, tEnd);
+    i = tEnd + 1;
+  }
+  return i === f.length - 1 && f.charCodeAt(i) === 125 ? r : undefined;
+}
+
+/**
+ * {@link decodeReply} of a reply written exactly as {@link encodeAck} writes a string one,
+ * `{"ack":"…","seq":N}` or `{"ack":"…"}` with no escapes in the string: undefined for anything
+ * else (JSON.parse reads it then). Same result either way.
+ */
+function readAck(f: string): Reply | undefined {
+  if (!f.startsWith('{"ack":"')) return undefined;
+  const end = plainStringEnd(f, 8);
+  if (end < 0) return undefined;
+  const ack = f.slice(8, end);
+  if (end === f.length - 2 && f.charCodeAt(end + 1) === 125) return { ack };
+  if (!f.startsWith(',"seq":', end + 1)) return undefined;
+  const seq = wholeAt(f, end + 8);
+  return seq >= 0 && wholeEnd === f.length - 1 && f.charCodeAt(wholeEnd) === 125 ? { ack, seq } : undefined;
 }
 
 /**
@@ -243,6 +359,8 @@ export function encodeSubscribed(frame: SubscribedFrame): string {
  * not JSON or not one of the v2 shapes.
  */
 export function decodeReply(frame: string): Reply {
+  const fast = readAck(frame);
+  if (fast) return fast;
   let value: unknown;
   try {
     value = JSON.parse(frame);

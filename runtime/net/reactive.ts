@@ -1,6 +1,8 @@
+import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { TurnBatch } from './batch.js';
+import { textFrame } from './frame.js';
 import { throttle } from './throttle.js';
 import { oneLine, SketchError } from '../errors.js';
 import { LOG_TEXT_MAX, printable } from '../text.js';
@@ -108,6 +110,8 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
   const protocol = ws.protocol;
   const v3 = protocol === SUBPROTOCOL_V3;
   const batch = socket ? new TurnBatch(socket) : undefined;
+  /** A real TCP (or TLS) socket: replies are written to it as whole frames, one `write` each (see ./frame.ts). */
+  const direct = socket instanceof Socket ? socket : undefined;
   /** Messages waiting, in order; `null` stands for a binary frame (refused in its turn). */
   const queue: Array<string | null> = [];
   let waitingForDrain = false;
@@ -139,7 +143,8 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     if (ws.readyState !== WebSocket.OPEN) return;
     if (throttled) batch?.holdTurns(THROTTLED_BATCH_TURNS); // one message per turn: a writev per 16
     else if (head < queue.length) batch?.hold(); // more acks follow this turn: one writev for all
-    ws.send(frame);
+    if (direct) direct.write(textFrame(frame));
+    else ws.send(frame);
   };
   /** A failed `loop`, logged, as the outcome to answer with. */
   const failed = (err: unknown): Outcome => {
@@ -148,36 +153,88 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(message, LOG_TEXT_MAX)}`);
     return { ok: false, code, message };
   };
-  /** Runs `loop` once for `message` (or refuses it), in `span`'s `loop` span when traced; never rejects. */
-  const apply = async (message: string, span?: ServerSpan): Promise<Outcome> => {
+  /** The outcome of a `loop` that failed with `err`, its `loop` span ended. */
+  const loopFailed = (err: unknown, span?: ServerSpan): Outcome => {
+    const o = failed(err);
+    if (!o.ok) span?.looped(false, o.message);
+    return o;
+  };
+  /**
+   * Runs `loop` once for `message` (or refuses it), in `span`'s `loop` span when traced: the
+   * outcome at once when `loop` returned a value, a promise of it when it returned one (`then`,
+   * if given, is called with it first, in the same turn); never throws nor rejects.
+   */
+  const apply = (message: string, span?: ServerSpan, then?: (o: Outcome) => void): Outcome | Promise<Outcome> => {
     if (refuse) return { ok: false, code: refuse.code, message: refuse.message };
+    let value: unknown;
     try {
-      let value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
-      if (value instanceof Promise) value = await value;
+      value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
+    } catch (err) {
+      return loopFailed(err, span);
+    }
+    if (!(value instanceof Promise)) {
       span?.looped(true);
       return { ok: true, value };
-    } catch (err) {
-      const o = failed(err);
-      if (!o.ok) span?.looped(false, o.message);
-      return o;
     }
+    return value.then(
+      (v: unknown): Outcome => {
+        span?.looped(true);
+        const o: Outcome = { ok: true, value: v };
+        then?.(o);
+        return o;
+      },
+      (err: unknown) => {
+        const o = loopFailed(err, span);
+        then?.(o);
+        return o;
+      },
+    );
   };
   const answer = (o: Outcome, seq?: number) =>
     reply(o.ok ? encodeAck(protocol, o.value, seq) : encodeError(protocol, o.code, o.message, seq));
-  /** A v3 request: applied once per session and seq (with `dedupe`), answered with its seq. */
-  const request = async (frame: string) => {
+  /** Answers a v3 request with `outcome` and ends its `receive` span. */
+  const answered = (outcome: Outcome, seq: number, span: ServerSpan | undefined) => {
+    answer(outcome, seq);
+    span?.answered(outcome.ok, outcome.ok ? undefined : outcome.message);
+  };
+  /** The last session seen and its dedupe key (a sender's session stays the same: one key string, not one per message). */
+  let session = '';
+  let sessionKey = '';
+  /**
+   * A v3 request: applied once per session and seq (with `dedupe`), answered with its seq; a
+   * promise while `loop` runs (no extra turn when it answered at once; the reply written as soon
+   * as a `loop` promise settles).
+   */
+  const request = (frame: string): Promise<unknown> | undefined => {
     let r: Request;
     try {
       r = decodeRequest(frame);
     } catch (err) {
       reply(encodeError(protocol, 'SKETCH_ERR_BAD_MESSAGE', oneLine(err)));
-      return;
+      return undefined;
     }
     const traced = tracer?.server(channel, from, r.msg, r.traceparent);
     const span = traced === NO_SPAN ? undefined : traced; // nothing to record or pass on: loop as it is
-    const outcome = await (dedupe && !refuse ? dedupe.run(`${channel}\n${r.session}`, r.seq, r.done, () => apply(r.msg, span)) : apply(r.msg, span));
-    answer(outcome, r.seq);
-    span?.answered(outcome.ok, outcome.ok ? undefined : outcome.message);
+    let outcome: Outcome | Promise<Outcome>;
+    /** Whether loop ran for it (not a duplicate): a promise from it answers as it settles. */
+    let applied = false;
+    const settled = (o: Outcome) => answered(o, r.seq, span);
+    if (dedupe && !refuse) {
+      if (r.session !== session) {
+        session = r.session;
+        sessionKey = `${channel}\n${session}`;
+      }
+      outcome = dedupe.run(sessionKey, r.seq, r.done, () => {
+        applied = true;
+        return apply(r.msg, span, settled);
+      });
+    } else {
+      applied = true;
+      outcome = apply(r.msg, span, settled);
+    }
+    if (outcome instanceof Promise) return applied ? outcome : outcome.then(settled);
+    answered(outcome, r.seq, span);
+    return undefined;
   };
 
   const drain = async () => {
@@ -198,11 +255,13 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
       if (message === null) {
         answer({ ok: false, code: 'SKETCH_ERR_BAD_MESSAGE', message: 'binary frames are not accepted: send text frames' });
       } else if (v3) {
-        await request(message);
+        const pending = request(message);
+        if (pending) await pending;
       } else if (refuse) {
         answer({ ok: false, code: refuse.code, message: refuse.message });
       } else if (tracer && (span = tracer.server(channel, from, message)) !== NO_SPAN) {
-        const o = await apply(message, span);
+        let o = apply(message, span);
+        if (o instanceof Promise) o = await o;
         answer(o);
         span.answered(o.ok, o.ok ? undefined : o.message);
       } else {
