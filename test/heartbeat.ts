@@ -1,7 +1,10 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { EventEmitter } from 'node:events';
+import FakeTimers from '@sinonjs/fake-timers';
 import WebSocket from 'ws';
+import { Heartbeat, HEARTBEAT_SLICES } from '../runtime/net/heartbeat.js';
 import { Peer, reactive, Sketch, SketchError } from '../runtime/index.js';
 
 class Echo extends Sketch {
@@ -113,6 +116,27 @@ test('a sketch drops a client that stops answering pings (1006) within two heart
   assert.is(alive.readyState, WebSocket.OPEN, 'a client that answers pings stays');
   alive.close();
   await s.close();
+});
+
+test('a server pings its clients in groups spread over the interval, each once per interval, never all in one timer callback', () => {
+  const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] });
+  try {
+    const dead: unknown[] = [];
+    const hb = new Heartbeat(800, (ws) => dead.push(ws));
+    const sockets = Array.from({ length: 64 }, () => Object.assign(new EventEmitter(), { readyState: WebSocket.OPEN, pings: 0, ping() { this.pings++; this.emit('pong'); } }));
+    for (const s of sockets) hb.watch(s as unknown as WebSocket);
+    const pinged = () => sockets.reduce((n, s) => n + s.pings, 0);
+    clock.tick(800 / HEARTBEAT_SLICES);
+    assert.is(pinged(), 64 / HEARTBEAT_SLICES, 'one group per slice of the interval');
+    clock.tick(800 - 800 / HEARTBEAT_SLICES);
+    assert.ok(sockets.every((s) => s.pings === 1), 'every client pinged once per interval');
+    sockets[0]!.ping = function () { this.pings++; }; // stops answering
+    clock.tick(1600);
+    assert.equal(dead, [sockets[0]], 'a client that missed its pong is found within two intervals');
+    hb.stop();
+  } finally {
+    clock.uninstall();
+  }
 });
 
 test.run();

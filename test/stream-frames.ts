@@ -1,7 +1,8 @@
 /**
  * What the streams rely on in ws (pinned to exactly 8.23.0 in package.json): `textFrame`
- * (runtime/net/frame.ts) builds each item's frame once with ws's `Sender.frame` and the stream
- * writes that same Buffer to every subscriber's socket, around ws's own Sender. Checked here: the
+ * (runtime/net/frame.ts) builds each item's frame once, header and payload in one Buffer (the bytes
+ * ws's `Sender.frame` makes), and the stream writes that same Buffer to every subscriber's
+ * socket, around ws's own Sender. Checked here: the
  * bytes are an RFC 6455 §5.2 unmasked final text frame in each of the three length forms, a fresh
  * Buffer (not a view ws reuses), and one ws client reads them as the message they carry.
  */
