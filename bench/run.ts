@@ -11,7 +11,7 @@
  *   --only 1,3  just these cases
  *   --out FILE  where to write the report
  *   --no-pin    do not pin server processes to CPU 0 and clients to CPU 1
- *   --node PATH another Node.js binary for cases 9 and 18 (repeatable; lines fetched by .ci/fetch-node
+ *   --node PATH another Node.js binary for cases 9, 16 and 18 (repeatable; lines fetched by .ci/fetch-node
  *               are found by themselves)
  *   --profile   only profile the sketchnet server and Peer client (node --cpu-prof) and print
  *               where they spend their time
@@ -187,7 +187,7 @@ function footer(): string[] {
     '```sh',
     'npm run build                                  # the bench measures the built dist/ (tsc + the esbuild bundle)',
     'apt-get install -y python3-websockets mosquitto # the peers (rows are skipped without them)',
-    'for v in 22 24 26; do .ci/fetch-node $v; done   # more Node.js lines for cases 9 and 18 (npm registry packages)',
+    'for v in 22 24 26; do .ci/fetch-node $v; done   # more Node.js lines for cases 9, 16 and 18 (npm registry packages)',
     '../shared/sandbox npm run bench                # full run, ~12 min on 2 cores: writes BENCHMARKS.md',
     '../shared/sandbox npm run bench -- --quick     # every case once, small counts (CI)',
     '../shared/sandbox npm run bench -- --only 1,2  # some cases',

@@ -94,7 +94,7 @@ export interface Ctx {
   profile: boolean;
   counts: Counts;
   peers: Peers;
-  /** The Node.js binaries case 9 starts the CLI with: this one first, then {@link findNodes}'s others. */
+  /** The Node.js binaries cases 9, 16 and 18 start the CLI with: this one first, then {@link findNodes}'s others. */
   nodes: NodeBin[];
   log: (line: string) => void;
 }
