@@ -41,7 +41,11 @@ export interface LoggerOptions {
   name?: string | (() => string);
   /** The `[ label ]` prefix of text lines; read at each line. Default: `name`. */
   label?: string | (() => string);
-  /** Where lines go. Default: stdout through `console.log` (which ignores EPIPE: `sketch run … | head` does not crash). */
+  /**
+   * Where lines go. Default {@link stdoutLines}: stdout, the lines of one event-loop turn in one
+   * write at the end of the turn (after the turn's replies), an EPIPE ignored as `console.log`
+   * ignores it (`sketch run … | head` does not crash).
+   */
   stream?: LogStream;
   /** The clock, ms since the epoch. Default `Date.now`. */
   clock?: () => number;
@@ -97,7 +101,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   if (!LOG_FORMATS.includes(format)) throw new TypeError(`log format must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   if (!LOG_LEVELS.includes(level)) throw new TypeError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
-  const stream = options.stream ?? { ...lineStream((line) => console.log(line)), isTTY: process.stdout.isTTY };
+  const stream = options.stream ?? stdoutLines();
   const env = options.env ?? process.env;
   const clock = options.clock ?? Date.now;
   const time = options.time ?? logTimes(stream, env);
@@ -106,15 +110,26 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const label = options.label ?? options.name;
   const rank = LOG_LEVELS.indexOf(level);
   const enabled = (l: LogLevel) => LOG_LEVELS.indexOf(l) <= rank;
+  // The ISO time of the last line, reused while the clock reads the same ms (lines come in bursts).
+  let stampMs = NaN;
+  let stampIso = '';
+  const iso = () => {
+    const ms = clock();
+    if (ms !== stampMs) {
+      stampMs = ms;
+      stampIso = new Date(ms).toISOString();
+    }
+    return stampIso;
+  };
   const write = (l: LogLevel, message: string) => {
     if (!enabled(l)) return;
-    const oneLine = message.replace(/\r?\n/g, '\\n');
+    const oneLine = message.includes('\n') ? message.replace(/\r?\n/g, '\\n') : message;
     if (format === 'json') {
-      const record: LogRecord = { time: new Date(clock()).toISOString(), sketch: read(options.name), level: l, message: oneLine };
+      const record: LogRecord = { time: iso(), sketch: read(options.name), level: l, message: oneLine };
       stream.write(`${JSON.stringify(record)}\n`);
       return;
     }
-    const stamp = time ? `${new Date(clock()).toISOString()} ` : '';
+    const stamp = time ? `${iso()} ` : '';
     const prio = priority ? `<${PRIORITY[l]}>` : '';
     stream.write(`${prio}${stamp}[ ${read(label)} ] ${oneLine}\n`);
   };
@@ -133,4 +148,63 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /** A {@link LogStream} handing each line, without its `\n`, to `fn` (e.g. `SketchConfig.log`). */
 export function lineStream(fn: (line: string) => void): LogStream {
   return { write: (chunk: string) => fn(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) };
+}
+
+/** Bytes of lines held for the end of the turn beyond which they are written at once: 64 KiB. */
+export const LOG_TURN_MAX = 64 * 1024;
+
+/** Lines logged in this event-loop turn, not yet written to stdout (all the loggers of the process share them, in order). */
+let held = '';
+/** A flush is scheduled for the end of the turn. */
+let flushing = false;
+/** The flush at exit is registered (once per process). */
+let exitHooked = false;
+const noop = () => {};
+
+/** Writes the held lines to stdout in one write; an error (EPIPE: the reader is gone) is ignored, as `console.log` ignores it. */
+function flushHeld(): void {
+  flushing = false;
+  if (held === '') return;
+  const chunk = held;
+  held = '';
+  const out = process.stdout;
+  // As the console does: a no-op listener for a synchronous error (a file, a terminal), the
+  // callback's for an asynchronous one (a pipe), so that a closed reader crashes nothing.
+  const catchSync = out.listenerCount('error') === 0;
+  if (catchSync) out.once('error', noop);
+  try {
+    out.write(chunk, (err) => {
+      if (err && out.listenerCount('error') === 0) out.once('error', noop);
+    });
+  } catch {
+    // nowhere to report it: the log is what failed
+  } finally {
+    if (catchSync) out.removeListener('error', noop);
+  }
+}
+
+/**
+ * The default {@link LogStream}: stdout, with the lines of one event-loop turn written together
+ * at the end of the turn (`setImmediate`), after the replies that turn sent, so that a log line
+ * costs a message no system call on its way and a busy sketch one write per turn, not one per
+ * line. Lines from every logger of the process go out in the order they were logged; held
+ * lines past {@link LOG_TURN_MAX} bytes are written at once, and what is held when the process
+ * exits (`process.exit()`, an uncaught exception) is written then. `isTTY` is stdout's.
+ */
+export function stdoutLines(): LogStream {
+  return {
+    isTTY: process.stdout.isTTY,
+    write(chunk: string) {
+      held += chunk;
+      if (held.length > LOG_TURN_MAX) flushHeld();
+      else if (!flushing) {
+        flushing = true;
+        setImmediate(flushHeld);
+        if (!exitHooked) {
+          exitHooked = true;
+          process.once('exit', flushHeld);
+        }
+      }
+    },
+  };
 }

@@ -1,6 +1,8 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLogger, logTimes, type LoggerOptions, type LogRecord } from '../runtime/log.js';
+import { createLogger, LOG_TURN_MAX, logTimes, stdoutLines, type LoggerOptions, type LogRecord } from '../runtime/log.js';
 import { Sketch } from '../runtime/sketch.js';
 
 const T = Date.UTC(2026, 10, 22, 3, 30, 0, 125); // 2026-11-22T03:30:00.125Z
@@ -111,6 +113,76 @@ test('SketchConfig.log still gets "[ Label ] text" lines, without time or newlin
   s.out('hello');
   s.log.warn('careful');
   assert.equal(lines, ['[ Probe ] hello', '[ Probe ] careful']);
+});
+
+/** Runs `fn` with process.stdout.write recording its chunks (and writing nothing); restores it before returning. */
+async function recordingStdout(fn: (writes: string[]) => Promise<void>): Promise<string[]> {
+  const writes: string[] = [];
+  const real = process.stdout.write;
+  process.stdout.write = ((chunk: string, cb?: (err?: Error | null) => void) => {
+    writes.push(String(chunk));
+    cb?.(null);
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await fn(writes);
+  } finally {
+    process.stdout.write = real;
+  }
+  return writes;
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+test('the default stream writes the lines of one turn to stdout in one write, at the end of the turn, in order across loggers', async () => {
+  const writes = await recordingStdout(async (w) => {
+    const a = createLogger({ env: {}, time: false, label: 'A' });
+    const b = createLogger({ env: {}, time: false, label: 'B' });
+    a.info('one');
+    b.info('two');
+    a.warn('three');
+    assert.equal(w, [], 'nothing written before the turn ends');
+    await turn();
+    a.info('four');
+    await turn();
+  });
+  assert.equal(writes, ['[ A ] one\n[ B ] two\n[ A ] three\n', '[ A ] four\n']);
+});
+
+test(`lines held past LOG_TURN_MAX (${LOG_TURN_MAX} bytes) are written at once`, async () => {
+  const writes = await recordingStdout(async (w) => {
+    const log = createLogger({ env: {}, time: false, label: 'L' });
+    const line = 'x'.repeat(1000);
+    const n = Math.ceil(LOG_TURN_MAX / 1000) + 1;
+    for (let i = 0; i < n; i++) log.info(line);
+    assert.is(w.length, 1, 'one write when the limit was passed');
+    assert.ok(w[0]!.length > LOG_TURN_MAX);
+    await turn();
+  });
+  assert.is(writes.join('').split('\n').length - 1, Math.ceil(LOG_TURN_MAX / 1000) + 1, 'every line written once');
+  assert.is(stdoutLines().isTTY, process.stdout.isTTY);
+});
+
+/** The built module, run by plain node as `sketch` runs it (`npm run build` first; tsx's loader pipes into stdout of its own). */
+const LOG_MODULE = fileURLToPath(new URL('../dist/runtime/log.js', import.meta.url));
+
+test('lines held when the process exits (process.exit() in the same turn) are written', () => {
+  const script = `import { createLogger } from ${JSON.stringify(LOG_MODULE)}; const l = createLogger({ time: false, label: 'X' }); l.info('a'); l.warn('b'); process.exit(3);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(r.status, 3, r.stderr);
+  assert.is(r.stdout, '[ X ] a\n[ X ] b\n');
+});
+
+test('a reader that goes away (EPIPE) crashes nothing: `sketch run … | head`', async () => {
+  const script = `import { createLogger } from ${JSON.stringify(LOG_MODULE)}; const l = createLogger({ time: false, label: 'X' }); let i = 0; const go = () => { l.info('line ' + i++); if (i < 400) setTimeout(go, 1); }; go();`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy(); // as head does after its lines
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.is(code, 0, stderr);
+  assert.not.match(stderr, /EPIPE|Error/);
 });
 
 test.run();
