@@ -42,9 +42,9 @@ export interface LoggerOptions {
   /** The `[ label ]` prefix of text lines; read at each line. Default: `name`. */
   label?: string | (() => string);
   /**
-   * Where lines go. Default {@link stdoutLines}: stdout, the lines of one event-loop turn in one
-   * write at the end of the turn (after the turn's replies), an EPIPE ignored as `console.log`
-   * ignores it (`sketch run … | head` does not crash).
+   * Where lines go. Default {@link stdoutLines}: stdout, at the end of the turn (after the turn's
+   * replies) and at most once per {@link LOG_HOLD_MS}; a reader that goes away (EPIPE:
+   * `sketch run … | head`) crashes nothing.
    */
   stream?: LogStream;
   /** The clock, ms since the epoch. Default `Date.now`. */
@@ -150,23 +150,32 @@ export function lineStream(fn: (line: string) => void): LogStream {
   return { write: (chunk: string) => fn(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) };
 }
 
-/** Bytes of lines held for the end of the turn beyond which they are written at once: 64 KiB. */
-export const LOG_TURN_MAX = 64 * 1024;
+/** Bytes of held lines beyond which they are written at once: 64 KiB. */
+export const LOG_HOLD_MAX = 64 * 1024;
+/** Ms a line may be held so that a busy process writes its lines together: 5. */
+export const LOG_HOLD_MS = 5;
 
-/** Lines logged in this event-loop turn, not yet written to stdout (all the loggers of the process share them, in order). */
+/** Lines logged and not yet written to stdout (all the loggers of the process share them, in order). */
 let held = '';
-/** A flush is scheduled for the end of the turn. */
+/** A flush is scheduled (at the end of this turn, or by {@link LOG_HOLD_MS}). */
 let flushing = false;
+/** When stdout was last written, `performance.now()` ms. */
+let flushedAt = -Infinity;
 /** The flush at exit is registered (once per process). */
 let exitHooked = false;
 const noop = () => {};
+// Taken at load: a test kit's fake clock (installed later, over the globals) must not hold the log.
+const realSetTimeout = globalThis.setTimeout;
+const realSetImmediate = globalThis.setImmediate;
+const now = performance.now.bind(performance);
 
-/** Writes the held lines to stdout in one write; an error (EPIPE: the reader is gone) is ignored, as `console.log` ignores it. */
+/** Writes the held lines to stdout in one write; an error (EPIPE: the reader is gone) crashes nothing. */
 function flushHeld(): void {
   flushing = false;
   if (held === '') return;
   const chunk = held;
   held = '';
+  flushedAt = now();
   const out = process.stdout;
   // As the console does: a no-op listener for a synchronous error (a file, a terminal), the
   // callback's for an asynchronous one (a pipe), so that a closed reader crashes nothing.
@@ -184,22 +193,25 @@ function flushHeld(): void {
 }
 
 /**
- * The default {@link LogStream}: stdout, with the lines of one event-loop turn written together
- * at the end of the turn (`setImmediate`), after the replies that turn sent, so that a log line
- * costs a message no system call on its way and a busy sketch one write per turn, not one per
- * line. Lines from every logger of the process go out in the order they were logged; held
- * lines past {@link LOG_TURN_MAX} bytes are written at once, and what is held when the process
- * exits (`process.exit()`, an uncaught exception) is written then. `isTTY` is stdout's.
+ * The default {@link LogStream}: stdout, written at the end of the event-loop turn (after the
+ * replies that turn sent, so that a log line puts no system call before a message's
+ * acknowledgement) and at most once per {@link LOG_HOLD_MS}: a line logged after a quiet spell
+ * goes out at the end of its turn, the lines of a busy spell together, none held longer than
+ * {@link LOG_HOLD_MS}. Lines from every logger of the process go out in the order they were
+ * logged; held lines past {@link LOG_HOLD_MAX} bytes are written at once, and what is held when
+ * the process exits (`process.exit()`, an uncaught exception) is written then. `isTTY` is stdout's.
  */
 export function stdoutLines(): LogStream {
   return {
     isTTY: process.stdout.isTTY,
     write(chunk: string) {
       held += chunk;
-      if (held.length > LOG_TURN_MAX) flushHeld();
+      if (held.length > LOG_HOLD_MAX) flushHeld();
       else if (!flushing) {
         flushing = true;
-        setImmediate(flushHeld);
+        const wait = LOG_HOLD_MS - (now() - flushedAt);
+        if (wait > 0) realSetTimeout(flushHeld, Math.min(wait, LOG_HOLD_MS)).unref();
+        else realSetImmediate(flushHeld);
         if (!exitHooked) {
           exitHooked = true;
           process.once('exit', flushHeld);

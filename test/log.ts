@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLogger, LOG_TURN_MAX, logTimes, stdoutLines, type LoggerOptions, type LogRecord } from '../runtime/log.js';
+import { createLogger, LOG_HOLD_MAX, LOG_HOLD_MS, logTimes, stdoutLines, type LoggerOptions, type LogRecord } from '../runtime/log.js';
 import { Sketch } from '../runtime/sketch.js';
 
 const T = Date.UTC(2026, 10, 22, 3, 30, 0, 125); // 2026-11-22T03:30:00.125Z
@@ -133,33 +133,46 @@ async function recordingStdout(fn: (writes: string[]) => Promise<void>): Promise
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
+const held = () => new Promise((resolve) => setTimeout(resolve, LOG_HOLD_MS * 3));
 
-test('the default stream writes the lines of one turn to stdout in one write, at the end of the turn, in order across loggers', async () => {
+test('the default stream writes nothing before the end of the turn, then the lines in one write, in order across loggers', async () => {
   const writes = await recordingStdout(async (w) => {
     const a = createLogger({ env: {}, time: false, label: 'A' });
     const b = createLogger({ env: {}, time: false, label: 'B' });
     a.info('one');
     b.info('two');
     a.warn('three');
-    assert.equal(w, [], 'nothing written before the turn ends');
-    await turn();
-    a.info('four');
-    await turn();
+    assert.equal(w, [], 'nothing written in the turn that logged');
+    await held();
   });
-  assert.equal(writes, ['[ A ] one\n[ B ] two\n[ A ] three\n', '[ A ] four\n']);
+  assert.equal(writes, ['[ A ] one\n[ B ] two\n[ A ] three\n']);
 });
 
-test(`lines held past LOG_TURN_MAX (${LOG_TURN_MAX} bytes) are written at once`, async () => {
+test(`a busy spell's lines are written together (at most once per LOG_HOLD_MS, ${LOG_HOLD_MS} ms), each once and in order`, async () => {
+  const n = 50;
+  const writes = await recordingStdout(async () => {
+    const log = createLogger({ env: {}, time: false, label: 'L' });
+    for (let i = 0; i < n; i++) {
+      log.info(`line ${i}`);
+      await turn(); // one line per turn, as a sketch answering one message per turn logs them
+    }
+    await held();
+  });
+  assert.equal(writes.join(''), Array.from({ length: n }, (_, i) => `[ L ] line ${i}\n`).join(''));
+  assert.ok(writes.length < n, `${writes.length} writes for ${n} lines logged in ${n} turns`);
+});
+
+test(`lines held past LOG_HOLD_MAX (${LOG_HOLD_MAX} bytes) are written at once`, async () => {
   const writes = await recordingStdout(async (w) => {
     const log = createLogger({ env: {}, time: false, label: 'L' });
     const line = 'x'.repeat(1000);
-    const n = Math.ceil(LOG_TURN_MAX / 1000) + 1;
+    const n = Math.ceil(LOG_HOLD_MAX / 1000) + 1;
     for (let i = 0; i < n; i++) log.info(line);
     assert.is(w.length, 1, 'one write when the limit was passed');
-    assert.ok(w[0]!.length > LOG_TURN_MAX);
-    await turn();
+    assert.ok(w[0]!.length > LOG_HOLD_MAX);
+    await held();
   });
-  assert.is(writes.join('').split('\n').length - 1, Math.ceil(LOG_TURN_MAX / 1000) + 1, 'every line written once');
+  assert.is(writes.join('').split('\n').length - 1, Math.ceil(LOG_HOLD_MAX / 1000) + 1, 'every line written once');
   assert.is(stdoutLines().isTTY, process.stdout.isTTY);
 });
 
