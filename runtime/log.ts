@@ -42,9 +42,8 @@ export interface LoggerOptions {
   /** The `[ label ]` prefix of text lines; read at each line. Default: `name`. */
   label?: string | (() => string);
   /**
-   * Where lines go. Default {@link stdoutLines}: stdout, at the end of the turn (after the turn's
-   * replies) and at most once per {@link LOG_HOLD_MS}; a reader that goes away (EPIPE:
-   * `sketch run … | head`) crashes nothing.
+   * Where lines go. Default {@link stdoutLines}: stdout, each line at once; a reader that goes
+   * away (EPIPE: `sketch run … | head`) crashes nothing.
    */
   stream?: LogStream;
   /** The clock, ms since the epoch. Default `Date.now`. */
@@ -150,72 +149,33 @@ export function lineStream(fn: (line: string) => void): LogStream {
   return { write: (chunk: string) => fn(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) };
 }
 
-/** Bytes of held lines beyond which they are written at once: 64 KiB. */
-export const LOG_HOLD_MAX = 64 * 1024;
-/** Ms a line may be held so that a busy process writes its lines together: 5. */
-export const LOG_HOLD_MS = 5;
-
-/** Lines logged and not yet written to stdout (all the loggers of the process share them, in order). */
-let held = '';
-/** A flush is scheduled (at the end of this turn, or by {@link LOG_HOLD_MS}). */
-let flushing = false;
-/** When stdout was last written, `performance.now()` ms. */
-let flushedAt = -Infinity;
-/** The flush at exit is registered (once per process). */
-let exitHooked = false;
 const noop = () => {};
-// Taken at load: a test kit's fake clock (installed later, over the globals) must not hold the log.
-const realSetTimeout = globalThis.setTimeout;
-const realSetImmediate = globalThis.setImmediate;
-const now = performance.now.bind(performance);
-
-/** Writes the held lines to stdout in one write; an error (EPIPE: the reader is gone) crashes nothing. */
-function flushHeld(): void {
-  flushing = false;
-  if (held === '') return;
-  const chunk = held;
-  held = '';
-  flushedAt = now();
-  const out = process.stdout;
-  // As the console does: a no-op listener for a synchronous error (a file, a terminal), the
-  // callback's for an asynchronous one (a pipe), so that a closed reader crashes nothing.
-  const catchSync = out.listenerCount('error') === 0;
-  if (catchSync) out.once('error', noop);
-  try {
-    out.write(chunk, (err) => {
-      if (err && out.listenerCount('error') === 0) out.once('error', noop);
-    });
-  } catch {
-    // nowhere to report it: the log is what failed
-  } finally {
-    if (catchSync) out.removeListener('error', noop);
-  }
-}
 
 /**
- * The default {@link LogStream}: stdout, written at the end of the event-loop turn (after the
- * replies that turn sent, so that a log line puts no system call before a message's
- * acknowledgement) and at most once per {@link LOG_HOLD_MS}: a line logged after a quiet spell
- * goes out at the end of its turn, the lines of a busy spell together, none held longer than
- * {@link LOG_HOLD_MS}. Lines from every logger of the process go out in the order they were
- * logged; held lines past {@link LOG_HOLD_MAX} bytes are written at once, and what is held when
- * the process exits (`process.exit()`, an uncaught exception) is written then. `isTTY` is stdout's.
+ * The default {@link LogStream}: each line written to stdout at once, before the call that
+ * logged it returns (so a line a loop logs is out before its acknowledgement, even if the
+ * process is then killed), with `process.stdout.write` rather than `console.log`: no formatting
+ * pass, no colour check. A reader that goes away (EPIPE: `sketch run … | head`) crashes nothing,
+ * later lines are dropped. `isTTY` is stdout's.
  */
 export function stdoutLines(): LogStream {
+  const out = process.stdout;
+  // A no-op listener for a synchronous error (a file, a terminal), the callback's for an
+  // asynchronous one (a pipe), as the console adds them.
+  const onWritten = (err?: Error | null) => {
+    if (err && out.listenerCount('error') === 0) out.once('error', noop);
+  };
   return {
-    isTTY: process.stdout.isTTY,
+    isTTY: out.isTTY,
     write(chunk: string) {
-      held += chunk;
-      if (held.length > LOG_HOLD_MAX) flushHeld();
-      else if (!flushing) {
-        flushing = true;
-        const wait = LOG_HOLD_MS - (now() - flushedAt);
-        if (wait > 0) realSetTimeout(flushHeld, Math.min(wait, LOG_HOLD_MS)).unref();
-        else realSetImmediate(flushHeld);
-        if (!exitHooked) {
-          exitHooked = true;
-          process.once('exit', flushHeld);
-        }
+      const catchSync = out.listenerCount('error') === 0;
+      if (catchSync) out.once('error', noop);
+      try {
+        out.write(chunk, onWritten);
+      } catch {
+        // nowhere to report it: the log is what failed
+      } finally {
+        if (catchSync) out.removeListener('error', noop);
       }
     },
   };

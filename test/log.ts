@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLogger, LOG_HOLD_MAX, LOG_HOLD_MS, logTimes, stdoutLines, type LoggerOptions, type LogRecord } from '../runtime/log.js';
+import { createLogger, logTimes, stdoutLines, type LoggerOptions, type LogRecord } from '../runtime/log.js';
 import { Sketch } from '../runtime/sketch.js';
 
 const T = Date.UTC(2026, 10, 22, 3, 30, 0, 125); // 2026-11-22T03:30:00.125Z
@@ -132,54 +132,22 @@ async function recordingStdout(fn: (writes: string[]) => Promise<void>): Promise
   return writes;
 }
 
-const turn = () => new Promise((resolve) => setImmediate(resolve));
-const held = () => new Promise((resolve) => setTimeout(resolve, LOG_HOLD_MS * 3));
-
-test('the default stream writes nothing before the end of the turn, then the lines in one write, in order across loggers', async () => {
+test('the default stream writes each line to stdout at once, before log() returns, in order across loggers', async () => {
   const writes = await recordingStdout(async (w) => {
     const a = createLogger({ env: {}, time: false, label: 'A' });
     const b = createLogger({ env: {}, time: false, label: 'B' });
     a.info('one');
+    assert.equal(w, ['[ A ] one\n'], 'out before the next statement (a loop\'s line precedes its acknowledgement)');
     b.info('two');
     a.warn('three');
-    assert.equal(w, [], 'nothing written in the turn that logged');
-    await held();
   });
-  assert.equal(writes, ['[ A ] one\n[ B ] two\n[ A ] three\n']);
-});
-
-test(`a busy spell's lines are written together (at most once per LOG_HOLD_MS, ${LOG_HOLD_MS} ms), each once and in order`, async () => {
-  const n = 50;
-  const writes = await recordingStdout(async () => {
-    const log = createLogger({ env: {}, time: false, label: 'L' });
-    for (let i = 0; i < n; i++) {
-      log.info(`line ${i}`);
-      await turn(); // one line per turn, as a sketch answering one message per turn logs them
-    }
-    await held();
-  });
-  assert.equal(writes.join(''), Array.from({ length: n }, (_, i) => `[ L ] line ${i}\n`).join(''));
-  assert.ok(writes.length < n, `${writes.length} writes for ${n} lines logged in ${n} turns`);
-});
-
-test(`lines held past LOG_HOLD_MAX (${LOG_HOLD_MAX} bytes) are written at once`, async () => {
-  const writes = await recordingStdout(async (w) => {
-    const log = createLogger({ env: {}, time: false, label: 'L' });
-    const line = 'x'.repeat(1000);
-    const n = Math.ceil(LOG_HOLD_MAX / 1000) + 1;
-    for (let i = 0; i < n; i++) log.info(line);
-    assert.is(w.length, 1, 'one write when the limit was passed');
-    assert.ok(w[0]!.length > LOG_HOLD_MAX);
-    await held();
-  });
-  assert.is(writes.join('').split('\n').length - 1, Math.ceil(LOG_HOLD_MAX / 1000) + 1, 'every line written once');
+  assert.equal(writes, ['[ A ] one\n', '[ B ] two\n', '[ A ] three\n']);
   assert.is(stdoutLines().isTTY, process.stdout.isTTY);
 });
 
-/** The built module, run by plain node as `sketch` runs it (`npm run build` first; tsx's loader pipes into stdout of its own). */
 const LOG_MODULE = fileURLToPath(new URL('../dist/runtime/log.js', import.meta.url));
 
-test('lines held when the process exits (process.exit() in the same turn) are written', () => {
+test('lines logged right before process.exit() are written', () => {
   const script = `import { createLogger } from ${JSON.stringify(LOG_MODULE)}; const l = createLogger({ time: false, label: 'X' }); l.info('a'); l.warn('b'); process.exit(3);`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.is(r.status, 3, r.stderr);
