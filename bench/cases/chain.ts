@@ -57,7 +57,7 @@ const MISS_EVIDENCE =
   'Where the time goes (profiles of both sketches, issue 24): on the path of a tick the largest cost is the WebSocket frame writes (`ws` sendFrame → writev: 30–45 % of each sketch\'s CPU), then the acknowledged path in runtime/net (reactive request/apply/drain, the Peer\'s send, a span per message and AsyncLocalStorage, whose promise hooks run for every promise). ' +
   'Those allocate 20–25 KiB per tick in each sketch, so each scavenges every 150–250 ticks (0.5–1.5 ms, several ms when the core is shared): about 1.5 % of ticks carry a pause, right at p99. ' +
   'In the slow ticks that carry none, both sketches sat idle in their profiles while runnable time went to other processes on the core (schedstat run-queue waits of 150–700 µs per tick per sketch on a loaded machine): that part of the tail is the machine\'s, and it falls on the Python chain too. ' +
-  'Log lines no longer count (written after the replies, at most once per 5 ms).';
+  'The default log lines (1–2 per message, each written before its acknowledgement, as the seed\'s print) cost each sketch under a fifth of its CPU per tick (`--quiet` against default).';
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 
