@@ -41,7 +41,10 @@ export interface LoggerOptions {
   name?: string | (() => string);
   /** The `[ label ]` prefix of text lines; read at each line. Default: `name`. */
   label?: string | (() => string);
-  /** Where lines go. Default: stdout through `console.log` (which ignores EPIPE: `sketch run … | head` does not crash). */
+  /**
+   * Where lines go. Default {@link stdoutLines}: stdout, each line at once; a reader that goes
+   * away (EPIPE: `sketch run … | head`) crashes nothing.
+   */
   stream?: LogStream;
   /** The clock, ms since the epoch. Default `Date.now`. */
   clock?: () => number;
@@ -97,7 +100,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   if (!LOG_FORMATS.includes(format)) throw new TypeError(`log format must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
   if (!LOG_LEVELS.includes(level)) throw new TypeError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
-  const stream = options.stream ?? { ...lineStream((line) => console.log(line)), isTTY: process.stdout.isTTY };
+  const stream = options.stream ?? stdoutLines();
   const env = options.env ?? process.env;
   const clock = options.clock ?? Date.now;
   const time = options.time ?? logTimes(stream, env);
@@ -106,15 +109,26 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const label = options.label ?? options.name;
   const rank = LOG_LEVELS.indexOf(level);
   const enabled = (l: LogLevel) => LOG_LEVELS.indexOf(l) <= rank;
+  // The ISO time of the last line, reused while the clock reads the same ms (lines come in bursts).
+  let stampMs = NaN;
+  let stampIso = '';
+  const iso = () => {
+    const ms = clock();
+    if (ms !== stampMs) {
+      stampMs = ms;
+      stampIso = new Date(ms).toISOString();
+    }
+    return stampIso;
+  };
   const write = (l: LogLevel, message: string) => {
     if (!enabled(l)) return;
-    const oneLine = message.replace(/\r?\n/g, '\\n');
+    const oneLine = message.includes('\n') ? message.replace(/\r?\n/g, '\\n') : message;
     if (format === 'json') {
-      const record: LogRecord = { time: new Date(clock()).toISOString(), sketch: read(options.name), level: l, message: oneLine };
+      const record: LogRecord = { time: iso(), sketch: read(options.name), level: l, message: oneLine };
       stream.write(`${JSON.stringify(record)}\n`);
       return;
     }
-    const stamp = time ? `${new Date(clock()).toISOString()} ` : '';
+    const stamp = time ? `${iso()} ` : '';
     const prio = priority ? `<${PRIORITY[l]}>` : '';
     stream.write(`${prio}${stamp}[ ${read(label)} ] ${oneLine}\n`);
   };
@@ -133,4 +147,36 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /** A {@link LogStream} handing each line, without its `\n`, to `fn` (e.g. `SketchConfig.log`). */
 export function lineStream(fn: (line: string) => void): LogStream {
   return { write: (chunk: string) => fn(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) };
+}
+
+const noop = () => {};
+
+/**
+ * The default {@link LogStream}: each line written to stdout at once, before the call that
+ * logged it returns (so a line a loop logs is out before its acknowledgement, even if the
+ * process is then killed), with `process.stdout.write` rather than `console.log`: no formatting
+ * pass, no colour check. A reader that goes away (EPIPE: `sketch run … | head`) crashes nothing,
+ * later lines are dropped. `isTTY` is stdout's.
+ */
+export function stdoutLines(): LogStream {
+  const out = process.stdout;
+  // A no-op listener for a synchronous error (a file, a terminal), the callback's for an
+  // asynchronous one (a pipe), as the console adds them.
+  const onWritten = (err?: Error | null) => {
+    if (err && out.listenerCount('error') === 0) out.once('error', noop);
+  };
+  return {
+    isTTY: out.isTTY,
+    write(chunk: string) {
+      const catchSync = out.listenerCount('error') === 0;
+      if (catchSync) out.once('error', noop);
+      try {
+        out.write(chunk, onWritten);
+      } catch {
+        // nowhere to report it: the log is what failed
+      } finally {
+        if (catchSync) out.removeListener('error', noop);
+      }
+    },
+  };
 }

@@ -7,6 +7,7 @@ import {
   listGpioChips,
   openOutput,
   resolveSysfsNumber,
+  VIRTUAL_TRANSITIONS_MAX,
   VirtualPin,
 } from '../runtime/hardware/gpio.js';
 import { SketchError, type ErrorCode } from '../runtime/errors.js';
@@ -146,6 +147,21 @@ test('write takes only 0 or 1, and nothing works on a closed pin except close', 
   throwsSketchError(() => pin.read(), 'SKETCH_ERR_CLOSED');
   pin.close();
   assert.is(pin.transitions.length, 1);
+});
+
+test(`a virtual pin keeps its last VIRTUAL_TRANSITIONS_MAX (${VIRTUAL_TRANSITIONS_MAX}) transitions, oldest dropped first, and logs every one`, () => {
+  let lines = 0;
+  const pin = new VirtualPin(18, { log: () => lines++ });
+  const writes = VIRTUAL_TRANSITIONS_MAX + 10;
+  for (let i = 1; i <= writes; i++) pin.write((i % 2) as 0 | 1);
+  assert.is(lines, writes + 1, 'the opening 0 and every change logged');
+  assert.is(pin.transitions.length, VIRTUAL_TRANSITIONS_MAX);
+  assert.is(pin.transitions.at(-1)!.value, writes % 2);
+  assert.is(pin.value, writes % 2);
+  assert.ok(pin.transitions.every((t, k) => k === 0 || t.value !== pin.transitions[k - 1]!.value), 'in order: alternating');
+  pin.close();
+  assert.is(pin.value, 0);
+  assert.is(pin.transitions.length, VIRTUAL_TRANSITIONS_MAX);
 });
 
 test('an open pin is registered for safe state until it is closed, and releaseAllPins closes the rest', () => {

@@ -1,6 +1,8 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLogger, logTimes, type LoggerOptions, type LogRecord } from '../runtime/log.js';
+import { createLogger, logTimes, stdoutLines, type LoggerOptions, type LogRecord } from '../runtime/log.js';
 import { Sketch } from '../runtime/sketch.js';
 
 const T = Date.UTC(2026, 10, 22, 3, 30, 0, 125); // 2026-11-22T03:30:00.125Z
@@ -111,6 +113,57 @@ test('SketchConfig.log still gets "[ Label ] text" lines, without time or newlin
   s.out('hello');
   s.log.warn('careful');
   assert.equal(lines, ['[ Probe ] hello', '[ Probe ] careful']);
+});
+
+/** Runs `fn` with process.stdout.write recording its chunks (and writing nothing); restores it before returning. */
+async function recordingStdout(fn: (writes: string[]) => Promise<void>): Promise<string[]> {
+  const writes: string[] = [];
+  const real = process.stdout.write;
+  process.stdout.write = ((chunk: string, cb?: (err?: Error | null) => void) => {
+    writes.push(String(chunk));
+    cb?.(null);
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await fn(writes);
+  } finally {
+    process.stdout.write = real;
+  }
+  return writes;
+}
+
+test('the default stream writes each line to stdout at once, before log() returns, in order across loggers', async () => {
+  const writes = await recordingStdout(async (w) => {
+    const a = createLogger({ env: {}, time: false, label: 'A' });
+    const b = createLogger({ env: {}, time: false, label: 'B' });
+    a.info('one');
+    assert.equal(w, ['[ A ] one\n'], 'out before the next statement (a loop\'s line precedes its acknowledgement)');
+    b.info('two');
+    a.warn('three');
+  });
+  assert.equal(writes, ['[ A ] one\n', '[ B ] two\n', '[ A ] three\n']);
+  assert.is(stdoutLines().isTTY, process.stdout.isTTY);
+});
+
+const LOG_MODULE = fileURLToPath(new URL('../dist/runtime/log.js', import.meta.url));
+
+test('lines logged right before process.exit() are written', () => {
+  const script = `import { createLogger } from ${JSON.stringify(LOG_MODULE)}; const l = createLogger({ time: false, label: 'X' }); l.info('a'); l.warn('b'); process.exit(3);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(r.status, 3, r.stderr);
+  assert.is(r.stdout, '[ X ] a\n[ X ] b\n');
+});
+
+test('a reader that goes away (EPIPE) crashes nothing: `sketch run … | head`', async () => {
+  const script = `import { createLogger } from ${JSON.stringify(LOG_MODULE)}; const l = createLogger({ time: false, label: 'X' }); let i = 0; const go = () => { l.info('line ' + i++); if (i < 400) setTimeout(go, 1); }; go();`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy(); // as head does after its lines
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.is(code, 0, stderr);
+  assert.not.match(stderr, /EPIPE|Error/);
 });
 
 test.run();

@@ -300,6 +300,9 @@ export abstract class BaseOutputPin implements OutputPin {
   }
 }
 
+/** Changes a {@link VirtualPin} keeps in `transitions`, the oldest dropped first: 1000 (as `/pin`'s history). */
+export const VIRTUAL_TRANSITIONS_MAX = 1000;
+
 /**
  * An output pin in memory. Every change of level is recorded in {@link transitions} and logged
  * as `pin <BCM> -> <value>` (logical value, 1 = active) through `log`; opening drives it
@@ -307,7 +310,10 @@ export abstract class BaseOutputPin implements OutputPin {
  */
 export class VirtualPin extends BaseOutputPin {
   readonly backend = 'virtual';
-  /** Every level the pin was driven to, oldest first (a write that changes nothing adds none). */
+  /**
+   * The levels the pin was driven to, oldest first (a write that changes nothing adds none): the
+   * last {@link VIRTUAL_TRANSITIONS_MAX}, so that a pin driven for days holds bounded memory.
+   */
   readonly transitions: Transition[] = [];
   readonly #log: (line: string) => void;
   #physical?: Bit;
@@ -332,7 +338,7 @@ export class VirtualPin extends BaseOutputPin {
     if (level === this.#physical) return;
     this.#physical = level;
     const value = (this.activeLow ? 1 - level : level) as Bit;
-    this.transitions.push({ time: Date.now(), value, level });
+    if (this.transitions.push({ time: Date.now(), value, level }) > VIRTUAL_TRANSITIONS_MAX) this.transitions.shift();
     this.#log(`pin ${this.pin} -> ${value}`);
   }
 
