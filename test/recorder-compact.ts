@@ -36,16 +36,22 @@ test('whatever the base and the item, decoding gives back the item (fast-check)'
   );
 });
 
+/** A codec whose base is `base` with the sample time in its `at`-th field, and an item of the same keys taking every other value from `values`. */
+function shapedItem(base: Record<string, unknown>, values: unknown[], at: number, time: number) {
+  const keys = Object.keys(base);
+  const timeKey = keys[at % keys.length]!;
+  const first = { ...base, [timeKey]: time };
+  const codec = new Codec(baseOf(first, JSON.stringify(first), time));
+  const item: Record<string, unknown> = {};
+  keys.forEach((k, i) => (item[k] = i % 2 === 0 ? base[k] : values[i]));
+  return { codec, item, timeKey };
+}
+
 test('items sharing the base\'s shape round-trip too, with the sample time in any field (fast-check)', () => {
   const shaped = fc.dictionary(fc.string({ maxLength: 6 }), json, { minKeys: 1, maxKeys: 6 });
   fc.assert(
     fc.property(shaped, fc.array(json, { minLength: 6, maxLength: 6 }), fc.nat(5), fc.double({ min: 0, max: 2e9, noNaN: true }), (base, values, at, time) => {
-      const keys = Object.keys(base);
-      const timeKey = keys[at % keys.length]!;
-      const first = { ...base, [timeKey]: time };
-      const codec = new Codec(baseOf(first, JSON.stringify(first), time));
-      const item: Record<string, unknown> = {};
-      keys.forEach((k, i) => (item[k] = i % 2 === 0 ? base[k] : values[i]));
+      const { codec, item, timeKey } = shapedItem(base, values, at, time);
       item[timeKey] = time + 1;
       const stored = codec.encode(item, JSON.stringify(item), time + 1);
       assert.equal(codec.decode(stored, time + 1), item);
@@ -70,12 +76,7 @@ test('the patch text is what JSON.stringify gives the object of changed fields, 
   fc.assert(
     fc.property(shaped, fc.array(json, { minLength: 6, maxLength: 6 }), fc.nat(5), fc.double({ min: 0, max: 2e9, noNaN: true }), (base, values, at, time) => {
       if (Object.hasOwn(base, '__proto__')) return;
-      const keys = Object.keys(base);
-      const timeKey = keys[at % keys.length]!;
-      const first = { ...base, [timeKey]: time };
-      const codec = new Codec(baseOf(first, JSON.stringify(first), time));
-      const item: Record<string, unknown> = {};
-      keys.forEach((k, i) => (item[k] = i % 2 === 0 ? base[k] : values[i]));
+      const { codec, item } = shapedItem(base, values, at, time);
       let made = 0;
       const stored = codec.encode(item, () => (made++, JSON.stringify(item)), time);
       assert.is(stored.patch, reference(codec, item, time));
