@@ -114,8 +114,8 @@ function builtinContents(name) {
 // Files that take functions out of a lazy built-in at their top level (ws 8 from crypto, yargs's
 // platform shim from assert), which would load it at once: each such line becomes one binding of
 // the module and one function per name that reads it at call time. yargs calls its asserts while
-// it sets up; they pass, so the two are checked first as node:assert does (Object.is), the module
-// loaded only to throw its AssertionError. The build fails when a line is no longer there (a new
+// it sets up; they pass, so the two are checked as node:assert does (Object.is), and a failing one
+// throws a plain Error with code ERR_ASSERTION, never loading the module. The build fails when a line is no longer there (a new
 // version of the package), rather than losing the laziness unseen.
 const DESTRUCTURED = [
   ['ws/lib/websocket.js', "const { randomBytes, createHash } = require('crypto');"],
@@ -131,7 +131,10 @@ function lazyDestructuring(source, line) {
   const binding = `__sketchnetLazy_${module}`;
   const head = line.startsWith('import') ? `import ${binding} from '${module}';` : `const ${binding} = require('${module}');`;
   const passes = { strictEqual: 'Object.is(a[0], a[1])', notStrictEqual: '!Object.is(a[0], a[1])' };
-  const fn = (n) => (module === 'assert' && passes[n] ? `const ${n} = (...a) => (${passes[n]} ? undefined : ${binding}.${n}(...a));` : `const ${n} = (...a) => ${binding}.${n}(...a);`);
+  // A failing one throws an Error of its own with node:assert's code instead of loading the module: yargs
+  // calls notStrictEqual in pkgUp when no package.json is found above the CLI, and catches it.
+  const fail = (n) => `(() => { throw Object.assign(new Error(a[2] ?? 'Expected values to be strictly ${n === 'strictEqual' ? 'equal' : 'unequal'}'), { code: 'ERR_ASSERTION' }); })()`;
+  const fn = (n) => (module === 'assert' && passes[n] ? `const ${n} = (...a) => (${passes[n]} ? undefined : ${fail(n)});` : `const ${n} = (...a) => ${binding}.${n}(...a);`);
   return source.replace(line, [head, ...names.map(fn)].join(' '));
 }
 const builtinsByRequire = {
