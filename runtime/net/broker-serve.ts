@@ -11,14 +11,13 @@
  * as it is, answered only when it carries a Response Topic.
  */
 import type { IPublishPacket } from 'mqtt';
-import { oneLine, SketchError } from '../errors.js';
-import { LOG_TEXT_MAX, printable } from '../text.js';
+import { printable } from '../text.js';
 import { inTopic, type BrokerClient } from './broker.js';
 import { DEDUPE_MAX_SESSIONS, DEDUPE_SESSION_TTL_MS, DEDUPE_WINDOW, type Dedupe, type Outcome } from './dedupe.js';
 import { decodeRequest, encodeAck, encodeError, SUBPROTOCOL_V3, type Request } from './protocol.js';
-import type { LoopHost } from './reactive.js';
+import { runLoop, type LoopHost } from './reactive.js';
 import type { IncomingLinks, LinkMeter } from './links.js';
-import { NO_SPAN, type ServerSpan, type Tracer } from './spans.js';
+import { NO_SPAN, type Tracer } from './spans.js';
 
 /** Options of {@link serveBroker}. */
 export interface BrokerServeOptions {
@@ -71,19 +70,10 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
   const { tracer } = options;
   /** Per sender and channel: the meter of its incoming link. */
   const meters = new Map<string, { meter: LinkMeter; key: object; used: number }>();
-  /** The last sender and channel counted, and their meter's key (a run of requests from one sender makes no key string each). */
-  let lastFrom = '';
-  let lastChannel = '';
-  let lastMeterKey = '';
   const count = (from: string, channel: string) => {
     const incoming = options.incoming;
     if (!incoming) return;
-    if (from !== lastFrom || channel !== lastChannel) {
-      lastFrom = from;
-      lastChannel = channel;
-      lastMeterKey = `${from}\n${channel}`;
-    }
-    const k = lastMeterKey;
+    const k = `${from}\n${channel}`;
     let m = meters.get(k);
     if (!m) {
       if (meters.size >= DEDUPE_MAX_SESSIONS) {
@@ -98,38 +88,14 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     m.used = Date.now();
     m.meter.mark();
   };
-  /** A failed `loop`, logged, its `loop` and `receive` spans ended. */
-  const failed = (channel: string, err: unknown, span?: ServerSpan): Outcome => {
-    const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
-    host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
-    span?.looped(false, oneLine(err));
-    span?.answered(false, oneLine(err));
-    return { ok: false, code, message: oneLine(err) };
-  };
-  const succeeded = (value: unknown, span?: ServerSpan): Outcome => {
-    span?.looped(true);
-    span?.answered(true);
-    return { ok: true, value };
-  };
-  /**
-   * Runs `loop` once in the request's spans (when traced): the outcome at once when `loop`
-   * returned a value, else a promise of it (settled in one step, no async layers); never throws
-   * nor rejects.
-   */
+  /** Runs `loop` once in the request's spans when traced (see {@link runLoop}), ending its `receive` span too. */
   const apply = (channel: string, message: string, from: string, traceparent?: string): Outcome | Promise<Outcome> => {
     const traced = tracer?.server(channel, from, message, traceparent);
-    const span = traced === NO_SPAN ? undefined : traced;
-    let value: unknown;
-    try {
-      value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
-    } catch (err) {
-      return failed(channel, err, span);
-    }
-    if (!(value instanceof Promise)) return succeeded(value, span);
-    return value.then(
-      (v: unknown) => succeeded(v, span),
-      (err: unknown) => failed(channel, err, span),
-    );
+    if (!traced || traced === NO_SPAN) return runLoop(host, channel, message);
+    const answered = (o: Outcome) => traced.answered(o.ok, o.ok ? undefined : o.message);
+    const o = runLoop(host, channel, message, traced, answered);
+    if (!(o instanceof Promise)) answered(o);
+    return o;
   };
   const reply = (to: string | undefined, correlation: Buffer | undefined, frame: string) => {
     if (!to || !options.acknowledges) return;
@@ -179,9 +145,6 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     return s;
   };
 
-  /** The last `sketchnet-from` seen and its printable form (one sender's run of requests escapes it once). */
-  let fromRaw = '';
-  let fromShown = '';
   /** The last session and channel seen, and their dedupe key. */
   let lastSession = '';
   let lastSessionChannel = '';
@@ -193,15 +156,7 @@ export function serveBroker(host: LoopHost, client: BrokerClient, name: string, 
     const replyTo = packet.properties?.responseTopic;
     const correlation = packet.properties?.correlationData;
     const user = packet.properties?.userProperties;
-    const named = user?.['sketchnet-from'];
-    let from = 'broker';
-    if (typeof named === 'string') {
-      if (named !== fromRaw) {
-        fromRaw = named;
-        fromShown = printable(named, 64);
-      }
-      from = fromShown;
-    }
+    const from = typeof user?.['sketchnet-from'] === 'string' ? printable(user['sketchnet-from'], 64) : 'broker';
     count(from, channel);
     let request: Request | undefined;
     if (text.startsWith('{"session"')) {

@@ -48,6 +48,52 @@ export interface LoopHost {
   out(text: string): void;
 }
 
+/** The outcome of a `loop` that threw or rejected with `err`, logged as `loop failed on CHANNEL: …`: the SketchError's code, else SKETCH_ERR_LOOP. */
+function loopFailed(host: LoopHost, channel: string, err: unknown): Outcome & { ok: false } {
+  const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
+  const message = oneLine(err);
+  host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(message, LOG_TEXT_MAX)}`);
+  return { ok: false, code, message };
+}
+
+/**
+ * Runs `host.loop(channel, message)` once, in `span`'s `loop` span when traced (ended here):
+ * the outcome at once when `loop` returned a value, a promise of it when it returned one
+ * (`then`, if given, is called with the outcome first, in the same turn: no async layers). Never
+ * throws nor rejects: a failure is logged and becomes an error outcome (see {@link loopFailed}).
+ * The one way the WebSocket, silent and broker serving paths call `loop`.
+ */
+export function runLoop(host: LoopHost, channel: string, message: string, span?: ServerSpan, then?: (o: Outcome) => void): Outcome | Promise<Outcome> {
+  const failed = (err: unknown): Outcome => {
+    const o = loopFailed(host, channel, err);
+    span?.looped(false, o.message);
+    return o;
+  };
+  let value: unknown;
+  try {
+    value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
+  } catch (err) {
+    return failed(err);
+  }
+  if (!(value instanceof Promise)) {
+    span?.looped(true);
+    return { ok: true, value };
+  }
+  return value.then(
+    (v: unknown): Outcome => {
+      span?.looped(true);
+      const o: Outcome = { ok: true, value: v };
+      then?.(o);
+      return o;
+    },
+    (err: unknown) => {
+      const o = failed(err);
+      then?.(o);
+      return o;
+    },
+  );
+}
+
 /** Options of {@link serveReactive}. */
 export interface ServeOptions {
   /** The connection's TCP socket: a burst of acknowledgements is then written with one system call. */
@@ -146,50 +192,9 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
     if (direct) direct.write(textFrame(frame));
     else ws.send(frame);
   };
-  /** A failed `loop`, logged, as the outcome to answer with. */
-  const failed = (err: unknown): Outcome => {
-    const code = err instanceof SketchError ? err.code : 'SKETCH_ERR_LOOP';
-    const message = oneLine(err);
-    host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(message, LOG_TEXT_MAX)}`);
-    return { ok: false, code, message };
-  };
-  /** The outcome of a `loop` that failed with `err`, its `loop` span ended. */
-  const loopFailed = (err: unknown, span?: ServerSpan): Outcome => {
-    const o = failed(err);
-    if (!o.ok) span?.looped(false, o.message);
-    return o;
-  };
-  /**
-   * Runs `loop` once for `message` (or refuses it), in `span`'s `loop` span when traced: the
-   * outcome at once when `loop` returned a value, a promise of it when it returned one (`then`,
-   * if given, is called with it first, in the same turn); never throws nor rejects.
-   */
-  const apply = (message: string, span?: ServerSpan, then?: (o: Outcome) => void): Outcome | Promise<Outcome> => {
-    if (refuse) return { ok: false, code: refuse.code, message: refuse.message };
-    let value: unknown;
-    try {
-      value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
-    } catch (err) {
-      return loopFailed(err, span);
-    }
-    if (!(value instanceof Promise)) {
-      span?.looped(true);
-      return { ok: true, value };
-    }
-    return value.then(
-      (v: unknown): Outcome => {
-        span?.looped(true);
-        const o: Outcome = { ok: true, value: v };
-        then?.(o);
-        return o;
-      },
-      (err: unknown) => {
-        const o = loopFailed(err, span);
-        then?.(o);
-        return o;
-      },
-    );
-  };
+  /** Runs `loop` for `message` (see {@link runLoop}), or refuses it. */
+  const apply = (message: string, span?: ServerSpan, then?: (o: Outcome) => void): Outcome | Promise<Outcome> =>
+    refuse ? { ok: false, code: refuse.code, message: refuse.message } : runLoop(host, channel, message, span, then);
   const answer = (o: Outcome, seq?: number) =>
     reply(o.ok ? encodeAck(protocol, o.value, seq) : encodeError(protocol, o.code, o.message, seq));
   /** Answers a v3 request with `outcome` and ends its `receive` span. */
@@ -271,7 +276,7 @@ export function serveReactive(host: LoopHost, ws: WebSocket, channel: string, op
           if (value instanceof Promise) value = await value;
           reply(encodeAck(protocol, value));
         } catch (err) {
-          answer(failed(err));
+          answer(loopFailed(host, channel, err));
         }
       }
       if (socket && socket.writableLength > REPLY_HIGH_WATER) await backlog();
@@ -334,22 +339,9 @@ export function serveSilent(host: LoopHost, ws: WebSocket, channel: string, opti
   });
 }
 
-/** Calls `loop` (in `span` when traced) and drops what it returns; a failure is logged. */
+/** Calls `loop` (in `span` when traced, its spans ended) and drops what it returns; a failure is logged. */
 function silently(host: LoopHost, channel: string, message: string, span?: ServerSpan): void {
-  const failed = (err: unknown) => {
-    host.out(`loop failed on ${printable(channel, LOG_TEXT_MAX)}: ${printable(oneLine(err), LOG_TEXT_MAX)}`);
-    span?.looped(false, oneLine(err));
-    span?.answered(false, oneLine(err));
-  };
-  const done = () => {
-    span?.looped(true);
-    span?.answered(true);
-  };
-  try {
-    const value = span ? span.run(() => host.loop(channel, message)) : host.loop(channel, message);
-    if (value instanceof Promise) value.then(done, failed);
-    else done();
-  } catch (err) {
-    failed(err);
-  }
+  const answered = (o: Outcome) => span?.answered(o.ok, o.ok ? undefined : o.message);
+  const o = runLoop(host, channel, message, span, answered);
+  if (!(o instanceof Promise)) answered(o);
 }
