@@ -385,6 +385,5 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await rename(temporary, file);
 }
 
-
 /** `ADDRESS:PORT` of the client. */
 const from = (req: http.IncomingMessage) => `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;

@@ -78,7 +78,7 @@ const lazyStringWidth = {
 // module's own (read here, at build time) so that `import { x } from 'node:crypto'` and
 // `import * as ns` bind without loading it; any property not in that list is read from the module
 // itself. ws's own require() calls of them get the same stand-ins; the three ws files that
-// destructure crypto at their top level are rewritten to read it at call time (WS_CRYPTO below).
+// destructure crypto at their top level are rewritten to read it at call time (DESTRUCTURED below).
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const LAZY_BUILTINS = new Set(['https', 'tls', 'zlib', 'crypto', 'dgram', 'child_process', 'readline', 'fs/promises', 'assert', 'util']);
 const nodeRequire = createRequire(import.meta.url);
@@ -115,8 +115,9 @@ function builtinContents(name) {
 // platform shim from assert), which would load it at once: each such line becomes one binding of
 // the module and one function per name that reads it at call time. yargs calls its asserts while
 // it sets up; they pass, so the two are checked as node:assert does (Object.is), and a failing one
-// throws a plain Error with code ERR_ASSERTION, never loading the module. The build fails when a line is no longer there (a new
-// version of the package), rather than losing the laziness unseen.
+// (pkgUp's, when no package.json is found above the CLI; yargs catches it) throws an Error with
+// code ERR_ASSERTION of its own: node:assert is never loaded. The build fails when a line is no
+// longer there (a new version of the package), rather than losing the laziness unseen.
 const DESTRUCTURED = [
   ['ws/lib/websocket.js', "const { randomBytes, createHash } = require('crypto');"],
   ['ws/lib/websocket-server.js', "const { createHash } = require('crypto');"],
@@ -131,11 +132,10 @@ function lazyDestructuring(source, line) {
   const binding = `__sketchnetLazy_${module}`;
   const head = line.startsWith('import') ? `import ${binding} from '${module}';` : `const ${binding} = require('${module}');`;
   const passes = { strictEqual: 'Object.is(a[0], a[1])', notStrictEqual: '!Object.is(a[0], a[1])' };
-  // A failing one throws an Error of its own with node:assert's code instead of loading the module: yargs
-  // calls notStrictEqual in pkgUp when no package.json is found above the CLI, and catches it.
   const fail = (n) => `(() => { throw Object.assign(new Error(a[2] ?? 'Expected values to be strictly ${n === 'strictEqual' ? 'equal' : 'unequal'}'), { code: 'ERR_ASSERTION' }); })()`;
   const fn = (n) => (module === 'assert' && passes[n] ? `const ${n} = (...a) => (${passes[n]} ? undefined : ${fail(n)});` : `const ${n} = (...a) => ${binding}.${n}(...a);`);
-  return source.replace(line, [head, ...names.map(fn)].join(' '));
+  const own = module === 'assert' && names.every((n) => passes[n]); // nothing reads the module
+  return source.replace(line, [...(own ? [] : [head]), ...names.map(fn)].join(' '));
 }
 const builtinsByRequire = {
   name: 'builtins-by-require',
